@@ -1,0 +1,38 @@
+# pynector: every target installs what it needs (uv, the workspace) by itself.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# uv from PyPI when it is not on PATH; installed into a project-local venv.
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen --all-packages
+
+.PHONY: help uv sync demo test lint typecheck bench pytest
+
+help:
+	@echo "make demo   run the main job against an embedded loopback server"
+	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make lint   ruff (lint + format check) and strict mypy"
+	@echo "make bench  run the benchmarks and print ratios against baselines"
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv
+
+uv: $(UV)
+
+sync: uv
+	$(UV) sync --locked --all-packages --quiet
+
+demo: sync
+	$(RUN) python -m pynector demo
+
+lint: sync
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+test: lint
+	$(RUN) pytest
+
+bench: sync
+	$(RUN) python benchmarks/run.py

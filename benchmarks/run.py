@@ -1,0 +1,28 @@
+"""Run every benchmark in this folder; each prints its figures as ratios.
+
+make bench                      # everything, full size
+uv run python benchmarks/run.py --quick
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+QUICK_ARGS = {"bench_core.py": ["--n", "100000"]}
+
+
+def main() -> int:
+    quick = "--quick" in sys.argv[1:]
+    failed = 0
+    for script in sorted(HERE.glob("bench_*.py")):
+        args = QUICK_ARGS.get(script.name, []) if quick else []
+        print(f"\n# {script.name}", flush=True)
+        failed |= subprocess.run([sys.executable, str(script), *args], check=False).returncode
+    return failed
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

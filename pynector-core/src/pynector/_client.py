@@ -1,0 +1,606 @@
+"""The Pynector client: one transport, plus deadlines, retries, batches and rate limits."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import anyio
+
+from . import errors
+from ._config import Config, check_timeout, load_config
+from ._exchange import ExchangeAdapter
+from ._plugins import hooks
+from .concurrency import RateLimiter, RetryPolicy, WorkerPool, deadline, remaining_time
+from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
+
+if TYPE_CHECKING:
+    from .hookspecs import Wrapper
+    from .transport.protocol import Transport
+
+__all__ = ["Pynector"]
+
+_PENDING: Any = object()
+
+
+def _translate(exc: OSError) -> PynectorError:
+    """Map a builtin error from a minimal transport onto the pynector hierarchy."""
+    if isinstance(exc, builtins.TimeoutError):
+        return errors.TimeoutError(f"the transport timed out: {exc}")
+    return errors.ConnectionError(f"the transport failed: {type(exc).__name__}: {exc}")
+
+
+async def _enter_all(stack: AsyncExitStack, wrappers: list[Wrapper]) -> None:
+    for wrapper in wrappers:
+        if isinstance(wrapper, AbstractAsyncContextManager):
+            await stack.enter_async_context(wrapper)
+        else:
+            stack.enter_context(wrapper)
+
+
+class _MappedIterator:
+    """Translates builtin errors raised while a stream is being read."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: AsyncIterator[Any]) -> None:
+        self._inner = inner
+
+    def __aiter__(self) -> _MappedIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._inner.__anext__()
+        except OSError as exc:
+            raise _translate(exc) from exc
+
+
+def _log_retry(attempt: int, error: BaseException, delay: float, reason: str) -> None:
+    import logging  # only on the retry path: keeps ``import pynector`` light
+
+    logging.getLogger("pynector").debug(
+        "attempt %d failed (%s); retrying in %.3f s (%s)",
+        attempt,
+        type(error).__name__,
+        delay,
+        reason,
+    )
+
+
+def _bad_request_item(index: int, item: object) -> NoReturn:
+    raise ConfigurationError(
+        f"batch_request: request {index} is {type(item).__name__} {item!r:.80}; each request "
+        "must be a (data, options) tuple, e.g. ({'path': '/users/1'}, {})"
+    )
+
+
+def _unpack(index: int, item: object) -> tuple[Any, Mapping[str, Any]]:
+    if type(item) is not tuple or len(item) != 2:
+        _bad_request_item(index, item)
+    data, options = item
+    if not isinstance(options, Mapping):
+        _bad_request_item(index, item)
+    return data, options
+
+
+class Pynector:
+    """An async client that sends requests through a pluggable transport.
+
+    Args:
+        transport: A transport instance to use instead of discovering one. The
+            client owns it: it connects it on first use and disconnects it in
+            :meth:`aclose`.
+        transport_type: The installed transport to create (``"http"``, ``"sdk"``,
+            or any name published under the ``pynector.transports`` entry point).
+        enable_telemetry: Whether telemetry plugins trace this client's calls.
+        config: Client settings (``timeout``, ``retry_count``, ``max_connections``,
+            ``rate_limit``, ...); they override ``PYNECTOR_*`` environment variables.
+        **transport_options: Passed to the transport factory (``base_url``, ...).
+
+    Raises:
+        ConfigurationError: For an unknown transport, a bad option or setting.
+    """
+
+    def __init__(
+        self,
+        transport: Transport | None = None,
+        transport_type: str = "http",
+        enable_telemetry: bool = True,
+        config: dict[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> None:
+        self._config: Config = load_config(config)
+        if transport is not None:
+            if transport_options:
+                raise ConfigurationError(
+                    f"transport options {sorted(transport_options)} cannot be combined with "
+                    "transport=...; pass them to your transport's constructor instead"
+                )
+            self._transport_type = str(getattr(transport, "transport_type", "custom"))
+        else:
+            transport = self._create_transport(transport_type, transport_options)
+            self._transport_type = transport_type.strip().lower()
+        has_request = callable(getattr(transport, "request", None))
+        has_stream = callable(getattr(transport, "stream", None))
+        if not has_request:
+            for method in ("connect", "disconnect", "send", "receive"):
+                if not callable(getattr(transport, method, None)):
+                    raise ConfigurationError(
+                        f"{type(transport).__name__} is not a transport: it has no {method}() "
+                        "method. Implement connect, disconnect, send and receive "
+                        "(subclass pynector.transport.protocol.Transport)."
+                    )
+        self._transport: Any = transport
+        self._impl: Any = transport if has_request else ExchangeAdapter(transport)
+        if has_request and not has_stream:
+            self._stream_impl: Any = None
+        else:
+            self._stream_impl = self._impl
+        self._telemetry = bool(enable_telemetry)
+        rate = self._config.rate_limit
+        self._limiter = RateLimiter(*rate) if rate else RateLimiter(None)
+        self._policy = RetryPolicy(
+            max_retries=self._config.retry_count,
+            base_delay=self._config.retry_delay,
+            max_delay=self._config.retry_max_delay,
+            max_retry_after=self._config.retry_after_max,
+        )
+        self._slots: anyio.CapacityLimiter | None = None
+        self._connect_lock: anyio.Lock | None = None
+        self._connected = False
+        self._closed = False
+
+    def _create_transport(self, transport_type: object, options: dict[str, Any]) -> Any:
+        if not isinstance(transport_type, str) or not transport_type.strip():
+            raise ConfigurationError(
+                f"transport_type={transport_type!r} must be the name of an installed transport, "
+                "e.g. transport_type='http'"
+            )
+        import inspect
+
+        from .registry import resolve_transport
+
+        factory = resolve_transport(transport_type)
+        kwargs = dict(options)
+        try:
+            parameters = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            parameters = {}  # type: ignore[assignment]
+        if "max_connections" in parameters and "max_connections" not in kwargs:
+            kwargs["max_connections"] = self._config.max_connections
+        try:
+            return factory(**kwargs)
+        except TypeError as exc:
+            raise ConfigurationError(
+                f"transport {transport_type!r} rejected its options {sorted(options)}: {exc}. "
+                "Check the option names in the transport's documentation."
+            ) from exc
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<Pynector transport_type={self._transport_type!r} state={state}>"
+
+    @property
+    def config(self) -> Config:
+        """The validated settings in force for this client."""
+        return self._config
+
+    @property
+    def transport(self) -> Any:
+        """The transport instance this client owns."""
+        return self._transport
+
+    # -- lifecycle ---------------------------------------------------------
+
+    async def __aenter__(self) -> Pynector:
+        """Connect the transport; the block's exit always closes the client."""
+        self._check_open()
+        await self._ensure_connected()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close the client."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Disconnect the transport and release its resources. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._connected:
+            self._connected = False
+            with anyio.CancelScope(shield=True):
+                await self._impl.disconnect()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError(
+                "this Pynector client is closed (aclose() was called); create a new client, "
+                "or keep the work inside one `async with Pynector(...) as client:` block"
+            )
+
+    async def _ensure_connected(self) -> None:
+        if self._connected:
+            return
+        if self._connect_lock is None:
+            self._connect_lock = anyio.Lock()
+        async with self._connect_lock:
+            if not self._connected:
+                self._check_open()
+                try:
+                    await self._impl.connect()
+                except OSError as exc:
+                    raise _translate(exc) from exc
+                self._connected = True
+
+    # -- one attempt -------------------------------------------------------
+
+    def _prepare(self, data: Any, timeout: object) -> float:
+        self._check_open()
+        if data is None:
+            raise ConfigurationError(
+                "request data is None; pass the request to send, e.g. "
+                "client.request({'path': '/users', 'method': 'GET'})"
+            )
+        return self._config.timeout if timeout is None else check_timeout(timeout)
+
+    async def _send(self, data: Any, options: Mapping[str, Any]) -> Any:
+        """Connect if needed and run the transport, translating builtin errors."""
+        try:
+            if not self._connected:
+                await self._ensure_connected()
+            return await self._impl.request(data, **options)
+        except RateLimitError as exc:
+            if exc.retry_after:
+                self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
+            raise
+        except OSError as exc:
+            raise _translate(exc) from exc
+
+    async def _admit(self) -> tuple[anyio.CapacityLimiter, object]:
+        """Wait for the rate limiter, then take one of the ``max_connections`` slots."""
+        await self._limiter.acquire()
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = anyio.CapacityLimiter(self._config.max_connections)
+        borrower = object()  # one task may hold several slots (a request inside a stream)
+        try:
+            slots.acquire_on_behalf_of_nowait(borrower)  # no checkpoint when not saturated
+        except anyio.WouldBlock:
+            await slots.acquire_on_behalf_of(borrower)
+        return slots, borrower
+
+    async def _attempt(
+        self,
+        data: Any,
+        timeout: float,
+        options: Mapping[str, Any],
+        attempt: int = 1,
+        batch_index: int | None = None,
+    ) -> Any:
+        slots, borrower = await self._admit()
+        try:
+            relay = hooks()
+            if relay is None:
+                with deadline(timeout, "request"):
+                    return await self._send(data, options)
+            from .hookspecs import RequestInfo
+
+            info = RequestInfo(
+                self._transport_type,
+                self._transport,
+                data,
+                options,
+                attempt,
+                batch_index,
+                self._telemetry,
+            )
+            async with AsyncExitStack() as stack:
+                await _enter_all(stack, relay.pynector_request(info=info))
+                with deadline(timeout, "request"):
+                    info.result = await self._send(data, options)
+            return info.result
+        finally:
+            slots.release_on_behalf_of(borrower)
+
+    # -- public API --------------------------------------------------------
+
+    async def request(self, data: Any, timeout: float | None = None, **options: Any) -> Any:
+        """Send one request and return the reply.
+
+        Args:
+            data: The request (for HTTP a dict such as ``{"path": "/users"}``).
+            timeout: Deadline in seconds for this request; defaults to
+                ``config["timeout"]``, then ``PYNECTOR_TIMEOUT``, then 60 s. It
+                covers connecting and the exchange, not waiting for a
+                rate-limit or ``max_connections`` slot.
+            **options: Passed to the transport with the request.
+
+        Returns:
+            The transport's reply.
+
+        Raises:
+            TimeoutError: If the deadline expired.
+            TransportError: If the transport failed.
+            ConfigurationError: For bad input.
+            ClientClosedError: If the client was closed.
+        """
+        return await self._attempt(data, self._prepare(data, timeout), options)
+
+    def _retry_policy(self, max_retries: int | None, retry_delay: float | None) -> RetryPolicy:
+        if max_retries is None and retry_delay is None:
+            return self._policy
+        policy = self._policy
+        return RetryPolicy(
+            max_retries=policy.max_retries if max_retries is None else max_retries,
+            base_delay=policy.base_delay if retry_delay is None else retry_delay,
+            max_delay=policy.max_delay,
+            max_retry_after=policy.max_retry_after,
+        )
+
+    async def _retry_loop(
+        self,
+        data: Any,
+        timeout: float,
+        options: Mapping[str, Any],
+        policy: RetryPolicy,
+        batch_index: int | None = None,
+    ) -> Any:
+        attempt = 1
+        while True:
+            try:
+                return await self._attempt(data, timeout, options, attempt, batch_index)
+            except PynectorError as exc:
+                decision = policy.decide(attempt, exc, remaining_time())
+                if decision is None:
+                    raise
+                _log_retry(attempt, exc, decision.delay, decision.reason)
+                relay = hooks()
+                if relay is not None:
+                    from .hookspecs import RetryWaitInfo
+
+                    relay.pynector_retry_wait(
+                        info=RetryWaitInfo(
+                            attempt, exc, decision.delay, decision.reason, self._telemetry
+                        )
+                    )
+            await anyio.sleep(decision.delay)
+            attempt += 1
+
+    async def request_with_retry(
+        self,
+        data: Any,
+        max_retries: int | None = None,
+        retry_delay: float | None = None,
+        *,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> Any:
+        """Send a request, retrying transient failures.
+
+        Makes at most ``1 + max_retries`` attempts. Only retryable errors are
+        retried (connection errors, one attempt's timeout, 408/429/5xx-type
+        replies), never client errors. The wait before retry *n* is a uniform
+        draw in ``[0, min(cap, retry_delay * 2**(n-1))]``; a server's
+        Retry-After replaces it. A wait longer than ``config["retry_after_max"]``
+        or past the caller's own deadline is not slept: the error is raised.
+
+        Args:
+            data: The request.
+            max_retries: Retries after the first attempt; defaults to
+                ``config["retry_count"]`` (3). ``0`` makes one attempt.
+            retry_delay: The first backoff in seconds (default 1.0), doubled
+                for each further retry.
+            timeout: Deadline of each attempt.
+            **options: Passed to the transport with the request.
+
+        Returns:
+            The reply of the first successful attempt.
+
+        Raises:
+            PynectorError: The last attempt's error.
+        """
+        attempt_timeout = self._prepare(data, timeout)
+        policy = self._retry_policy(max_retries, retry_delay)
+        relay = hooks()
+        if relay is None:
+            return await self._retry_loop(data, attempt_timeout, options, policy)
+        from .hookspecs import RetryInfo
+
+        async with AsyncExitStack() as stack:
+            info = RetryInfo(self._transport_type, data, policy.max_retries, self._telemetry)
+            await _enter_all(stack, relay.pynector_retry(info=info))
+            return await self._retry_loop(data, attempt_timeout, options, policy)
+
+    async def batch_request(
+        self,
+        requests: Iterable[tuple[Any, Mapping[str, Any]]],
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
+        raise_on_error: bool = False,
+        *,
+        max_retries: int = 0,
+        **options: Any,
+    ) -> list[Any]:
+        """Send many requests with at most ``max_concurrency`` in flight.
+
+        A fixed set of workers pulls ``(data, options)`` pairs from ``requests``
+        (any iterable, consumed lazily), so memory grows with
+        ``max_concurrency``, not with the number of requests.
+
+        Args:
+            requests: ``(data, options)`` tuples.
+            max_concurrency: Most requests in flight; defaults to
+                ``config["max_connections"]`` (100).
+            timeout: Deadline of the whole batch, in seconds. Each request also
+                has the client's per-request deadline.
+            raise_on_error: Raise the first error (cancelling the rest) instead
+                of putting errors in their slots.
+            max_retries: Retries per request, as in :meth:`request_with_retry`
+                (default 0: one attempt each).
+            **options: Passed to the transport with every request; a request's
+                own options win.
+
+        Returns:
+            One result per request, in input order: the reply or, with
+            ``raise_on_error=False``, the exception. When the batch deadline
+            expires, finished results are kept and the unfinished slots hold
+            ``TimeoutError``; for an iterator input, requests not yet pulled are
+            left in the iterator.
+
+        Raises:
+            ConfigurationError: For a malformed request list (before anything is
+                sent when it is a sequence).
+            PynectorError: With ``raise_on_error=True``: the first error, itself
+                (never an exception group), or ``TimeoutError`` for the batch.
+        """
+        self._check_open()
+        if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
+            raise ConfigurationError(
+                f"batch_request(requests=...) got {type(requests).__name__}; pass an iterable "
+                "of (data, options) tuples, e.g. [({'path': '/users/1'}, {})]"
+            )
+        if isinstance(max_concurrency, bool) or (
+            max_concurrency is not None and not isinstance(max_concurrency, int)
+        ):
+            raise ConfigurationError(
+                f"max_concurrency={max_concurrency!r} is invalid: it must be a whole number "
+                "of at least 1, e.g. max_concurrency=10"
+            )
+        pool = WorkerPool(
+            self._config.max_connections if max_concurrency is None else max_concurrency
+        )
+        batch_timeout = None if timeout is None else check_timeout(timeout)
+        policy = self._retry_policy(max_retries, None) if max_retries else None
+        if isinstance(requests, Sequence):
+            for index, item in enumerate(requests):
+                _unpack(index, item)
+        request_timeout = self._config.timeout
+        results: list[Any] = []
+
+        async def handle(index: int, item: Any) -> None:
+            results.append(_PENDING)
+            data, own = _unpack(index, item)
+            merged = {**options, **own} if own else options
+            try:
+                if data is None:
+                    self._prepare(data, None)
+                if policy is None:
+                    value = await self._attempt(data, request_timeout, merged, 1, index)
+                else:
+                    value = await self._retry_loop(data, request_timeout, merged, policy, index)
+            except Exception as exc:
+                results[index] = exc
+                if raise_on_error:
+                    raise
+                return
+            results[index] = value
+
+        async def run() -> None:
+            with anyio.move_on_after(batch_timeout) as scope:
+                await pool.run(requests, handle)
+            if scope.cancelled_caught:
+                expired = errors.TimeoutError(
+                    f"batch timed out after {batch_timeout:g} s with "
+                    f"{sum(r is _PENDING for r in results)} requests unfinished; pass a larger "
+                    "timeout=... to batch_request",
+                    timeout=batch_timeout,
+                )
+                if raise_on_error:
+                    raise expired
+                for index, value in enumerate(results):
+                    if value is _PENDING:
+                        results[index] = expired
+                if isinstance(requests, Sized):
+                    results.extend([expired] * (len(requests) - len(results)))
+
+        relay = hooks()
+        if relay is None:
+            await run()
+            return results
+        from .hookspecs import BatchInfo
+
+        info = BatchInfo(
+            self._transport_type,
+            len(requests) if isinstance(requests, Sized) else None,
+            pool.size,
+            batch_timeout,
+            self._telemetry,
+        )
+        async with AsyncExitStack() as stack:
+            await _enter_all(stack, relay.pynector_batch(info=info))
+            try:
+                await run()
+            finally:
+                failed = sum(isinstance(r, BaseException) or r is _PENDING for r in results)
+                info.stats.update(
+                    total=len(results), succeeded=len(results) - failed, failed=failed
+                )
+        return results
+
+    @asynccontextmanager
+    async def _stream(
+        self, data: Any, timeout: float, options: Mapping[str, Any]
+    ) -> AsyncIterator[AsyncIterator[Any]]:
+        slots, borrower = await self._admit()
+        try:
+            async with AsyncExitStack() as stack:
+                relay = hooks()
+                if relay is not None:
+                    from .hookspecs import RequestInfo
+
+                    info = RequestInfo(
+                        self._transport_type,
+                        self._transport,
+                        data,
+                        options,
+                        telemetry=self._telemetry,
+                        streaming=True,
+                    )
+                    await _enter_all(stack, relay.pynector_request(info=info))
+                stack.enter_context(deadline(timeout, "stream"))
+                try:
+                    await self._ensure_connected()
+                    iterator = await stack.enter_async_context(
+                        self._stream_impl.stream(data, **options)
+                    )
+                except OSError as exc:
+                    raise _translate(exc) from exc
+                yield _MappedIterator(iterator)
+        finally:
+            slots.release_on_behalf_of(borrower)
+
+    def stream(
+        self, data: Any, timeout: float | None = None, **options: Any
+    ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        """Open a streamed reply: ``async with client.stream(data) as items: ...``.
+
+        Iterate the yielded object for the transport's stream items (HTTP: body
+        chunks; SDK: the SDK's events). Leaving the block early releases the
+        connection.
+
+        Args:
+            data: The request.
+            timeout: Deadline in seconds for the whole stream, from opening it to
+                leaving the block; defaults as for :meth:`request`.
+            **options: Passed to the transport with the request.
+
+        Raises:
+            ConfigurationError: If the transport cannot stream, or for bad input.
+        """
+        stream_timeout = self._prepare(data, timeout)
+        if self._stream_impl is None:
+            raise ConfigurationError(
+                f"transport {self._transport_type!r} ({type(self._transport).__name__}) has "
+                "request() but no stream(); use client.request(...) instead"
+            )
+        return self._stream(data, stream_timeout, options)

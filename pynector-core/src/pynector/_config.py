@@ -1,0 +1,182 @@
+"""Client configuration: ``config=`` > ``PYNECTOR_*`` environment > defaults.
+
+Validated with pydantic, imported on first use so that ``import pynector``
+stays light. Every problem becomes a ``ConfigurationError`` naming the key, the
+value, where it came from and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from .errors import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "Config", "check_timeout", "load_config"]
+
+ENV_PREFIX = "PYNECTOR_"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated settings of one client.
+
+    Attributes:
+        timeout: Default deadline of one request, in seconds.
+        retry_count: Default ``max_retries`` of ``request_with_retry``.
+        retry_delay: Default first backoff of ``request_with_retry``, in seconds.
+        retry_max_delay: Cap on any backoff wait, in seconds.
+        retry_after_max: Longest server-requested wait that is honoured, in seconds.
+        max_connections: Most requests in flight at once for this client; the
+            default ``max_concurrency`` of batches and, for pooled transports
+            such as HTTP, the connection pool size.
+        rate_limit: ``(count, period)``: at most ``count`` request starts in any
+            ``period`` seconds, or ``None`` for no limit.
+    """
+
+    timeout: float = 60.0
+    retry_count: int = 3
+    retry_delay: float = 1.0
+    retry_max_delay: float = 30.0
+    retry_after_max: float = 60.0
+    max_connections: int = 100
+    rate_limit: tuple[int, float] | None = None
+
+
+_HINTS = {
+    "timeout": "a positive number of seconds, e.g. 30.0",
+    "retry_count": "a whole number >= 0, e.g. 3",
+    "retry_delay": "a number of seconds >= 0, e.g. 1.0",
+    "retry_max_delay": "a number of seconds >= 0, e.g. 30.0",
+    "retry_after_max": "a number of seconds >= 0, e.g. 60.0",
+    "max_connections": "a whole number >= 1, e.g. 100",
+    "rate_limit": "requests per second (10) or a string like '10/s' or '600/m'",
+}
+KEYS = tuple(_HINTS)
+
+
+@cache
+def _model() -> Any:
+    # Built on first use: pydantic is not imported by ``import pynector``.
+    from pydantic import BaseModel, ConfigDict, Field
+
+    defaults = Config()
+
+    class _Settings(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True)
+
+        timeout: float = Field(defaults.timeout, gt=0, allow_inf_nan=False)
+        retry_count: int = Field(defaults.retry_count, ge=0)
+        retry_delay: float = Field(defaults.retry_delay, ge=0, allow_inf_nan=False)
+        retry_max_delay: float = Field(defaults.retry_max_delay, ge=0, allow_inf_nan=False)
+        retry_after_max: float = Field(defaults.retry_after_max, ge=0, allow_inf_nan=False)
+        max_connections: int = Field(defaults.max_connections, ge=1)
+        rate_limit: tuple[int, float] | None = None
+
+    return _Settings
+
+
+def _label(key: str, from_env: set[str]) -> str:
+    return (
+        f"environment variable {ENV_PREFIX}{key.upper()}" if key in from_env else f"config[{key!r}]"
+    )
+
+
+def _rate(value: object) -> tuple[int, float] | None:
+    from .concurrency import parse_rate
+
+    if isinstance(value, str):
+        stripped = value.strip()
+        if not stripped or stripped.lower() == "none":
+            return None
+        try:
+            return parse_rate(float(stripped))
+        except ValueError:
+            return parse_rate(stripped)
+    return None if value is None else parse_rate(value)
+
+
+def load_config(
+    config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Merge ``config`` over ``PYNECTOR_*`` variables over the defaults, and validate.
+
+    Args:
+        config: The ``config=`` mapping given to the client.
+        environ: The environment to read (``os.environ`` when omitted).
+
+    Raises:
+        ConfigurationError: For an unknown key, or a value of the wrong type or range.
+    """
+    if config is not None and not isinstance(config, Mapping):
+        raise ConfigurationError(
+            f"config={config!r} must be a dict, e.g. config={{'timeout': 30.0, 'retry_count': 3}}"
+        )
+    config = dict(config or {})
+    for key in config:
+        if key not in KEYS:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), KEYS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(
+                f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(KEYS)}."
+            )
+    environ = os.environ if environ is None else environ
+    from_env: set[str] = set()
+    merged: dict[str, Any] = {}
+    for key in KEYS:
+        if key in config:
+            merged[key] = config[key]
+        elif (raw := environ.get(ENV_PREFIX + key.upper())) is not None:
+            merged[key] = raw.strip()
+            from_env.add(key)
+    if not merged:
+        return Config()
+    # Only numbers count as numbers in config=; strings come from the environment.
+    for key, value in merged.items():
+        if key == "rate_limit":
+            try:
+                merged[key] = _rate(value)
+            except ConfigurationError:
+                raise ConfigurationError(
+                    f"{_label(key, from_env)}={value!r} is invalid: expected {_HINTS[key]}."
+                ) from None
+        elif key not in from_env and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise ConfigurationError(
+                f"{_label(key, from_env)}={value!r} is invalid: expected {_HINTS[key]}."
+            )
+
+    from pydantic import ValidationError
+
+    try:
+        settings = _model().model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = str(first["loc"][0])
+        raise ConfigurationError(
+            f"{_label(key, from_env)}={merged.get(key)!r} is invalid: {first['msg']}; "
+            f"expected {_HINTS[key]}."
+        ) from None
+    return Config(**settings.model_dump())
+
+
+def check_timeout(timeout: object, name: str = "timeout") -> float:
+    """Validate a per-call timeout without pydantic (it is on the hot path)."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ConfigurationError(
+            f"{name}={timeout!r} is invalid: it must be a positive, finite number of seconds, "
+            f"e.g. {name}=5.0"
+        )
+    return float(timeout)

@@ -1,0 +1,304 @@
+"""The pluggy plugin manager, created on first use.
+
+This is the only module that imports pluggy, and only when the manager is
+first created (importing this module is cheap). The manager loads the
+``pynector.plugins`` entry points, limited by ``PYNECTOR_PLUGINS`` (unset: all;
+empty: none; a comma list of entry-point names: only those), plus the plugins
+registered at run time. A plugin that fails to import or to register is skipped,
+logged once at WARNING on the ``pynector`` logger, and reported by
+:func:`pynector.registry.available_plugins`.
+
+The client calls :func:`hooks` on every request: after the first call it only
+reads a module-level variable.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import logging
+
+    import pluggy
+
+    from .registry import PluginInfo, _Entry
+
+__all__ = ["ENV_VAR", "hooks", "plugin_infos", "plugin_manager", "register", "reset", "unregister"]
+
+ENV_VAR = "PYNECTOR_PLUGINS"
+
+
+@dataclass(slots=True)
+class _Installed:
+    """One ``pynector.plugins`` entry point and what became of it."""
+
+    entry: _Entry
+    plugin: object | None
+    status: str
+
+
+_lock = threading.RLock()
+_manager: pluggy.PluginManager | None = None
+_relay: pluggy.HookRelay | None = None
+_installed: list[_Installed] = []
+# Run-time registrations by name; they survive reset() and are registered first.
+_runtime: dict[str, object] = {}
+
+
+def _logger() -> logging.Logger:
+    import logging
+
+    return logging.getLogger("pynector")
+
+
+def hooks() -> pluggy.HookRelay | None:
+    """Return the hook relay, or ``None`` when no plugin is registered at all.
+
+    The first call creates the plugin manager; later calls only read a
+    module-level variable, so the client may call this on every request::
+
+        relay = hooks()
+        if relay is not None:
+            relay.pynector_retry_wait(info=info)
+    """
+    if _manager is None:
+        plugin_manager()
+    return _relay
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """Return the process-wide plugin manager, creating and loading it on first use."""
+    global _manager, _relay, _installed
+    if _manager is None:
+        with _lock:
+            if _manager is None:
+                manager, installed = _create()
+                _installed = installed
+                _relay = _relay_of(manager)
+                # Assigned last: hooks() treats a set _manager as "ready".
+                _manager = manager
+    return _manager
+
+
+def reset() -> None:
+    """Drop the plugin manager; installed plugins are loaded again on next use.
+
+    Run-time registrations are kept and registered again with the new manager.
+    """
+    global _manager, _relay, _installed
+    with _lock:
+        _manager = None
+        _relay = None
+        _installed = []
+
+
+def register(plugin: object, name: str | None) -> str:
+    """Register a plugin at run time; see :func:`pynector.registry.register_plugin`."""
+    from .registry import _LoadError
+
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise ConfigurationError(
+            f"register_plugin(name={name!r}): the name must be a non-empty string, "
+            "or None to use the plugin's own name"
+        )
+    global _relay
+    with _lock:
+        manager = plugin_manager()
+        try:
+            registered = _register(manager, plugin, None if name is None else name.strip())
+        except _LoadError as err:
+            fix = err.fix or (
+                "Fix the plugin's @pynector.hookimpl functions to match pynector.hookspecs."
+            )
+            raise ConfigurationError(
+                f"register_plugin({plugin!r}) failed: {err.reason}. {fix}"
+            ) from err.__cause__
+        _runtime[registered] = plugin
+        _relay = _relay_of(manager)
+    return registered
+
+
+def unregister(plugin_or_name: object) -> None:
+    """Unregister a plugin; see :func:`pynector.registry.unregister_plugin`."""
+    global _relay
+    with _lock:
+        manager = plugin_manager()
+        if isinstance(plugin_or_name, str):
+            name: str | None = plugin_or_name
+            plugin = manager.get_plugin(plugin_or_name)
+        else:
+            plugin = plugin_or_name
+            name = manager.get_name(plugin_or_name)
+        if plugin is None or name is None:
+            registered = ", ".join(sorted(n for n, p in manager.list_name_plugin() if p)) or "none"
+            raise ConfigurationError(
+                f"No plugin {plugin_or_name!r} is registered, so there is nothing to "
+                f"unregister (registered plugins: {registered}). Pass the plugin object "
+                "or the name register_plugin() returned."
+            )
+        manager.unregister(plugin=plugin, name=name)
+        _runtime.pop(name, None)
+        _relay = _relay_of(manager)
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """List installed and run-time plugins; see :func:`pynector.registry.available_plugins`."""
+    from .registry import PluginInfo
+
+    with _lock:
+        manager = plugin_manager()
+        records: list[PluginInfo] = []
+        from_entry_points: list[object] = []
+        for item in _installed:
+            status = item.status
+            if item.plugin is not None:
+                from_entry_points.append(item.plugin)
+                if not manager.is_registered(item.plugin):
+                    status = "unregistered: removed with unregister_plugin()"
+            entry = item.entry
+            records.append(PluginInfo(entry.name, entry.distribution, entry.version, status))
+        records.extend(
+            PluginInfo(name, None, None, "ok")
+            for name, plugin in manager.list_name_plugin()
+            if plugin is not None and not any(plugin is obj for obj in from_entry_points)
+        )
+    records.sort(key=lambda record: (record.name, record.distribution or ""))
+    return records
+
+
+def _relay_of(manager: pluggy.PluginManager) -> pluggy.HookRelay | None:
+    return manager.hook if manager.get_plugins() else None
+
+
+def _selection() -> set[str] | None:
+    """The entry-point names ``PYNECTOR_PLUGINS`` allows, or ``None`` for all."""
+    raw = os.environ.get(ENV_VAR)
+    if raw is None:
+        return None
+    return {part.strip().lower() for part in raw.split(",") if part.strip()}
+
+
+def _create() -> tuple[pluggy.PluginManager, list[_Installed]]:
+    import pluggy
+
+    from . import hookspecs
+    from .registry import PLUGINS_GROUP, _conflict_status, _entries, _origins
+
+    manager = pluggy.PluginManager("pynector")
+    manager.add_hookspecs(hookspecs)
+    for name, plugin in _runtime.items():
+        manager.register(plugin, name=name)
+    selected = _selection()
+    claimed = _entries(PLUGINS_GROUP)
+    installed: list[_Installed] = []
+    for name, claimants in sorted(claimed.items()):
+        if selected is not None and name not in selected:
+            why = f"not listed in {ENV_VAR}" if selected else f"{ENV_VAR} is empty"
+            installed.extend(_Installed(c, None, f"disabled: {why}") for c in claimants)
+        elif name in _runtime:
+            status = f"replaced: another plugin was registered as {name!r} at run time"
+            installed.extend(_Installed(c, None, status) for c in claimants)
+        elif len(claimants) > 1:
+            installed.extend(_Installed(c, None, _conflict_status(c, claimants)) for c in claimants)
+            _logger().warning(
+                "Skipping the pynector plugin %r: it is claimed by more than one installed "
+                "distribution: %s. Uninstall the one you do not want (pip uninstall %s).",
+                name,
+                _origins(claimants),
+                claimants[-1].distribution or "<distribution>",
+            )
+        else:
+            installed.append(_load_installed(manager, claimants[0]))
+    if selected:
+        unknown = sorted(selected - set(claimed))
+        if unknown:
+            _logger().warning(
+                "%s names %s, which no installed distribution provides as a pynector "
+                "plugin (installed plugins: %s). Fix the names or install the plugins.",
+                ENV_VAR,
+                ", ".join(repr(name) for name in unknown),
+                ", ".join(sorted(claimed)) or "none",
+            )
+    return manager, installed
+
+
+def _load_installed(manager: pluggy.PluginManager, entry: _Entry) -> _Installed:
+    from .registry import PLUGINS_GROUP, _broken_message, _load, _LoadError
+
+    try:
+        plugin = _load(entry, need_callable=False)
+        _register(manager, plugin, entry.name)
+    except _LoadError as err:
+        _logger().warning(
+            "Skipping a pynector plugin. %s Or leave it out with %s=<the plugins you want>.",
+            _broken_message("plugin", PLUGINS_GROUP, entry, err.reason),
+            ENV_VAR,
+        )
+        return _Installed(entry, None, f"error: {err.reason}")
+    return _Installed(entry, plugin, "ok")
+
+
+def _register(manager: pluggy.PluginManager, plugin: object, name: str | None) -> str:
+    """Register and validate one plugin; on failure leave the manager unchanged.
+
+    Raises:
+        _LoadError: Chained to pluggy's exception, if there is one.
+    """
+    import pluggy
+
+    from .registry import _LoadError, _reason
+
+    if isinstance(plugin, type):
+        raise _LoadError(
+            f"{plugin.__qualname__} is a class, not a plugin object",
+            fix=f"Register an instance, register_plugin({plugin.__qualname__}()), or a module.",
+        )
+    try:
+        registered = manager.register(plugin, name=name)
+    except pluggy.PluginValidationError as exc:
+        if manager.is_registered(plugin):  # older pluggy may register part of it
+            manager.unregister(plugin)
+        raise _LoadError(_reason(exc)) from exc
+    except ValueError as exc:
+        registered_as = manager.get_name(plugin)
+        if registered_as is not None:
+            raise _LoadError(
+                f"this plugin is already registered as {registered_as!r}",
+                fix=f"It is active already; to rename it, unregister_plugin({registered_as!r}) "
+                "first.",
+            ) from exc
+        raise _LoadError(
+            f"a plugin named {name!r} is already registered",
+            fix=f"Pass another name=, or unregister_plugin({name!r}) first to replace it.",
+        ) from exc
+    if registered is None:  # pragma: no cover - pynector never blocks names
+        raise _LoadError(f"the plugin name {name!r} is blocked")
+    unknown = _unknown_hooks(manager, plugin)
+    if unknown:
+        manager.unregister(plugin=plugin, name=registered)
+        raise _LoadError(unknown)
+    return registered
+
+
+def _unknown_hooks(manager: pluggy.PluginManager, plugin: object) -> str | None:
+    """Describe the plugin's hook implementations that match no specification."""
+    from difflib import get_close_matches
+
+    known = [name for name, caller in vars(manager.hook).items() if caller.has_spec()]
+    problems = []
+    for caller in manager.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        if all(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin):
+            continue
+        close = get_close_matches(caller.name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        problems.append(f"unknown hook {caller.name!r}{hint}")
+    if not problems:
+        return None
+    return "; ".join(problems) + "; the hooks are listed in pynector.hookspecs"

@@ -1,0 +1,28 @@
+"""The concurrency helpers the client is built on, usable on their own.
+
+- :class:`deadline`: a total deadline that raises pynector's ``TimeoutError``.
+- :class:`WorkerPool`: a fixed set of workers pulling from any iterable.
+- :class:`RetryPolicy`: bounded attempts, jittered exponential backoff with a
+  cap, and server-chosen waits (Retry-After) within a bound.
+- :class:`RateLimiter`: at most N starts in any window, pausable by a 429.
+
+All of them run on asyncio and trio through AnyIO.
+"""
+
+from ._deadline import deadline as deadline
+from ._deadline import remaining_time as remaining_time
+from ._pool import WorkerPool as WorkerPool
+from ._ratelimit import RateLimiter as RateLimiter
+from ._ratelimit import parse_rate as parse_rate
+from ._retry import RetryDecision as RetryDecision
+from ._retry import RetryPolicy as RetryPolicy
+
+__all__ = [
+    "RateLimiter",
+    "RetryDecision",
+    "RetryPolicy",
+    "WorkerPool",
+    "deadline",
+    "parse_rate",
+    "remaining_time",
+]

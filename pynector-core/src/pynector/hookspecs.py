@@ -1,0 +1,154 @@
+"""Hook specifications: how plugins join every request, retry and batch.
+
+A plugin is a module or object with functions marked ``@pynector.hookimpl``,
+published under the ``pynector.plugins`` entry-point group (or registered with
+:func:`pynector.registry.register_plugin`). The ``pynector_batch``,
+``pynector_retry`` and ``pynector_request`` hooks may return a context manager,
+sync or async, that the client enters around the operation: a span, a log
+scope, a rate limit or a cache. Return ``None`` to stay out of the way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+__all__ = [
+    "BatchInfo",
+    "RequestInfo",
+    "RetryInfo",
+    "RetryWaitInfo",
+    "Wrapper",
+    "hookimpl",
+    "hookspec",
+]
+
+hookspec = pluggy.HookspecMarker("pynector")
+hookimpl = pluggy.HookimplMarker("pynector")
+
+Wrapper = AbstractContextManager[Any] | AbstractAsyncContextManager[Any]
+"""What a wrapping hook may return: a sync or async context manager."""
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """One attempt at one request, as the wrapping hooks see it.
+
+    Attributes:
+        transport_type: The transport's name (``"http"``, ``"sdk"``, ...) or
+            ``"custom"`` for a transport instance passed as ``transport=``.
+        transport: The transport instance.
+        data: The request data as given by the caller.
+        options: The per-request options passed on to the transport.
+        attempt: 1 for the first attempt, 2 for the first retry, and so on.
+        batch_index: The request's position in its batch, or ``None``.
+        telemetry: The client's ``enable_telemetry`` setting.
+        streaming: ``True`` for :meth:`Pynector.stream`.
+        result: Set by the client to the reply once the attempt succeeded.
+    """
+
+    transport_type: str
+    transport: Any
+    data: Any
+    options: Mapping[str, Any]
+    attempt: int = 1
+    batch_index: int | None = None
+    telemetry: bool = True
+    streaming: bool = False
+    result: Any = None
+
+
+@dataclass(slots=True, frozen=True)
+class RetryInfo:
+    """A whole ``request_with_retry`` call (the parent of its attempts).
+
+    Attributes:
+        transport_type: The transport's name.
+        data: The request data.
+        max_retries: How many retries are allowed after the first attempt.
+        telemetry: The client's ``enable_telemetry`` setting.
+    """
+
+    transport_type: str
+    data: Any
+    max_retries: int
+    telemetry: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class RetryWaitInfo:
+    """The decision taken after a failed attempt, before the next one.
+
+    Attributes:
+        attempt: The attempt that failed (1-based).
+        error: The error it raised.
+        delay: Seconds the client will wait before the next attempt.
+        reason: ``"retry-after"`` when the server chose the wait, else ``"backoff"``.
+        telemetry: The client's ``enable_telemetry`` setting.
+    """
+
+    attempt: int
+    error: BaseException
+    delay: float
+    reason: str
+    telemetry: bool = True
+
+
+@dataclass(slots=True)
+class BatchInfo:
+    """One ``batch_request`` call (the parent of its requests).
+
+    Attributes:
+        transport_type: The transport's name.
+        size: The number of requests when known in advance, else ``None``.
+        max_concurrency: How many requests may be in flight at once.
+        timeout: The whole batch's deadline in seconds, or ``None``.
+        telemetry: The client's ``enable_telemetry`` setting.
+        stats: Filled by the client when the batch ends:
+            ``{"total": n, "succeeded": n, "failed": n}``.
+    """
+
+    transport_type: str
+    size: int | None
+    max_concurrency: int
+    timeout: float | None
+    telemetry: bool = True
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@hookspec
+def pynector_request(info: RequestInfo) -> Wrapper | None:
+    """Wrap one attempt of one request; return a context manager or ``None``."""
+
+
+@hookspec
+def pynector_retry(info: RetryInfo) -> Wrapper | None:
+    """Wrap a whole ``request_with_retry`` call; return a context manager or ``None``."""
+
+
+@hookspec
+def pynector_retry_wait(info: RetryWaitInfo) -> None:
+    """Observe the wait chosen after a failed attempt, before the client sleeps."""
+
+
+@hookspec
+def pynector_batch(info: BatchInfo) -> Wrapper | None:
+    """Wrap one ``batch_request`` call; return a context manager or ``None``."""
+
+
+@hookspec
+def pynector_configure_telemetry(service_name: str, log_level: str) -> None:
+    """Set up tracing and logging when the user calls ``configure_telemetry``."""
+
+
+@hookspec
+def pynector_headers(headers: dict[str, str]) -> None:
+    """Add outgoing headers (for example W3C ``traceparent``) to a request.
+
+    Transports that carry headers call this once per attempt, inside the
+    ``pynector_request`` wrappers, so the current span is the attempt's span.
+    """

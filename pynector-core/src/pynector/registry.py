@@ -1,0 +1,464 @@
+"""Transport and plugin discovery.
+
+Transports are found through the ``pynector.transports`` entry-point group: the
+entry point's name is the ``transport_type`` and its value a factory that the
+client calls with the transport options. Plugins (pluggy hook implementations)
+are found through the ``pynector.plugins`` group. A package joins either group
+with one ``pyproject.toml`` table::
+
+    [project.entry-points."pynector.transports"]
+    echo = "pynector_echo:EchoTransport"
+
+Rules:
+
+* Nothing is imported until it is needed. Entry-point metadata is read once and
+  cached (:func:`clear_cache` forgets it); :func:`resolve_transport` imports
+  only the selected transport's module; importing this module does not import
+  pluggy.
+* Names are matched case-insensitively, after stripping surrounding whitespace:
+  ``"HTTP "`` resolves the ``http`` transport.
+* A run-time :func:`register_transport` wins over an installed entry point;
+  ``replace=True`` is needed only to override an earlier run-time registration.
+* An installed transport or plugin that fails to load breaks only itself: the
+  error (a :class:`~pynector.errors.PluginError` chained to the original
+  exception) is raised when it is used, and listings report it in ``status``.
+* The same entry point seen twice (an editable install next to a regular one)
+  is not a conflict; two distributions claiming one name are, and the error
+  names both.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import ConfigurationError, PluginError
+from .transport.protocol import Transport
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+__all__ = [
+    "PluginInfo",
+    "TransportFactory",
+    "TransportInfo",
+    "available_plugins",
+    "available_transports",
+    "clear_cache",
+    "register_plugin",
+    "register_transport",
+    "resolve_transport",
+    "unregister_plugin",
+    "unregister_transport",
+]
+
+TRANSPORTS_GROUP = "pynector.transports"
+PLUGINS_GROUP = "pynector.plugins"
+
+TransportFactory = Callable[..., Transport]
+"""A callable that takes the transport options and returns a :class:`Transport`."""
+
+# transport_type -> the distribution that provides it, for install hints.
+_FIRST_PARTY = {"http": "pynector-http", "sdk": "pynector-sdk"}
+
+
+@dataclass(frozen=True, slots=True)
+class TransportInfo:
+    """One transport known to pynector, as :func:`available_transports` reports it.
+
+    Attributes:
+        name: The ``transport_type`` that selects it (lower case).
+        distribution: The installed distribution that provides it, or ``None``
+            for a run-time :func:`register_transport`.
+        version: The distribution's version, or ``None`` for a run-time registration.
+        status: ``"ok"``, or one line saying why it cannot be used.
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """One plugin known to pynector, as :func:`available_plugins` reports it.
+
+    Attributes:
+        name: The plugin's name (its entry-point name, or the name it was
+            registered under at run time).
+        distribution: The installed distribution that provides it, or ``None``
+            for a run-time :func:`register_plugin`.
+        version: The distribution's version, or ``None`` for a run-time registration.
+        status: ``"ok"``, or one line saying why it is not active.
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One entry point of one installed distribution."""
+
+    name: str
+    value: str
+    distribution: str | None
+    version: str | None
+    entry_point: EntryPoint
+
+    @property
+    def origin(self) -> str:
+        """``"pynector-echo 0.1.0"``: the distribution and version, for messages."""
+        if self.distribution is None:
+            return "an unknown distribution"
+        return f"{self.distribution} {self.version}"
+
+    def load(self) -> Any:
+        """Import the entry point's module and return the object it names."""
+        return self.entry_point.load()
+
+
+_runtime_transports: dict[str, TransportFactory] = {}
+_loaded_transports: dict[str, TransportFactory] = {}
+_groups: dict[str, dict[str, list[_Entry]]] = {}
+
+
+def _normalize(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigurationError(f"{what} must be a non-empty string such as 'http', got {name!r}")
+    return name.strip().lower()
+
+
+def _entries(group: str) -> dict[str, list[_Entry]]:
+    """Return the group's entry points by normalized name, read once and cached.
+
+    ``importlib.metadata`` yields each distribution once (the first found on
+    ``sys.path``), so a second installation of the same distribution (an
+    editable install next to a regular one) is not a conflict; an identical
+    entry point reported twice by some other finder is dropped here. Several
+    entries left under one name are distributions in conflict.
+    """
+    cached = _groups.get(group)
+    if cached is not None:
+        return cached
+    from importlib import metadata  # costs ~20 ms: only when discovery is needed
+
+    by_name: dict[str, list[_Entry]] = {}
+    for entry_point in metadata.entry_points(group=group):
+        dist = entry_point.dist
+        entry = _Entry(
+            name=entry_point.name.strip().lower(),
+            value=entry_point.value,
+            distribution=None if dist is None else dist.name,
+            version=None if dist is None else dist.version,
+            entry_point=entry_point,
+        )
+        claimants = by_name.setdefault(entry.name, [])
+        if not any(
+            (c.distribution, c.value) == (entry.distribution, entry.value) for c in claimants
+        ):
+            claimants.append(entry)
+    _groups[group] = by_name
+    return by_name
+
+
+def _reason(exc: BaseException) -> str:
+    """One line describing an exception: ``"ImportError: No module named 'x'"``."""
+    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _origins(claimants: list[_Entry]) -> str:
+    return " and ".join(f"{c.origin} ({c.value})" for c in claimants)
+
+
+def _conflict_status(entry: _Entry, claimants: list[_Entry]) -> str:
+    """The one-line status of one claimant of a name several distributions claim."""
+    others = ", ".join(c.origin for c in claimants if c is not entry)
+    return f"conflict: {entry.name!r} is also claimed by {others}"
+
+
+def _broken_message(kind: str, group: str, entry: _Entry, reason: str) -> str:
+    dist = entry.distribution or "<distribution>"
+    return (
+        f"The {kind} {entry.name!r} from {entry.origin} could not be loaded "
+        f"(entry point {group}: {entry.name} = {entry.value}): {reason}. "
+        f"Reinstall or upgrade it (pip install --upgrade {dist}) or uninstall it "
+        f"(pip uninstall {dist})."
+    )
+
+
+class _LoadError(Exception):
+    """A transport or plugin failed to load or register.
+
+    ``reason`` is one line, ``fix`` what to do about it when the caller cannot
+    say it better; the original exception, if any, is chained as the cause.
+    """
+
+    def __init__(self, reason: str, fix: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fix = fix
+
+
+def _load(entry: _Entry, *, need_callable: bool) -> Any:
+    """Import an entry point's object; raise ``_LoadError`` chained to the cause."""
+    try:
+        obj = entry.load()
+    except Exception as exc:
+        raise _LoadError(_reason(exc)) from exc
+    if need_callable and not callable(obj):
+        raise _LoadError(f"{entry.value} is a {type(obj).__name__}, not a callable factory")
+    return obj
+
+
+def _load_factory(entry: _Entry) -> TransportFactory:
+    try:
+        factory: TransportFactory = _load(entry, need_callable=True)
+    except _LoadError as err:
+        raise PluginError(
+            _broken_message("transport", TRANSPORTS_GROUP, entry, err.reason)
+        ) from err.__cause__
+    _loaded_transports[entry.name] = factory
+    return factory
+
+
+def register_transport(name: str, factory: TransportFactory, *, replace: bool = False) -> None:
+    """Make ``factory`` the transport selected by ``transport_type=name``.
+
+    A run-time registration wins over an installed entry point of the same name.
+
+    Args:
+        name: The ``transport_type``; matched case-insensitively after
+            stripping surrounding whitespace.
+        factory: Called with the transport options; returns a ``Transport``
+            (a ``Transport`` subclass itself is a fine factory).
+        replace: Allow overriding an earlier run-time registration of ``name``.
+
+    Raises:
+        ConfigurationError: If ``name`` is empty, ``factory`` is not callable,
+            or ``name`` was already registered at run time and ``replace`` is false.
+    """
+    key = _normalize(name, "register_transport(name=...)")
+    candidate: object = factory
+    if not callable(candidate):
+        raise ConfigurationError(
+            f"register_transport({key!r}, {factory!r}): the factory must be callable, "
+            f"got a {type(candidate).__name__}; pass a Transport class or a function "
+            "that returns a Transport"
+        )
+    if key in _runtime_transports and not replace:
+        raise ConfigurationError(
+            f"A transport named {key!r} is already registered at run time; pass "
+            f"replace=True to override it: register_transport({key!r}, factory, replace=True)"
+        )
+    _runtime_transports[key] = factory
+
+
+def unregister_transport(name: str) -> None:
+    """Remove a run-time registration made with :func:`register_transport`.
+
+    An installed entry point of the same name, if any, is selected again.
+
+    Args:
+        name: The name it was registered under (case-insensitive).
+
+    Raises:
+        ConfigurationError: If no transport of that name was registered at run time.
+    """
+    key = _normalize(name, "unregister_transport(name=...)")
+    if _runtime_transports.pop(key, None) is not None:
+        return
+    installed = _entries(TRANSPORTS_GROUP).get(key)
+    if installed:
+        dists = " and ".join(entry.origin for entry in installed)
+        raise ConfigurationError(
+            f"The transport {key!r} was not registered at run time: it comes from {dists}. "
+            f"Uninstall that distribution to remove it "
+            f"(pip uninstall {installed[0].distribution or '<distribution>'})"
+        )
+    registered = ", ".join(sorted(_runtime_transports)) or "none"
+    raise ConfigurationError(
+        f"No transport named {key!r} was registered at run time, so there is nothing to "
+        f"unregister (registered at run time: {registered})"
+    )
+
+
+def resolve_transport(name: str) -> TransportFactory:
+    """Return the factory for ``transport_type=name``, importing it if needed.
+
+    A run-time registration is preferred; otherwise the installed entry point of
+    that name is imported (only that one) and cached.
+
+    Args:
+        name: The ``transport_type``; matched case-insensitively after
+            stripping surrounding whitespace.
+
+    Returns:
+        The factory: call it with the transport options to get a ``Transport``.
+
+    Raises:
+        ConfigurationError: If no transport has that name (the message lists the
+            installed ones, suggests the closest, and for ``http`` and ``sdk``
+            gives the ``pip install`` that provides it), or if two distributions
+            claim it.
+        PluginError: If the installed transport fails to import or does not name
+            a callable; chained to the original exception.
+    """
+    key = _normalize(name, "transport_type")
+    factory = _runtime_transports.get(key)
+    if factory is None:
+        factory = _loaded_transports.get(key)
+    if factory is not None:
+        return factory
+    claimants = _entries(TRANSPORTS_GROUP).get(key)
+    if not claimants:
+        raise ConfigurationError(_unknown_transport_message(key))
+    if len(claimants) > 1:
+        raise ConfigurationError(
+            f"The transport {key!r} is claimed by more than one installed distribution: "
+            f"{_origins(claimants)}. Uninstall the one you do not want "
+            f"(pip uninstall {claimants[-1].distribution or '<distribution>'}), or choose "
+            f"one at run time with register_transport({key!r}, factory)."
+        )
+    return _load_factory(claimants[0])
+
+
+def _unknown_transport_message(key: str) -> str:
+    from difflib import get_close_matches
+
+    installed = sorted(set(_runtime_transports) | set(_entries(TRANSPORTS_GROUP)))
+    known = installed + [name for name in _FIRST_PARTY if name not in installed]
+    close = [key] if key in _FIRST_PARTY else get_close_matches(key, known, n=1)
+    parts = [f"Unknown transport_type {key!r}."]
+    if close and close[0] != key:
+        parts.append(f"Did you mean {close[0]!r}?")
+    if installed:
+        parts.append(f"Installed transports: {', '.join(installed)}.")
+    else:
+        parts.append("No transport is installed.")
+    if close and close[0] not in installed:
+        dist = _FIRST_PARTY[close[0]]
+        parts.append(
+            f"The {close[0]!r} transport is provided by {dist}; install it with: pip install {dist}"
+        )
+    elif not close:
+        parts.append(
+            f"Install the package that provides {key!r}, pass transport=YourTransport() "
+            f"to Pynector, or register a factory with "
+            f"pynector.registry.register_transport({key!r}, factory)."
+        )
+    return " ".join(parts)
+
+
+def available_transports() -> list[TransportInfo]:
+    """List every transport pynector can see, with whether it works.
+
+    Each installed entry point is imported to compute its status, so this is
+    for diagnostics (``pynector transports``), not for a hot path. It never
+    raises: a broken transport is reported with its ``status``. A run-time
+    registration hides the installed entry point of the same name; when two
+    distributions claim one name, both are listed with a ``"conflict: ..."`` status.
+
+    Returns:
+        The records, sorted by name (then distribution).
+    """
+    records = [TransportInfo(name, None, None, "ok") for name in _runtime_transports]
+    for name, claimants in _entries(TRANSPORTS_GROUP).items():
+        if name in _runtime_transports:
+            continue
+        if len(claimants) > 1:
+            records.extend(
+                TransportInfo(name, c.distribution, c.version, _conflict_status(c, claimants))
+                for c in claimants
+            )
+            continue
+        entry = claimants[0]
+        status = "ok"
+        if name not in _loaded_transports:
+            try:
+                _loaded_transports[name] = _load(entry, need_callable=True)
+            except _LoadError as err:
+                status = f"error: {err.reason}"
+        records.append(TransportInfo(name, entry.distribution, entry.version, status))
+    records.sort(key=lambda record: (record.name, record.distribution or ""))
+    return records
+
+
+def available_plugins() -> list[PluginInfo]:
+    """List every plugin pynector can see, with whether it is active.
+
+    Loads the plugin manager (and so the installed plugins) if that has not
+    happened yet. Never raises: a plugin that failed to load is reported with
+    ``status`` ``"error: ..."``, one left out by ``PYNECTOR_PLUGINS`` with
+    ``"disabled: ..."``.
+
+    Returns:
+        The records, sorted by name (then distribution).
+    """
+    from ._plugins import plugin_infos
+
+    return plugin_infos()
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a plugin (a module or object with ``@pynector.hookimpl`` functions).
+
+    Takes effect at once for every client. ``PYNECTOR_PLUGINS`` does not apply
+    to run-time registrations.
+
+    Args:
+        plugin: The plugin module or object.
+        name: The name to register it under; defaults to its ``__name__`` (or
+            a generated one).
+
+    Returns:
+        The name it was registered under (pass it to :func:`unregister_plugin`).
+
+    Raises:
+        ConfigurationError: If the plugin or the name is already registered, or a
+            hook implementation does not match its specification (the message
+            names the plugin, the hook and the cause).
+    """
+    from ._plugins import register
+
+    return register(plugin, name)
+
+
+def unregister_plugin(plugin_or_name: object) -> None:
+    """Unregister a plugin, given the plugin object or its name.
+
+    Works for installed plugins too (until :func:`clear_cache` reloads them).
+
+    Args:
+        plugin_or_name: The plugin object, or the name it is registered under.
+
+    Raises:
+        ConfigurationError: If no such plugin is registered.
+    """
+    from ._plugins import unregister
+
+    unregister(plugin_or_name)
+
+
+def clear_cache() -> None:
+    """Forget what was read from installed distributions, so new ones are seen.
+
+    Drops the cached entry-point metadata, the transport factories imported from
+    it, and the plugin manager (installed plugins are loaded again on next use).
+    Run-time registrations of transports and plugins are kept. Meant for tests
+    and for programs that install distributions while running.
+    """
+    _groups.clear()
+    _loaded_transports.clear()
+    importlib.invalidate_caches()  # lets importlib.metadata see new sys.path entries
+    plugins = sys.modules.get("pynector._plugins")
+    if plugins is not None:
+        plugins.reset()

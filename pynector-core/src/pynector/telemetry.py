@@ -1,0 +1,52 @@
+"""Telemetry facade: a no-op until a telemetry plugin is installed.
+
+:func:`configure_telemetry` sets up standard-library logging for pynector and
+hands the settings to every installed plugin (``pynector-otel`` configures
+OpenTelemetry from them). It never starts an exporter that dials out.
+"""
+
+from __future__ import annotations
+
+__all__ = ["configure_telemetry"]
+
+_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+
+
+def configure_telemetry(service_name: str = "pynector", log_level: str = "INFO") -> None:
+    """Configure pynector's logging and any installed telemetry plugin.
+
+    Args:
+        service_name: The name this process reports in traces and logs.
+        log_level: A standard logging level name for the ``pynector`` logger.
+
+    Raises:
+        ConfigurationError: If ``log_level`` is not a logging level name or
+            ``service_name`` is empty.
+    """
+    import logging
+
+    from .errors import ConfigurationError
+
+    level = str(log_level).upper()
+    if level not in _LEVELS:
+        raise ConfigurationError(
+            f"configure_telemetry(log_level={log_level!r}) is not a logging level; "
+            f"use one of {', '.join(_LEVELS)}"
+        )
+    if not isinstance(service_name, str) or not service_name:
+        raise ConfigurationError(
+            f"configure_telemetry(service_name={service_name!r}) must be a non-empty string, "
+            "e.g. configure_telemetry(service_name='my-service')"
+        )
+    logger = logging.getLogger("pynector")
+    logger.setLevel(level)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+    from ._plugins import hooks
+
+    relay = hooks()
+    if relay is not None:
+        relay.pynector_configure_telemetry(service_name=service_name, log_level=level)

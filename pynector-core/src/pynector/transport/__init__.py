@@ -1,0 +1,6 @@
+"""Transports: the pluggable part of pynector that talks to a remote service."""
+
+from .protocol import StreamingTransport as StreamingTransport
+from .protocol import Transport as Transport
+
+__all__ = ["StreamingTransport", "Transport"]

@@ -1,0 +1,1 @@
+"""pynector-otel: the OpenTelemetry plugin for pynector (under construction)."""

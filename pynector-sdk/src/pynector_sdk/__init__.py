@@ -1,0 +1,1 @@
+"""pynector-sdk: the OpenAI and Anthropic SDK transport for pynector (under construction)."""

@@ -1,0 +1,166 @@
+"""The concurrency helpers on their own: deadline, pool, retry policy, rate limiter."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import anyio
+import pytest
+
+from pynector.concurrency import (
+    RateLimiter,
+    RetryDecision,
+    RetryPolicy,
+    WorkerPool,
+    deadline,
+    parse_rate,
+    remaining_time,
+)
+from pynector.errors import ConfigurationError, TimeoutError, TransportError
+
+
+class Retryable(Exception):
+    retryable = True
+
+    def __init__(self, retry_after: float | None = None) -> None:
+        super().__init__("transient")
+        self.retry_after = retry_after
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap_without_jitter() -> None:
+    policy = RetryPolicy(max_retries=10, base_delay=0.5, max_delay=3.0, jitter=False)
+    assert [policy.backoff(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+def test_full_jitter_draws_between_zero_and_the_ceiling() -> None:
+    policy = RetryPolicy(base_delay=1.0, max_delay=4.0)
+    draws = [policy.backoff(3) for _ in range(2000)]
+    assert all(0.0 <= draw <= 4.0 for draw in draws)
+    assert 1.5 < sum(draws) / len(draws) < 2.5  # the mean of U(0, 4) is 2
+
+
+def test_huge_attempt_numbers_do_not_overflow() -> None:
+    assert RetryPolicy(max_retries=10**6, jitter=False, max_delay=30).backoff(10**6) == 30
+
+
+def test_decide_retries_only_retryable_errors_within_the_attempts() -> None:
+    policy = RetryPolicy(max_retries=2, jitter=False)
+    assert policy.decide(1, Retryable()) == RetryDecision(1.0, "backoff")
+    assert policy.decide(2, Retryable()) == RetryDecision(2.0, "backoff")
+    assert policy.decide(3, Retryable()) is None
+    assert policy.decide(1, ValueError("not retryable")) is None
+    assert policy.decide(1, TransportError("x", retryable=False)) is None
+
+
+def test_retry_after_replaces_the_backoff_within_the_bound() -> None:
+    policy = RetryPolicy(max_retry_after=10, jitter=False)
+    assert policy.decide(1, Retryable(retry_after=7)) == RetryDecision(7.0, "retry-after")
+    assert policy.decide(1, Retryable(retry_after=-3)) == RetryDecision(0.0, "retry-after")
+    assert policy.decide(1, Retryable(retry_after=11)) is None
+
+
+def test_a_wait_past_the_deadline_is_refused() -> None:
+    policy = RetryPolicy(jitter=False)
+    assert policy.decide(1, Retryable(retry_after=5), time_left=4.0) is None
+    assert policy.decide(1, Retryable(retry_after=3), time_left=4.0) == RetryDecision(
+        3.0, "retry-after"
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_retries": -1},
+        {"max_retries": 2.0},
+        {"base_delay": math.nan},
+        {"max_delay": -1},
+        {"max_retry_after": math.inf},
+        {"base_delay": "1"},
+    ],
+)
+def test_bad_policy_values_are_configuration_errors(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        RetryPolicy(**kwargs)
+
+
+@pytest.mark.parametrize("bad", ["10/h", "ten/s", "0/s", "", 0, -1, math.nan, True, [10]])
+def test_parse_rate_rejects_bad_rates_with_the_forms_it_takes(bad: Any) -> None:
+    with pytest.raises(ConfigurationError, match="600/m"):
+        parse_rate(bad)
+
+
+@pytest.mark.anyio
+async def test_deadline_raises_pynector_timeout_and_none_means_no_deadline() -> None:
+    with pytest.raises(TimeoutError, match=r"thing timed out after 0\.05 s"):
+        with deadline(0.05, "thing"):
+            await anyio.Event().wait()
+    with deadline(None):
+        assert remaining_time() == math.inf
+    with anyio.CancelScope(deadline=anyio.current_time() + 10):
+        await anyio.lowlevel.checkpoint()
+        assert 0 < remaining_time() <= 10
+
+
+@pytest.mark.anyio
+async def test_worker_pool_raises_the_first_error_itself() -> None:
+    async def handler(index: int, item: int) -> None:
+        if item == 3:
+            raise KeyError(item)
+        await anyio.lowlevel.checkpoint()
+
+    with pytest.raises(KeyError):
+        await WorkerPool(2).run(range(10), handler)
+
+
+@pytest.mark.anyio
+async def test_worker_pool_raises_an_error_of_the_iterable_itself() -> None:
+    def items() -> Any:
+        yield 1
+        raise LookupError("source broke")
+
+    async def handler(index: int, item: int) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    with pytest.raises(LookupError, match="source broke"):
+        await WorkerPool(3).run(items(), handler)
+
+
+@pytest.mark.parametrize("size", [0, -2, 1.0, None])
+def test_worker_pool_size_must_be_a_positive_whole_number(size: Any) -> None:
+    with pytest.raises(ConfigurationError, match="max_concurrency"):
+        WorkerPool(size)
+
+
+@pytest.mark.anyio
+async def test_rate_limiter_allows_count_starts_in_any_window() -> None:
+    limiter = RateLimiter(5, 0.5)
+    starts = []
+    for _ in range(12):
+        await limiter.acquire()
+        starts.append(anyio.current_time())
+    assert starts[4] - starts[0] < 0.25  # a burst of 5 goes at once
+    windows = zip(starts, starts[5:], strict=False)
+    assert all(later - earlier >= 0.5 - 1e-6 for earlier, later in windows)
+
+
+@pytest.mark.anyio
+async def test_rate_limiter_pause_holds_everyone_back() -> None:
+    limiter = RateLimiter(None)
+    limiter.pause(0.3)
+    start = anyio.current_time()
+    async with anyio.create_task_group() as group:
+        for _ in range(3):
+            group.start_soon(limiter.acquire)
+    assert anyio.current_time() - start >= 0.3
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_waiter_takes_no_slot() -> None:
+    limiter = RateLimiter(1, 0.3)
+    await limiter.acquire()
+    with anyio.move_on_after(0.05):
+        await limiter.acquire()
+    start = anyio.current_time()
+    await limiter.acquire()
+    assert anyio.current_time() - start < 0.3

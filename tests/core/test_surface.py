@@ -1,0 +1,75 @@
+"""The public surface: sorted __all__, a light import, one shared version."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+import pynector
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PUBLIC_MODULES = [
+    "pynector",
+    "pynector.errors",
+    "pynector.concurrency",
+    "pynector.hookspecs",
+    "pynector.registry",
+    "pynector.telemetry",
+    "pynector.testing",
+    "pynector.transport",
+    "pynector.transport.protocol",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_public_modules_list_their_names_sorted_and_documented(name: str) -> None:
+    module = importlib.import_module(name)
+    assert module.__doc__
+    assert module.__all__ == sorted(module.__all__)
+    for public in module.__all__:
+        assert hasattr(module, public), f"{name}.{public}"
+
+
+def test_import_pynector_pulls_in_no_heavy_module() -> None:
+    heavy = [
+        "httpx2",
+        "httpx",
+        "openai",
+        "anthropic",
+        "opentelemetry",
+        "pydantic",
+        "pluggy",
+        "pynector_http",
+        "pynector_sdk",
+        "pynector_otel",
+        "rich",
+    ]
+    code = f"import sys, pynector\nprint(','.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""
+
+
+def test_every_distribution_shares_one_version() -> None:
+    versions = {
+        path.parent.name: tomllib.loads(path.read_text())["project"]["version"]
+        for path in [ROOT / "pyproject.toml", *ROOT.glob("pynector-*/pyproject.toml")]
+    }
+    assert set(versions.values()) == {pynector.__version__}, versions
+
+
+def test_every_distribution_ships_py_typed() -> None:
+    for package in [
+        "pynector-core/src/pynector",
+        "pynector-http/src/pynector_http",
+        "pynector-sdk/src/pynector_sdk",
+        "pynector-otel/src/pynector_otel",
+    ]:
+        assert (ROOT / package / "py.typed").exists(), package
