@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# uv from PyPI when it is not on PATH; installed into a project-local venv.
+# uv from PyPI when it is not on PATH; installed into a project-local venv that
+# is put on PATH, so the tests (which install test packages with uv) find it too.
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen --all-packages
 
