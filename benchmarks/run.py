@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-QUICK_ARGS = {"bench_core.py": ["--n", "100000"]}
+QUICK_ARGS = {
+    "bench_core.py": ["--n", "100000"],
+    "bench_http.py": ["--n", "500", "--rounds", "3"],
+}
 
 
 def main() -> int:

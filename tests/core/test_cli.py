@@ -110,8 +110,8 @@ def test_transports_shows_disabled_plugins_under_pynector_plugins(discovery: Dis
     env = discovery.subprocess_env("pynector-recorder", plugins="")
     result = run([*MODULE, "transports"], env=env)
     assert result.returncode == 0, result.stderr
-    (recorder,) = rows(result.stdout, "Plugins")[1:]
-    assert recorder.split(maxsplit=3) == [
+    plugins = {line.split()[0]: line for line in rows(result.stdout, "Plugins")[1:]}
+    assert plugins["recorder"].split(maxsplit=3) == [
         "recorder",
         "pynector-recorder",
         "0.3.0",

@@ -204,3 +204,32 @@ def replies() -> Iterator[tuple[list[Any], Any]]:
 async def test_reply_items_are_joined_into_one_result(items: list[Any], expected: Any) -> None:
     async with Pynector(transport=ChunkTransport()) as client:
         assert await client.request(items) == expected
+
+
+class CarefulTransport(ChunkTransport):
+    """A transport that says which requests are safe to repeat after a timeout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    def replayable(self, data: Any, **options: Any) -> bool:
+        return bool(options.get("safe"))
+
+    async def send(self, data: Any, **options: Any) -> None:
+        self.sent += 1
+        await anyio.Event().wait()
+
+
+@pytest.mark.parametrize(("safe", "attempts"), [(False, 1), (True, 3)])
+async def test_a_request_cut_short_by_the_deadline_is_retried_only_if_replayable(
+    safe: bool, attempts: int
+) -> None:
+    transport = CarefulTransport()
+    async with Pynector(transport=transport) as client:
+        with pytest.raises(TimeoutError) as caught:
+            await client.request_with_retry(
+                "x", max_retries=2, retry_delay=0, timeout=0.05, safe=safe
+            )
+    assert caught.value.retryable is safe
+    assert transport.sent == attempts

@@ -52,6 +52,10 @@ class _MappedIterator:
     def __aiter__(self) -> _MappedIterator:
         return self
 
+    def __getattr__(self, name: str) -> Any:
+        # The transport's stream object may carry more (HTTP: status_code, headers).
+        return getattr(self._inner, name)
+
     async def __anext__(self) -> Any:
         try:
             return await self._inner.__anext__()
@@ -136,6 +140,8 @@ class Pynector:
                     )
         self._transport: Any = transport
         self._impl: Any = transport if has_request else ExchangeAdapter(transport)
+        replayable = getattr(transport, "replayable", None)
+        self._replayable: Any = replayable if callable(replayable) else None
         if has_request and not has_stream:
             self._stream_impl: Any = None
         else:
@@ -279,6 +285,17 @@ class Pynector:
             await slots.acquire_on_behalf_of(borrower)
         return slots, borrower
 
+    def _mark_unknown_outcome(
+        self, error: errors.TimeoutError, limit: deadline, data: Any, options: Mapping[str, Any]
+    ) -> None:
+        """After the client's deadline cut a request short, ask whether it may be resent.
+
+        The request may have reached the server; a transport that knows which
+        requests are safe to repeat says so with ``replayable(data, **options)``.
+        """
+        if limit.expired and self._replayable is not None and not self._replayable(data, **options):
+            error.retryable = False
+
     async def _attempt(
         self,
         data: Any,
@@ -291,8 +308,13 @@ class Pynector:
         try:
             relay = hooks()
             if relay is None:
-                with deadline(timeout, "request"):
-                    return await self._send(data, options)
+                limit = deadline(timeout, "request")
+                try:
+                    with limit:
+                        return await self._send(data, options)
+                except errors.TimeoutError as exc:
+                    self._mark_unknown_outcome(exc, limit, data, options)
+                    raise
             from .hookspecs import RequestInfo
 
             info = RequestInfo(
@@ -306,8 +328,13 @@ class Pynector:
             )
             async with AsyncExitStack() as stack:
                 await _enter_all(stack, relay.pynector_request(info=info))
-                with deadline(timeout, "request"):
-                    info.result = await self._send(data, options)
+                limit = deadline(timeout, "request")
+                try:
+                    with limit:
+                        info.result = await self._send(data, options)
+                except errors.TimeoutError as exc:
+                    self._mark_unknown_outcome(exc, limit, data, options)
+                    raise
             return info.result
         finally:
             slots.release_on_behalf_of(borrower)

@@ -25,12 +25,14 @@ class deadline:
         what: What is being timed, for the message (``"request"``, ``"batch"``).
     """
 
-    __slots__ = ("_scope", "_timeout", "_what")
+    __slots__ = ("_scope", "_timeout", "_what", "expired")
 
     def __init__(self, timeout: float | None, what: str = "operation") -> None:
         self._timeout = timeout
         self._what = what
         self._scope: anyio.CancelScope | None = None
+        self.expired = False
+        """Whether this deadline fired (rather than an error from inside the block)."""
 
     def __enter__(self) -> None:
         at = math.inf if self._timeout is None else anyio.current_time() + self._timeout
@@ -49,6 +51,7 @@ class deadline:
         # caught cancellation always means the deadline expired.
         scope.__exit__(exc_type, exc, tb)
         if scope.cancelled_caught:
+            self.expired = True
             raise TimeoutError(
                 f"{self._what} timed out after {self._timeout:g} s; pass a larger "
                 f"timeout=... or set config={{'timeout': ...}}",

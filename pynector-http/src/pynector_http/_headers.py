@@ -1,0 +1,123 @@
+"""Engine-neutral, read-only HTTP headers that never show a secret in their repr."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
+
+__all__ = ["REDACTED", "SENSITIVE_HEADERS", "Headers"]
+
+SENSITIVE_HEADERS: frozenset[str] = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"}
+)
+"""Lower-case names of headers whose values are secrets: never shown, never logged."""
+
+REDACTED = "[redacted]"
+
+
+class Headers(Mapping[str, str]):
+    """Immutable, case-insensitive HTTP headers, as a response or request carries them.
+
+    A name that occurs several times keeps every value: ``headers["x"]`` joins
+    them with ``", "`` (as httpx does) and :meth:`get_list` returns them one by
+    one. Iteration yields each distinct name once, lower-cased. The repr shows
+    ``[redacted]`` in place of credentials (``Authorization``, ``Cookie``, ...).
+
+    Args:
+        headers: A mapping or a sequence of ``(name, value)`` pairs.
+    """
+
+    __slots__ = ("_index", "_items", "_raw")
+
+    def __init__(
+        self, headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
+    ) -> None:
+        self._raw: Sequence[tuple[bytes, bytes]] | None = None
+        self._index: dict[str, list[str]] | None = None
+        if headers is None:
+            self._items: list[tuple[str, str]] | None = []
+        elif isinstance(headers, Headers):
+            self._items = headers.multi_items()
+        elif isinstance(headers, Mapping):
+            self._items = [(str(k), str(v)) for k, v in headers.items()]
+        else:
+            self._items = [(str(k), str(v)) for k, v in headers]
+
+    @classmethod
+    def from_raw(cls, raw: Sequence[tuple[bytes, bytes]]) -> Headers:
+        """Build headers from raw ``(name, value)`` byte pairs, decoded on first use.
+
+        Engines hand over what they read off the wire; decoding (latin-1, as
+        HTTP/1.1 specifies) is deferred until a header is looked at.
+        """
+        self = cls.__new__(cls)
+        self._raw = raw
+        self._items = None
+        self._index = None
+        return self
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every ``(name, value)`` pair in wire order, names as received."""
+        items = self._items
+        if items is None:
+            raw = self._raw or ()
+            items = self._items = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+        return list(items)
+
+    def _lookup(self) -> dict[str, list[str]]:
+        index = self._index
+        if index is None:
+            index = {}
+            for name, value in self.multi_items():
+                index.setdefault(name.lower(), []).append(value)
+            self._index = index
+        return index
+
+    def get_list(self, name: str) -> list[str]:
+        """All values of header ``name`` (case-insensitive), in order; ``[]`` if absent."""
+        return list(self._lookup().get(name.lower(), ()))
+
+    def __getitem__(self, name: str) -> str:
+        values = self._lookup().get(name.lower()) if isinstance(name, str) else None
+        if values is None:
+            raise KeyError(name)
+        return values[0] if len(values) == 1 else ", ".join(values)
+
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+    @overload
+    def get(self, name: str, /, default: str) -> str: ...
+    @overload
+    def get(self, name: str, /, default: Any) -> Any: ...
+    def get(self, name: str, /, default: Any = None) -> Any:
+        """The value of header ``name`` (case-insensitive), or ``default``."""
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._lookup()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lookup())
+
+    def __len__(self) -> int:
+        return len(self._lookup())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        theirs = other if isinstance(other, Headers) else Headers(other)
+        return self._joined() == theirs._joined()
+
+    def _joined(self) -> dict[str, str]:
+        return {name: ", ".join(values) for name, values in self._lookup().items()}
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = {
+            name: REDACTED if name in SENSITIVE_HEADERS else self[name] for name in self._lookup()
+        }
+        return f"Headers({shown!r})"

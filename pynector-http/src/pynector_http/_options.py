@@ -1,0 +1,213 @@
+"""Checking the transport's options and turning them into httpx2 settings."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import os
+import ssl
+from collections.abc import Mapping
+from typing import Any
+
+import httpx2
+
+from pynector.errors import ConfigurationError
+
+from ._redact import redact_url
+
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "bool_option",
+    "check_base_url",
+    "check_max_connections",
+    "check_proxies",
+    "check_timeout",
+    "check_verify",
+    "require_module",
+    "ssl_context",
+]
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+"""Seconds allowed to open a connection when ``timeout`` is not given."""
+
+_TIMEOUT_PARTS = ("connect", "read", "write", "pool")
+_PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+_PROXY_KEYS = {"http": "http://", "https": "https://", "all": "all://"}
+
+
+def require_module(module: str, option: str, install: str) -> None:
+    """Raise a :class:`ConfigurationError` with the install command if ``module`` is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise ConfigurationError(
+            f"{option} needs the {module!r} package, which is not installed. "
+            f"Install it with: pip install {install}"
+        )
+
+
+def check_base_url(base_url: object) -> httpx2.URL | None:
+    """Validate ``base_url``: an absolute http(s) URL, or ``None``."""
+    if base_url is None:
+        return None
+    example = "base_url='https://api.example.com'"
+    if not isinstance(base_url, str) or not base_url:
+        raise ConfigurationError(f"base_url={base_url!r} must be a URL string, e.g. {example}")
+    try:
+        url = httpx2.URL(base_url)
+    except httpx2.InvalidURL as exc:
+        raise ConfigurationError(
+            f"base_url={redact_url(base_url)!r} is not a valid URL ({exc}); e.g. {example}"
+        ) from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(
+            f"base_url={redact_url(base_url)!r} must be an absolute http:// or https:// URL, "
+            f"e.g. {example}"
+        )
+    return url
+
+
+def _seconds(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(
+            f"{name}={value!r} is invalid: it must be a positive number of seconds or None"
+        )
+    return float(value)
+
+
+def check_timeout(timeout: object) -> httpx2.Timeout:
+    """Turn the ``timeout`` option into httpx2's per-phase timeouts.
+
+    A number applies to every phase; a mapping sets phases by name
+    (``connect``, ``read``, ``write``, ``pool``); ``None`` disables them all.
+    """
+    if timeout is None or (isinstance(timeout, int | float) and not isinstance(timeout, bool)):
+        seconds = _seconds("timeout", timeout)
+        return httpx2.Timeout(seconds)
+    if isinstance(timeout, Mapping):
+        unknown = [key for key in timeout if key not in _TIMEOUT_PARTS]
+        if unknown:
+            raise ConfigurationError(
+                f"timeout has unknown phase(s) {unknown}; use connect, read, write and pool, "
+                "e.g. timeout={'connect': 5.0, 'read': 30.0}"
+            )
+        parts: dict[str, float | None] = {
+            "connect": DEFAULT_CONNECT_TIMEOUT,
+            "read": None,
+            "write": None,
+            "pool": None,
+        }
+        for key, value in timeout.items():
+            parts[key] = _seconds(f"timeout[{key!r}]", value)
+        return httpx2.Timeout(
+            connect=parts["connect"], read=parts["read"], write=parts["write"], pool=parts["pool"]
+        )
+    raise ConfigurationError(
+        f"timeout={timeout!r} is invalid: pass seconds (timeout=30.0), None, or a mapping "
+        "such as timeout={'connect': 5.0, 'read': 30.0}"
+    )
+
+
+def check_verify(verify: object) -> bool | str | ssl.SSLContext:
+    """Validate ``verify``: ``True``, ``False``, a CA bundle path or an ``SSLContext``."""
+    if isinstance(verify, bool | ssl.SSLContext):
+        return verify
+    if isinstance(verify, str | os.PathLike):
+        path = os.fspath(verify)
+        if not os.path.exists(path):
+            raise ConfigurationError(
+                f"verify={path!r}: no such CA bundle file or directory; pass the path of a "
+                "PEM file, an ssl.SSLContext, or True for the system's trusted CAs"
+            )
+        return str(path)
+    raise ConfigurationError(
+        f"verify={verify!r} is invalid: use True (default), a CA bundle path, an "
+        "ssl.SSLContext, or False (never in production)"
+    )
+
+
+def ssl_context(verify: bool | str | ssl.SSLContext, trust_env: bool) -> ssl.SSLContext:
+    """Build the one SSL context shared by every connection of a transport."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if isinstance(verify, str):
+        if os.path.isdir(verify):
+            return ssl.create_default_context(capath=verify)
+        return ssl.create_default_context(cafile=verify)
+    return httpx2.create_ssl_context(verify=verify, trust_env=trust_env)
+
+
+def check_max_connections(value: object) -> int | None:
+    """Validate ``max_connections``: a whole number >= 1, or ``None`` for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"max_connections={value!r} is invalid: it must be a whole number >= 1 "
+            "(or None for no limit), e.g. max_connections=100"
+        )
+    return value
+
+
+def _check_proxy_url(key: str, url: object) -> str | None:
+    if url is None:
+        return None
+    if not isinstance(url, str):
+        raise ConfigurationError(
+            f"proxies[{key!r}] must be a proxy URL string such as 'http://proxy:8080', "
+            f"got {type(url).__name__}"
+        )
+    try:
+        parsed = httpx2.URL(url)
+    except httpx2.InvalidURL as exc:
+        raise ConfigurationError(
+            f"proxies[{key!r}]={redact_url(url)!r} is invalid ({exc})"
+        ) from None
+    if parsed.scheme not in _PROXY_SCHEMES or not parsed.host:
+        raise ConfigurationError(
+            f"proxies[{key!r}]={redact_url(url)!r} must be an http://, https:// or socks5:// "
+            "proxy URL, e.g. 'http://proxy.example.com:8080'"
+        )
+    if parsed.scheme.startswith("socks"):
+        require_module("socksio", "a socks5:// proxy", "'httpx2[socks]'")
+    return url
+
+
+def check_proxies(proxies: object) -> dict[str, str | None]:
+    """Normalise ``proxies`` into httpx2 mount patterns mapped to proxy URLs.
+
+    Accepts one URL (every request goes through it) or a mapping whose keys
+    are ``"http"``, ``"https"``, ``"all"`` or httpx2 URL patterns
+    (``"all://*.example.com"``); a ``None`` value means "no proxy" there.
+    """
+    if proxies is None:
+        return {}
+    if isinstance(proxies, str):
+        return {"all://": _check_proxy_url("all", proxies)}
+    if not isinstance(proxies, Mapping):
+        raise ConfigurationError(
+            f"proxies={type(proxies).__name__} is invalid: pass a URL such as "
+            "proxies='http://proxy:8080' or a mapping such as "
+            "proxies={'http': 'http://proxy:8080', 'https': 'http://proxy:8080'}"
+        )
+    mounts: dict[str, str | None] = {}
+    for key, url in proxies.items():
+        if not isinstance(key, str) or (key not in _PROXY_KEYS and "://" not in key):
+            raise ConfigurationError(
+                f"proxies has the key {key!r}; use 'http', 'https', 'all' or a URL pattern "
+                "such as 'all://*.example.com'"
+            )
+        mounts[_PROXY_KEYS.get(key, key)] = _check_proxy_url(key, url)
+    return mounts
+
+
+def bool_option(name: str, value: Any) -> bool:
+    """Validate a boolean option."""
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{name}={value!r} is invalid: it must be True or False")
+    return value

@@ -1,0 +1,157 @@
+"""Checking the request dict and per-request options before anything is sent.
+
+Every mistake becomes a :class:`~pynector.errors.ConfigurationError` that
+names the key, what was wrong with it, and the corrected call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+from pynector.errors import ConfigurationError
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "REQUEST_KEYS",
+    "REQUEST_OPTIONS",
+    "check_data_keys",
+    "check_headers",
+    "check_options",
+    "fail",
+    "request_method",
+    "unknown_keys",
+]
+
+REQUEST_KEYS: frozenset[str] = frozenset(
+    {"path", "url", "method", "params", "headers", "json", "data", "content", "files"}
+)
+"""The keys an HTTP request dict may have."""
+
+REQUEST_OPTIONS: frozenset[str] = frozenset({"follow_redirects", "idempotent"})
+"""The per-request options the HTTP transport accepts (``client.request(data, **options)``)."""
+
+IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+"""Methods that RFC 9110 defines as idempotent: a failed attempt may be repeated."""
+
+_STANDARD_METHODS = IDEMPOTENT_METHODS | {"POST", "PATCH", "CONNECT", "QUERY"}
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_EXAMPLE = "{'path': '/users', 'method': 'GET'}"
+
+# Conflicting bodies: each pair is rejected with the reason.
+_CONFLICTS = (
+    ("json", "data", "'json' sends a JSON body and 'data' a form; send one of them"),
+    ("json", "content", "'json' sends a JSON body and 'content' raw bytes; send one of them"),
+    ("json", "files", "'files' sends a multipart form; put extra fields in 'data', not 'json'"),
+    ("content", "data", "'content' sends raw bytes and 'data' a form; send one of them"),
+    ("content", "files", "'files' sends a multipart form; it cannot be combined with 'content'"),
+)
+
+
+def fail(message: str) -> NoReturn:
+    """Raise a :class:`ConfigurationError` about the request data."""
+    raise ConfigurationError(message)
+
+
+# Names people reach for that are not ours, and the key they mean.
+_ALIASES = {
+    "body": "content (raw bytes/str) or 'json'",
+    "payload": "json",
+    "query": "params",
+    "querystring": "params",
+    "form": "data",
+    "header": "headers",
+    "endpoint": "path",
+    "uri": "url",
+    "verb": "method",
+    "file": "files",
+}
+
+
+def unknown_keys(data: Mapping[Any, Any], known: frozenset[str], what: str) -> NoReturn:
+    """Raise for the keys of ``data`` not in ``known``, suggesting the closest names."""
+    unknown = [key for key in data if key not in known]
+    hints = []
+    for key in unknown:
+        alias = _ALIASES.get(str(key).lower())
+        close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+        if alias is not None and alias.split(" ")[0] in known:
+            hints.append(f"{key!r} -> {alias if ' ' in alias else repr(alias)}")
+        elif close:
+            hints.append(f"{key!r} -> {close[0]!r}")
+    hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+    raise ConfigurationError(
+        f"the {what} has unknown key(s) {', '.join(repr(key) for key in unknown)}{hint}; "
+        f"the known keys are {', '.join(sorted(known))}"
+    )
+
+
+def request_method(data: Mapping[str, Any]) -> str:
+    """The request's method, upper case (``GET`` when absent)."""
+    method = data.get("method", "GET")
+    if not isinstance(method, str):
+        fail(f"'method' must be a string such as 'GET' or 'POST', got {method!r}")
+    upper = method.upper()
+    if upper not in _STANDARD_METHODS and not _TOKEN.fullmatch(upper):
+        fail(f"'method' {method!r} is not an HTTP method; use e.g. 'GET', 'POST', 'PUT'")
+    return upper
+
+
+def check_data_keys(data: object) -> Mapping[str, Any]:
+    """Return ``data`` as a mapping of known keys, or raise naming the mistake."""
+    if not isinstance(data, Mapping):
+        fail(
+            f"HTTP request data must be a dict such as {_EXAMPLE}, got "
+            f"{type(data).__name__} {data!r:.60}"
+        )
+    if not data.keys() <= REQUEST_KEYS:
+        unknown_keys(data, REQUEST_KEYS, "HTTP request data")
+    for first, second, why in _CONFLICTS:
+        if data.get(first) is not None and data.get(second) is not None:
+            fail(f"the request data has both {first!r} and {second!r}: {why}")
+    body = data.get("data")
+    if isinstance(body, str | bytes | bytearray):
+        fail(
+            "'data' is for form fields (a dict); to send raw text or bytes use 'content', "
+            f"e.g. {{'method': 'POST', 'path': '/upload', 'content': {body!r:.30}}}"
+        )
+    if body is not None and not isinstance(body, Mapping):
+        fail(f"'data' must be a dict of form fields, got {type(body).__name__}")
+    content = data.get("content")
+    if content is not None and not (
+        isinstance(content, str | bytes | bytearray | memoryview) or hasattr(content, "__aiter__")
+    ):
+        fail(
+            f"'content' must be bytes, str or an async iterable of bytes, got "
+            f"{type(content).__name__}; for a JSON body use 'json', for a form use 'data'"
+        )
+    return data
+
+
+def check_headers(headers: object, key: str = "headers") -> Mapping[str, str]:
+    """Validate a headers mapping: string names, string values."""
+    if not isinstance(headers, Mapping):
+        fail(f"{key!r} must be a dict of header names to values, got {type(headers).__name__}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name:
+            fail(f"{key!r} has a header name {name!r}; header names must be non-empty strings")
+        if not isinstance(value, str):
+            fail(
+                f"{key!r}[{name!r}] must be a string, got {type(value).__name__}; "
+                f"write it as {name!r}: {str(value)!r}"
+            )
+    return headers
+
+
+def check_options(options: Mapping[str, Any]) -> tuple[bool | None, bool | None]:
+    """Validate per-request options; return ``(follow_redirects, idempotent)``."""
+    if not options.keys() <= REQUEST_OPTIONS:
+        unknown_keys(options, REQUEST_OPTIONS, "HTTP request options")
+    follow = options.get("follow_redirects")
+    idempotent = options.get("idempotent")
+    for name, value in (("follow_redirects", follow), ("idempotent", idempotent)):
+        if value is not None and not isinstance(value, bool):
+            fail(f"the request option {name}={value!r} must be True or False")
+    return follow, idempotent
