@@ -9,13 +9,16 @@ import anyio
 import pytest
 
 from pynector.concurrency import (
+    MAX_RETRY_AFTER,
     RateLimiter,
     RetryDecision,
     RetryPolicy,
     WorkerPool,
     deadline,
     parse_rate,
+    parse_retry_after,
     remaining_time,
+    retry_after_from_headers,
 )
 from pynector.errors import ConfigurationError, TimeoutError, TransportError
 
@@ -164,3 +167,31 @@ async def test_a_cancelled_waiter_takes_no_slot() -> None:
     start = anyio.current_time()
     await limiter.acquire()
     assert anyio.current_time() - start < 0.3
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        ("1.5", 1.5),
+        ("-5", 0.0),
+        ("Tue, 01 Jan 2030 00:01:00 GMT", 60.0),
+        ("Mon, 01 Jan 2029 00:00:00 GMT", 0.0),
+        ("99999999999", MAX_RETRY_AFTER),
+        ("soon", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_parse_retry_after_takes_seconds_or_an_http_date(
+    value: str | None, seconds: float | None
+) -> None:
+    now = 1_893_456_000.0  # 2030-01-01 00:00:00 UTC
+    assert parse_retry_after(value, now=now) == seconds
+
+
+def test_retry_after_ms_wins_over_retry_after() -> None:
+    assert retry_after_from_headers({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert retry_after_from_headers({"retry-after-ms": "junk", "retry-after": "9"}) == 9.0
+    assert retry_after_from_headers({}) is None
+    assert retry_after_from_headers(None) is None

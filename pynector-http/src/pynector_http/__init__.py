@@ -13,14 +13,15 @@ outside 2xx raise :class:`pynector.errors.HTTPStatusError` subclasses that carry
 the response. See ``docs/http.md`` for every option and rule.
 """
 
+from pynector.concurrency import MAX_RETRY_AFTER as MAX_RETRY_AFTER
+from pynector.concurrency import parse_retry_after as parse_retry_after
+
 from ._headers import SENSITIVE_HEADERS as SENSITIVE_HEADERS
 from ._headers import Headers as Headers
 from ._request import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
 from ._response import Request as Request
 from ._response import Response as Response
 from ._response import ResponseStream as ResponseStream
-from ._retry_after import MAX_RETRY_AFTER as MAX_RETRY_AFTER
-from ._retry_after import parse_retry_after as parse_retry_after
 from ._transport import HTTPTransport as HTTPTransport
 from ._version import __version__ as __version__
 

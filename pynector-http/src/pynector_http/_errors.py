@@ -26,10 +26,10 @@ from collections.abc import Iterable
 import httpx2
 
 from pynector import errors
+from pynector.concurrency import retry_after_from_headers
 
 from ._redact import redact_url, scrub
 from ._response import Response
-from ._retry_after import parse_retry_after
 
 __all__ = ["status_error", "translate"]
 
@@ -177,7 +177,7 @@ def status_error(
     code = response.status_code
     cls = errors.status_error_class(code)
     retryable = code in (408, 429) or (code >= 500 and replayable)
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    retry_after = retry_after_from_headers(response.headers)
     if 300 <= code < 400:
         location = response.headers.get("location")
         hint = (

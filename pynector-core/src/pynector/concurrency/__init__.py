@@ -5,6 +5,8 @@
 - :class:`RetryPolicy`: bounded attempts, jittered exponential backoff with a
   cap, and server-chosen waits (Retry-After) within a bound.
 - :class:`RateLimiter`: at most N starts in any window, pausable by a 429.
+- :func:`parse_retry_after` / :func:`retry_after_from_headers`: a server's
+  Retry-After (seconds or HTTP date; ``retry-after-ms``) in seconds, clamped.
 
 All of them run on asyncio and trio through AnyIO.
 """
@@ -16,13 +18,19 @@ from ._ratelimit import RateLimiter as RateLimiter
 from ._ratelimit import parse_rate as parse_rate
 from ._retry import RetryDecision as RetryDecision
 from ._retry import RetryPolicy as RetryPolicy
+from ._retry_after import MAX_RETRY_AFTER as MAX_RETRY_AFTER
+from ._retry_after import parse_retry_after as parse_retry_after
+from ._retry_after import retry_after_from_headers as retry_after_from_headers
 
 __all__ = [
+    "MAX_RETRY_AFTER",
     "RateLimiter",
     "RetryDecision",
     "RetryPolicy",
     "WorkerPool",
     "deadline",
     "parse_rate",
+    "parse_retry_after",
     "remaining_time",
+    "retry_after_from_headers",
 ]

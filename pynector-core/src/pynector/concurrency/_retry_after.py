@@ -1,17 +1,22 @@
-"""Parsing the ``Retry-After`` header (RFC 9110, section 10.2.3)."""
+"""Reading how long a server asked us to wait (``Retry-After``, RFC 9110 10.2.3).
+
+Shared by every transport that sees HTTP headers (the HTTP and SDK transports,
+third-party ones), so they all report ``retry_after`` the same way.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 import time
+from collections.abc import Mapping
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 
-__all__ = ["MAX_RETRY_AFTER", "parse_retry_after"]
+__all__ = ["MAX_RETRY_AFTER", "parse_retry_after", "retry_after_from_headers"]
 
 MAX_RETRY_AFTER = 86_400.0
-"""The longest wait, in seconds, that a ``Retry-After`` value is reported as.
+"""The longest wait, in seconds, that a server-requested delay is reported as.
 
 Larger values (and dates further away) are clamped to one day. The client has
 its own, smaller bound (``config["retry_after_max"]``, 60 s by default) beyond
@@ -52,3 +57,26 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if not math.isfinite(seconds):
         return MAX_RETRY_AFTER if seconds > 0 else None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def retry_after_from_headers(
+    headers: Mapping[str, str] | None, *, now: float | None = None
+) -> float | None:
+    """Seconds to wait before retrying, from a response's headers.
+
+    ``retry-after-ms`` (milliseconds; the OpenAI and Anthropic APIs send it)
+    wins over ``retry-after`` (seconds or an HTTP date), as in their SDKs.
+
+    Args:
+        headers: The response headers, a case-insensitive mapping, or ``None``.
+        now: The current POSIX time, for HTTP dates (default: now).
+
+    Returns:
+        As :func:`parse_retry_after`; ``None`` when neither header is usable.
+    """
+    if headers is None:
+        return None
+    millis = (headers.get("retry-after-ms") or "").strip()
+    if _SECONDS.fullmatch(millis):
+        return min(max(float(millis) / 1000.0, 0.0), MAX_RETRY_AFTER)
+    return parse_retry_after(headers.get("retry-after"), now=now)
