@@ -85,12 +85,16 @@ async def test_errors_stay_in_their_slots_without_raise_on_error() -> None:
 async def test_raise_on_error_raises_the_first_error_itself_and_cancels_the_rest() -> None:
     cancelled = 0
     waiting = 0
+    others_waiting = anyio.Event()
 
     async def handler(data: int, **options: Any) -> int:
         nonlocal cancelled, waiting
         if data == 2:
+            await others_waiting.wait()
             raise TransportError("request 2 failed", retryable=False)
         waiting += 1
+        if waiting == 2:
+            others_waiting.set()
         try:
             await anyio.Event().wait()
         except anyio.get_cancelled_exc_class():

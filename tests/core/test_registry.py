@@ -77,6 +77,7 @@ def test_registry_public_surface_is_sorted_and_documented() -> None:
         "available_plugins",
         "available_transports",
         "clear_cache",
+        "hooks",
         "register_plugin",
         "register_transport",
         "resolve_transport",

@@ -19,6 +19,7 @@ PUBLIC_MODULES = [
     "pynector.errors",
     "pynector.concurrency",
     "pynector.hookspecs",
+    "pynector.redact",
     "pynector.registry",
     "pynector.telemetry",
     "pynector.testing",
@@ -73,3 +74,19 @@ def test_every_distribution_ships_py_typed() -> None:
         "pynector-otel/src/pynector_otel",
     ]:
         assert (ROOT / package / "py.typed").exists(), package
+
+
+def test_redact_hides_credentials_in_urls_headers_and_text() -> None:
+    from pynector.redact import Secret, is_secret_header, redact_url, scrub, secret_values
+
+    assert (
+        redact_url("https://me:pw@h.test/p?token=abc&page=2")
+        == "https://[redacted]:[redacted]@h.test/p?token=[redacted]&page=2"
+    )
+    assert redact_url("https://h.test/p?x=1", mask="REDACTED") == "https://h.test/p?x=1"
+    assert all(map(is_secret_header, ["Authorization", "X-Api-Key", "Cookie", "X-Auth-Token"]))
+    assert not is_secret_header("Content-Type")
+    secrets = secret_values([("Authorization", "Bearer sk-123456"), ("Accept", "text/plain")])
+    assert secrets == {"Bearer sk-123456", "sk-123456"}
+    assert scrub("token sk-123456 was rejected", secrets) == "token [redacted] was rejected"
+    assert repr(Secret("sk-123456")) == str(Secret("sk-123456")) == "'[redacted]'"

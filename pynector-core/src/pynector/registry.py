@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._plugins import hooks as hooks
 from .errors import ConfigurationError, PluginError
 from .transport.protocol import Transport
 
@@ -48,6 +49,7 @@ __all__ = [
     "available_plugins",
     "available_transports",
     "clear_cache",
+    "hooks",
     "register_plugin",
     "register_transport",
     "resolve_transport",

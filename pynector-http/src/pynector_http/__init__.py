@@ -15,8 +15,8 @@ the response. See ``docs/http.md`` for every option and rule.
 
 from pynector.concurrency import MAX_RETRY_AFTER as MAX_RETRY_AFTER
 from pynector.concurrency import parse_retry_after as parse_retry_after
+from pynector.redact import SENSITIVE_HEADERS as SENSITIVE_HEADERS
 
-from ._headers import SENSITIVE_HEADERS as SENSITIVE_HEADERS
 from ._headers import Headers as Headers
 from ._request import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
 from ._response import Request as Request

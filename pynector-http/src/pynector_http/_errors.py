@@ -27,8 +27,8 @@ import httpx2
 
 from pynector import errors
 from pynector.concurrency import retry_after_from_headers
+from pynector.redact import redact_url, scrub
 
-from ._redact import redact_url, scrub
 from ._response import Response
 
 __all__ = ["status_error", "translate"]

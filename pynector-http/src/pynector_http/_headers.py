@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
-__all__ = ["REDACTED", "SENSITIVE_HEADERS", "Headers"]
+from pynector.redact import REDACTED, is_secret_header
 
-SENSITIVE_HEADERS: frozenset[str] = frozenset(
-    {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"}
-)
-"""Lower-case names of headers whose values are secrets: never shown, never logged."""
-
-REDACTED = "[redacted]"
+__all__ = ["Headers"]
 
 
 class Headers(Mapping[str, str]):
@@ -118,6 +113,6 @@ class Headers(Mapping[str, str]):
 
     def __repr__(self) -> str:
         shown = {
-            name: REDACTED if name in SENSITIVE_HEADERS else self[name] for name in self._lookup()
+            name: REDACTED if is_secret_header(name) else self[name] for name in self._lookup()
         }
         return f"Headers({shown!r})"

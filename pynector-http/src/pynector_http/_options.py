@@ -12,8 +12,7 @@ from typing import Any
 import httpx2
 
 from pynector.errors import ConfigurationError
-
-from ._redact import redact_url
+from pynector.redact import redact_url
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",

@@ -14,8 +14,9 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
 
+from pynector.redact import redact_url
+
 from ._headers import Headers
-from ._redact import redact_url
 
 __all__ = ["Request", "Response", "ResponseStream"]
 

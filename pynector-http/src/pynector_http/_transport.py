@@ -12,10 +12,11 @@ import anyio
 import httpx2
 
 from pynector import errors
-from pynector._plugins import hooks
+from pynector.redact import SENSITIVE_HEADERS, redact_url, secret_values
+from pynector.registry import hooks
 
 from ._errors import status_error, translate
-from ._headers import SENSITIVE_HEADERS, Headers
+from ._headers import Headers
 from ._options import (
     DEFAULT_CONNECT_TIMEOUT,
     bool_option,
@@ -27,7 +28,6 @@ from ._options import (
     require_module,
     ssl_context,
 )
-from ._redact import redact_url, secret_values
 from ._request import (
     IDEMPOTENT_METHODS,
     check_data_keys,
