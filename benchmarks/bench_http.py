@@ -132,6 +132,9 @@ def _medians(raw_us: list[float], ours_us: list[float]) -> tuple[float, float]:
 
 
 def main() -> int:
+    # The baseline is pynector with no plugin: an installed telemetry plugin
+    # (measured in bench_telemetry.py) would otherwise join every request.
+    os.environ["PYNECTOR_PLUGINS"] = ""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="requests per round and side")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per side (median wins)")

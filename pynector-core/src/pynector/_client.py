@@ -285,6 +285,16 @@ class Pynector:
             await slots.acquire_on_behalf_of(borrower)
         return slots, borrower
 
+    async def _send_within(self, timeout: float, data: Any, options: Mapping[str, Any]) -> Any:
+        """Run one exchange under the request's deadline."""
+        limit = deadline(timeout, "request")
+        try:
+            with limit:
+                return await self._send(data, options)
+        except errors.TimeoutError as exc:
+            self._mark_unknown_outcome(exc, limit, data, options)
+            raise
+
     def _mark_unknown_outcome(
         self, error: errors.TimeoutError, limit: deadline, data: Any, options: Mapping[str, Any]
     ) -> None:
@@ -308,13 +318,7 @@ class Pynector:
         try:
             relay = hooks()
             if relay is None:
-                limit = deadline(timeout, "request")
-                try:
-                    with limit:
-                        return await self._send(data, options)
-                except errors.TimeoutError as exc:
-                    self._mark_unknown_outcome(exc, limit, data, options)
-                    raise
+                return await self._send_within(timeout, data, options)
             from .hookspecs import RequestInfo
 
             info = RequestInfo(
@@ -326,15 +330,12 @@ class Pynector:
                 batch_index,
                 self._telemetry,
             )
+            wrappers = relay.pynector_request(info=info)
+            if not wrappers:
+                return await self._send_within(timeout, data, options)
             async with AsyncExitStack() as stack:
-                await _enter_all(stack, relay.pynector_request(info=info))
-                limit = deadline(timeout, "request")
-                try:
-                    with limit:
-                        info.result = await self._send(data, options)
-                except errors.TimeoutError as exc:
-                    self._mark_unknown_outcome(exc, limit, data, options)
-                    raise
+                await _enter_all(stack, wrappers)
+                info.result = await self._send_within(timeout, data, options)
             return info.result
         finally:
             slots.release_on_behalf_of(borrower)
@@ -602,6 +603,8 @@ class Pynector:
                     )
                 except OSError as exc:
                     raise _translate(exc) from exc
+                if relay is not None:
+                    info.result = iterator  # plugins see the stream (HTTP: status, headers)
                 yield _MappedIterator(iterator)
         finally:
             slots.release_on_behalf_of(borrower)

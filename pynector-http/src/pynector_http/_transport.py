@@ -231,6 +231,11 @@ class HTTPTransport:
     ) -> None:
         await self.disconnect()
 
+    @property
+    def base_url(self) -> str | None:
+        """The base URL, without credentials (``None`` when not set)."""
+        return None if self._base_url is None else redact_url(str(self._base_url))
+
     def __repr__(self) -> str:
         base = "None" if self._base_url is None else repr(redact_url(str(self._base_url)))
         state = "open" if self._client is not None else "closed"

@@ -1,0 +1,230 @@
+"""Telemetry overhead per request: pynector-otel installed and enabled or not.
+
+Scenarios, each a client sending requests one after another:
+
+* no plugin: the baseline (``PYNECTOR_PLUGINS=""``, nothing registered);
+* any plugin whose hooks return ``None``: what the client's hook machinery
+  costs by itself, whatever the plugin does;
+* pynector-otel, ``enable_telemetry=False`` (target <= 1.02x the baseline);
+* pynector-otel, enabled, no OpenTelemetry SDK configured (target <= 1.05x);
+* pynector-otel, enabled, the SDK with a ``SimpleSpanProcessor`` and an
+  in-memory exporter (printed). A global tracer provider can be set once per
+  process, so this runs last, against a baseline measured after it was set.
+
+Two transports: ``MockTransport`` (the client's own cost alone, where any
+fixed cost shows most) and the ``http`` transport to a keep-alive loopback
+server in another process (a real request). The figure is the client's CPU
+time per request (``time.process_time``); rounds alternate between the
+scenarios, each round starting at another one, and the median round counts.
+
+    uv run python benchmarks/bench_telemetry.py                 # default size
+    uv run python benchmarks/bench_telemetry.py --quick         # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pynector
+
+BODY = b'{"ok":true}'
+REPLY = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
+    + BODY
+)
+
+# -- the loopback server (its own process) ------------------------------------------
+
+
+class _Answer(asyncio.Protocol):
+    """Answers every request head with the same small reply; keeps the connection."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        heads = self.buffer.count(b"\r\n\r\n")
+        if heads:
+            self.buffer = self.buffer.rsplit(b"\r\n\r\n", 1)[1]
+            self.transport.write(REPLY * heads)
+
+
+async def _serve() -> None:
+    server = await asyncio.get_running_loop().create_server(_Answer, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+
+
+def start_server() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    port = int(process.stdout.readline())
+    return process, f"http://127.0.0.1:{port}"
+
+
+# -- the scenarios --------------------------------------------------------------------
+
+
+class NullPlugin:
+    """A plugin whose wrapping hook returns ``None``."""
+
+    @pynector.hookimpl
+    def pynector_request(self, info: Any) -> None:
+        return None
+
+
+def make_client(transport: str, url: str, telemetry: bool) -> Any:
+    from pynector import Pynector
+    from pynector.testing import MockTransport
+
+    if transport == "mock":
+        reply = {"ok": True}
+        return Pynector(
+            transport=MockTransport(lambda data, **options: reply, record=False),
+            enable_telemetry=telemetry,
+        )
+    return Pynector(transport_type="http", base_url=url, enable_telemetry=telemetry)
+
+
+def cpu_per_request(transport: str, url: str, telemetry: bool, n: int) -> float:
+    """Client CPU seconds per request over ``n`` sequential requests (after a warm-up)."""
+    data = {"n": 1} if transport == "mock" else {"path": "/items/1"}
+
+    async def run() -> float:
+        async with make_client(transport, url, telemetry) as client:
+            for _ in range(min(n // 10, 500)):
+                await client.request(data)
+            start = time.process_time()
+            for _ in range(n):
+                await client.request(data)
+            return (time.process_time() - start) / n
+
+    return asyncio.run(run())
+
+
+def with_plugin(plugin: object | None, transport: str, url: str, telemetry: bool, n: int) -> float:
+    """:func:`cpu_per_request` with ``plugin`` registered (``None``: no plugin)."""
+    from pynector import registry
+
+    if plugin is None:
+        return cpu_per_request(transport, url, telemetry, n)
+    name = registry.register_plugin(plugin, name="bench-plugin")
+    try:
+        return cpu_per_request(transport, url, telemetry, n)
+    finally:
+        registry.unregister_plugin(name)
+
+
+def rounds(
+    scenarios: dict[str, tuple[object | None, bool]],
+    transport: str,
+    url: str,
+    n: int,
+    count: int,
+    between: Callable[[], None] = lambda: None,
+) -> dict[str, float]:
+    """Median CPU microseconds per request of each scenario, rounds alternating."""
+    samples: dict[str, list[float]] = {label: [] for label in scenarios}
+    labels = list(scenarios)
+    for number in range(count):
+        # Each round starts at another scenario, so none always runs first or last.
+        for label in labels[number % len(labels) :] + labels[: number % len(labels)]:
+            plugin, telemetry = scenarios[label]
+            gc.collect()
+            figure = with_plugin(plugin, transport, url, telemetry, n)
+            samples[label].append(figure * 1e6)
+            between()
+    return {label: statistics.median(values) for label, values in samples.items()}
+
+
+def report(title: str, figures: dict[str, float], targets: dict[str, str]) -> None:
+    print(f"\n### {title}")
+    print(f"{'scenario':<48}{'CPU us/request':>15}{'ratio':>9}")
+    baseline = next(iter(figures.values()))
+    for label, value in figures.items():
+        target = f"   (target {targets[label]})" if label in targets else ""
+        print(f"{label:<48}{value:>15.2f}{value / baseline:>8.3f}x{target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="fewer requests and rounds")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--mock-n", type=int, default=20_000)
+    parser.add_argument("--http-n", type=int, default=2_000)
+    args = parser.parse_args()
+    if args.serve:
+        asyncio.run(_serve())
+        return
+    if args.quick:
+        args.rounds, args.mock_n, args.http_n = 3, 5_000, 500
+    os.environ["PYNECTOR_PLUGINS"] = ""  # installed plugins stay out; scenarios register theirs
+
+    import pynector_otel
+
+    otel = pynector_otel.plugin
+    before = {
+        "no plugin (baseline)": (None, True),
+        "any plugin, hooks return None": (NullPlugin(), True),
+        "otel installed, enable_telemetry=False": (otel, False),
+        "otel, enabled, no SDK configured": (otel, True),
+    }
+    targets = {
+        "otel installed, enable_telemetry=False": "<= 1.02x",
+        "otel, enabled, no SDK configured": "<= 1.05x",
+    }
+    server, url = start_server()
+    try:
+        print(
+            f"## Telemetry: client CPU per request, median of {args.rounds} rounds, asyncio, "
+            f"Python {sys.version.split()[0]}"
+        )
+        mock = rounds(before, "mock", url, args.mock_n, args.rounds)
+        http = rounds(before, "http", url, args.http_n, args.rounds)
+
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)
+        after = {
+            "no plugin (baseline, SDK set)": (None, True),
+            "otel, enabled, SDK + in-memory exporter": (otel, True),
+        }
+        mock_sdk = rounds(after, "mock", url, args.mock_n, args.rounds, exporter.clear)
+        http_sdk = rounds(after, "http", url, args.http_n, args.rounds, exporter.clear)
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait()
+
+    report(f"MockTransport, {args.mock_n:,} requests per round", mock, targets)
+    report("MockTransport, with the SDK configured", mock_sdk, {})
+    report(f"http transport to a loopback server, {args.http_n:,} per round", http, targets)
+    report("http transport, with the SDK configured", http_sdk, {})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,496 @@
+"""The pynector plugin: spans for requests, retries and batches, and trace context.
+
+Each wrapping hook returns a small context manager that the client enters in
+the task that runs the operation, so the span it starts is the current span
+while the transport runs: a batch's span is the parent of its requests' spans,
+a ``request_with_retry`` span the parent of its attempts'. The first thing
+every hook checks is the client's ``enable_telemetry`` and then whether there
+is anywhere for the data to go (a tracer provider that is not the API's no-op
+one, or the ``pynector.otel`` logger enabled for DEBUG); if not, it returns
+``None`` and the client runs the operation unwrapped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar, Token
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+import pynector
+from pynector.hookspecs import BatchInfo, RequestInfo, RetryInfo, RetryWaitInfo
+
+from . import _genai, _http
+from ._redact import allowed_headers, redact_url
+from ._version import __version__
+
+__all__ = ["OtelPlugin"]
+
+_log = logging.getLogger("pynector.otel")
+
+CAPTURE_CONTENT_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+REQUEST_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST"
+RESPONSE_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE"
+
+_MAX_DESCRIPTION = 500
+_NOOP_TRACER = trace.NoOpTracer()
+
+# Inside one of our request spans: the transport may inject trace context.
+_INJECT: ContextVar[bool] = ContextVar("pynector_otel_inject", default=False)
+# The wait chosen after a failed attempt, read by the next attempt of the same task.
+_PENDING_WAIT: ContextVar[RetryWaitInfo | None] = ContextVar("pynector_otel_wait", default=None)
+# The enclosing request_with_retry scope, which counts its attempts.
+_RETRY: ContextVar[_RetryScope | None] = ContextVar("pynector_otel_retry", default=None)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_list(name: str) -> list[str]:
+    return [part for part in os.environ.get(name, "").split(",") if part.strip()]
+
+
+def _allow_list(option: str, names: Iterable[str]) -> frozenset[str]:
+    """The header names of an allow-list that may be recorded (lower-cased)."""
+    if isinstance(names, str):
+        raise pynector.ConfigurationError(
+            f"{option}={names!r}: pass a list of header names, e.g. {option}=['content-type']"
+        )
+    allowed, refused = allowed_headers(names)
+    if refused:
+        _log.warning(
+            "%s: not recording %s: these headers can carry credentials",
+            option,
+            ", ".join(sorted(refused)),
+        )
+    return allowed
+
+
+def _qualified(kind: type[BaseException]) -> str:
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    return not isinstance(exc, Exception) and type(exc).__name__ in ("Cancelled", "CancelledError")
+
+
+def error_type(exc: BaseException, transport_type: str = "") -> str:
+    """The ``error.type`` of a failure: the HTTP status for HTTP replies, else the class."""
+    if _is_cancellation(exc):
+        return "cancelled"
+    status = getattr(exc, "status_code", None)
+    if transport_type == "http" and isinstance(status, int):
+        return str(status)
+    return _qualified(type(exc))
+
+
+def _fail(span: trace.Span, exc: BaseException, kind: str) -> str:
+    """Mark ``span`` failed by ``exc``; return its ``error.type``."""
+    etype = error_type(exc, kind)
+    if not span.is_recording():
+        return etype
+    span.set_attribute("error.type", etype)
+    if _is_cancellation(exc):
+        span.set_status(Status(StatusCode.ERROR, "cancelled"))
+        return etype
+    message = str(exc)
+    span.set_status(Status(StatusCode.ERROR, message[:_MAX_DESCRIPTION]))
+    # The exception event without chained causes: pynector's own message is
+    # free of secrets, a wrapped library's may not be.
+    span.add_event(
+        "exception",
+        {
+            "exception.type": _qualified(type(exc)),
+            "exception.message": message,
+            "exception.stacktrace": "".join(traceback.format_exception(exc, chain=False)),
+        },
+    )
+    return etype
+
+
+def _propagate() -> Any:
+    """``opentelemetry.propagate``, imported on first use (it loads the propagators)."""
+    global _propagate_module
+    if _propagate_module is None:
+        from opentelemetry import propagate
+
+        _propagate_module = propagate
+    return _propagate_module
+
+
+_propagate_module: Any = None
+
+
+class _Scope:
+    """A span made current for the duration of a ``with`` block."""
+
+    __slots__ = ("_span", "_start", "_token")
+
+    _span: trace.Span
+    _token: Token[otel_context.Context]
+    _start: float
+
+    def _open(
+        self, tracer: trace.Tracer, name: str, kind: SpanKind, attributes: dict[str, Any]
+    ) -> None:
+        self._span = span = tracer.start_span(name, kind=kind, attributes=attributes)
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        self._start = time.perf_counter()
+
+    def _close(self) -> None:
+        self._span.end()
+        otel_context.detach(self._token)
+
+    def _elapsed_ms(self) -> float:
+        return (time.perf_counter() - self._start) * 1000
+
+
+class _RequestScope(_Scope):
+    __slots__ = ("_info", "_inject", "_plugin", "_tracer")
+
+    def __init__(self, plugin: OtelPlugin, tracer: trace.Tracer, info: RequestInfo) -> None:
+        self._plugin = plugin
+        self._tracer = tracer
+        self._info = info
+
+    def __enter__(self) -> trace.Span:
+        info = self._info
+        kind = info.transport_type
+        plugin = self._plugin
+        if kind == "http":
+            name, attributes = _http.request_attributes(
+                info.data, info.transport, info.attempt, plugin.request_headers
+            )
+        elif kind == "sdk":
+            name, attributes = _genai.request_attributes(
+                info.data, info.transport, plugin.capture_message_content
+            )
+        else:
+            name, attributes = "pynector.request", {}
+        attributes["pynector.transport"] = kind
+        attributes["pynector.attempt"] = info.attempt
+        if info.batch_index is not None:
+            attributes["pynector.batch.index"] = info.batch_index
+        if info.streaming:
+            attributes["pynector.stream"] = True
+        wait = _PENDING_WAIT.get()
+        if wait is not None:
+            _PENDING_WAIT.set(None)
+            if wait.attempt + 1 == info.attempt:
+                attributes["pynector.retry.delay"] = wait.delay
+                attributes["pynector.retry.reason"] = wait.reason
+        retry = _RETRY.get()
+        if retry is not None:
+            retry.attempts = info.attempt
+        self._open(self._tracer, name, SpanKind.CLIENT, attributes)
+        self._inject = _INJECT.set(True)
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self._span
+        info = self._info
+        kind = info.transport_type
+        plugin = self._plugin
+        try:
+            if exc is None:
+                result = info.result
+                if result is not None and span.is_recording():
+                    if kind == "http":
+                        span.set_attributes(
+                            _http.reply_attributes(
+                                result, plugin.request_headers, plugin.response_headers
+                            )
+                        )
+                    elif kind == "sdk":
+                        span.set_attributes(
+                            _genai.reply_attributes(result, plugin.capture_message_content)
+                        )
+                if _log.isEnabledFor(logging.DEBUG):
+                    outcome = getattr(result, "status_code", None) or "ok"
+                    _log.debug(
+                        "%s -> %s in %.1f ms (attempt %d)",
+                        self._describe(span, result),
+                        outcome,
+                        self._elapsed_ms(),
+                        info.attempt,
+                    )
+            else:
+                if kind == "http" and span.is_recording():
+                    response = getattr(exc, "response", None)
+                    if response is not None:
+                        span.set_attributes(
+                            _http.reply_attributes(
+                                response, plugin.request_headers, plugin.response_headers
+                            )
+                        )
+                etype = _fail(span, exc, kind)
+                if _log.isEnabledFor(logging.DEBUG):
+                    _log.debug(
+                        "%s failed in %.1f ms (attempt %d): %s",
+                        self._describe(span, getattr(exc, "response", None)),
+                        self._elapsed_ms(),
+                        info.attempt,
+                        etype,
+                    )
+        finally:
+            _INJECT.reset(self._inject)
+            self._close()
+
+    def _describe(self, span: trace.Span, reply: object) -> str:
+        """What the log lines call this request: method and redacted URL, or the span name."""
+        info = self._info
+        attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+        if info.transport_type == "http":
+            data = info.data if isinstance(info.data, Mapping) else {}
+            url = attributes.get("url.full")
+            if url is None and getattr(reply, "url", None):
+                url = redact_url(str(getattr(reply, "url", "")))
+            if url is None:
+                _name, start = _http.request_attributes(data, info.transport, 1, frozenset())
+                url = start.get("url.full", "<unknown URL>")
+            return f"{_http.method_of(data)} {url}"
+        name = getattr(span, "name", None)
+        if isinstance(name, str) and name:
+            return name
+        return f"{info.transport_type} request"
+
+
+class _RetryScope(_Scope):
+    __slots__ = ("_info", "_retry", "_tracer", "attempts")
+
+    def __init__(self, tracer: trace.Tracer, info: RetryInfo) -> None:
+        self._tracer = tracer
+        self._info = info
+        self.attempts = 0
+
+    def __enter__(self) -> trace.Span:
+        info = self._info
+        attributes: dict[str, Any] = {
+            "pynector.transport": info.transport_type,
+            "pynector.retry.max_retries": info.max_retries,
+        }
+        self._open(self._tracer, "pynector.retry", SpanKind.INTERNAL, attributes)
+        self._retry = _RETRY.set(self)
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._span.set_attribute("pynector.retry.attempts", self.attempts)
+            if exc is not None:
+                _fail(self._span, exc, self._info.transport_type)
+        finally:
+            _RETRY.reset(self._retry)
+            self._close()
+
+
+class _BatchScope(_Scope):
+    __slots__ = ("_info", "_tracer")
+
+    def __init__(self, tracer: trace.Tracer, info: BatchInfo) -> None:
+        self._tracer = tracer
+        self._info = info
+
+    def __enter__(self) -> trace.Span:
+        info = self._info
+        attributes: dict[str, Any] = {
+            "pynector.transport": info.transport_type,
+            "pynector.batch.max_concurrency": info.max_concurrency,
+        }
+        if info.size is not None:
+            attributes["pynector.batch.size"] = info.size
+        if info.timeout is not None:
+            attributes["pynector.batch.timeout"] = info.timeout
+        self._open(self._tracer, "pynector.batch", SpanKind.INTERNAL, attributes)
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stats = self._info.stats
+        try:
+            self._span.set_attributes({f"pynector.batch.{k}": v for k, v in stats.items()})
+            if exc is not None:
+                _fail(self._span, exc, self._info.transport_type)
+            if _log.isEnabledFor(logging.DEBUG):
+                _log.debug(
+                    "batch of %s requests: %s succeeded, %s failed in %.1f ms",
+                    stats.get("total", "?"),
+                    stats.get("succeeded", "?"),
+                    stats.get("failed", "?"),
+                    self._elapsed_ms(),
+                )
+        finally:
+            self._close()
+
+
+class OtelPlugin:
+    """The OpenTelemetry plugin: register an instance (the package ships one as ``plugin``).
+
+    Installed, ``pynector_otel.plugin`` is loaded through the ``pynector.plugins``
+    entry point; change its settings with :meth:`configure`.
+
+    Args:
+        tracer_provider: Where spans go; defaults to the global tracer provider.
+        capture_message_content: Record GenAI message content (prompts and
+            completions). Off unless ``True`` or, when ``None``, the environment
+            variable ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
+        request_headers: HTTP request headers to record as
+            ``http.request.header.<name>``; ``None`` reads the comma list in
+            ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST``.
+            Names that can carry a credential (Authorization, cookies, API keys,
+            tokens, ...) are never recorded.
+        response_headers: The same for response headers
+            (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE``).
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        capture_message_content: bool | None = None,
+        request_headers: Iterable[str] | None = None,
+        response_headers: Iterable[str] | None = None,
+    ) -> None:
+        self.request_headers: frozenset[str] = frozenset()
+        self.response_headers: frozenset[str] = frozenset()
+        self.capture_message_content = False
+        self._provider: trace.TracerProvider | None = None
+        self._tracer: trace.Tracer | None = None
+        self.configure(
+            tracer_provider=tracer_provider,
+            capture_message_content=capture_message_content,
+            request_headers=request_headers,
+            response_headers=response_headers,
+        )
+
+    def configure(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        capture_message_content: bool | None = None,
+        request_headers: Iterable[str] | None = None,
+        response_headers: Iterable[str] | None = None,
+    ) -> None:
+        """Replace every setting; see the class for the arguments and their defaults."""
+        if capture_message_content is None:
+            capture_message_content = _env_flag(CAPTURE_CONTENT_ENV)
+        if request_headers is None:
+            request_headers = _env_list(REQUEST_HEADERS_ENV)
+        if response_headers is None:
+            response_headers = _env_list(RESPONSE_HEADERS_ENV)
+        self.capture_message_content = bool(capture_message_content)
+        self.request_headers = _allow_list("request_headers", request_headers)
+        self.response_headers = _allow_list("response_headers", response_headers)
+        self._provider = tracer_provider
+        self._tracer = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<OtelPlugin capture_message_content={self.capture_message_content} "
+            f"request_headers={sorted(self.request_headers)} "
+            f"response_headers={sorted(self.response_headers)}>"
+        )
+
+    def _active_tracer(self) -> trace.Tracer | None:
+        """The tracer to use, or ``None`` when there is nowhere for the data to go."""
+        provider = self._provider or trace.get_tracer_provider()
+        if not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
+            self._tracer = provider.get_tracer("pynector_otel", __version__)
+            return self._tracer
+        if _log.isEnabledFor(logging.DEBUG):
+            return _NOOP_TRACER  # no spans, but the request log lines
+        return None
+
+    # -- hooks -----------------------------------------------------------------
+
+    @pynector.hookimpl
+    def pynector_request(self, info: RequestInfo) -> _RequestScope | None:
+        """Wrap one attempt in a CLIENT span (HTTP or GenAI conventions)."""
+        if not info.telemetry:
+            return None
+        tracer = self._tracer or self._active_tracer()
+        if tracer is None:
+            return None
+        return _RequestScope(self, tracer, info)
+
+    @pynector.hookimpl
+    def pynector_retry(self, info: RetryInfo) -> _RetryScope | None:
+        """Wrap a whole ``request_with_retry`` in a ``pynector.retry`` span."""
+        if not info.telemetry:
+            return None
+        tracer = self._tracer or self._active_tracer()
+        if tracer is None:
+            return None
+        return _RetryScope(tracer, info)
+
+    @pynector.hookimpl
+    def pynector_retry_wait(self, info: RetryWaitInfo) -> None:
+        """Note the wait on the current span and hand it to the next attempt's span."""
+        if not info.telemetry:
+            return
+        _PENDING_WAIT.set(info)
+        span = trace.get_current_span()
+        if span.is_recording():
+            span.add_event(
+                "pynector.retry.wait",
+                {
+                    "pynector.attempt": info.attempt,
+                    "pynector.retry.delay": info.delay,
+                    "pynector.retry.reason": info.reason,
+                    "error.type": error_type(info.error),
+                },
+            )
+
+    @pynector.hookimpl
+    def pynector_batch(self, info: BatchInfo) -> _BatchScope | None:
+        """Wrap a ``batch_request`` in a ``pynector.batch`` span, the parent of its requests."""
+        if not info.telemetry:
+            return None
+        tracer = self._tracer or self._active_tracer()
+        if tracer is None:
+            return None
+        return _BatchScope(tracer, info)
+
+    @pynector.hookimpl
+    def pynector_headers(self, headers: dict[str, str]) -> None:
+        """Add the W3C trace context of the current attempt's span (``traceparent``, ...).
+
+        Headers another plugin already set are kept; the transport keeps the
+        caller's own over all of them.
+        """
+        if _INJECT.get():
+            carrier: dict[str, str] = {}
+            _propagate().inject(carrier)
+            for name, value in carrier.items():
+                headers.setdefault(name, value)  # another plugin's value wins
+
+    @pynector.hookimpl
+    def pynector_configure_telemetry(self, service_name: str, log_level: str) -> None:
+        """Set up log correlation and, with the SDK installed, a tracer provider."""
+        from ._setup import configure
+
+        configure(service_name, log_level)
+        self._tracer = None
