@@ -264,3 +264,18 @@ async def test_a_request_inside_a_stream_block_in_the_same_task_works() -> None:
         async with client.stream("outer") as items:
             assert await client.request("inner") == ["inner"]
             assert [item async for item in items] == ["outer"]
+
+
+class OwnErrorTransport(BuiltinErrorTransport):
+    """A transport that already raises pynector's errors."""
+
+
+@pytest.mark.parametrize(
+    "error",
+    [TimeoutError("the server took too long"), ConnectionError("refused", retryable=False)],
+)
+async def test_pynector_errors_from_a_transport_are_raised_unchanged(error: Exception) -> None:
+    async with Pynector(transport=OwnErrorTransport(error)) as client:
+        with pytest.raises(type(error)) as caught:
+            await client.request("x")
+    assert caught.value is error

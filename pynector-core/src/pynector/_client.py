@@ -59,6 +59,8 @@ class _MappedIterator:
     async def __anext__(self) -> Any:
         try:
             return await self._inner.__anext__()
+        except PynectorError:
+            raise  # already ours (pynector's TimeoutError is also an OSError)
         except OSError as exc:
             raise _translate(exc) from exc
 
@@ -244,6 +246,8 @@ class Pynector:
                 self._check_open()
                 try:
                     await self._impl.connect()
+                except PynectorError:
+                    raise  # already ours (pynector's TimeoutError is also an OSError)
                 except OSError as exc:
                     raise _translate(exc) from exc
                 self._connected = True
@@ -269,6 +273,8 @@ class Pynector:
             if exc.retry_after:
                 self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
             raise
+        except PynectorError:
+            raise  # already ours (pynector's TimeoutError is also an OSError)
         except OSError as exc:
             raise _translate(exc) from exc
 
@@ -601,6 +607,8 @@ class Pynector:
                     iterator = await stack.enter_async_context(
                         self._stream_impl.stream(data, **options)
                     )
+                except PynectorError:
+                    raise  # already ours (pynector's TimeoutError is also an OSError)
                 except OSError as exc:
                     raise _translate(exc) from exc
                 if relay is not None:

@@ -1,0 +1,468 @@
+"""The ``sdk`` transport: OpenAI and Anthropic through their official async SDKs."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from types import ModuleType, TracebackType
+from typing import Any, ClassVar, NoReturn
+
+import anyio
+
+from pynector.errors import ConfigurationError, TransportError
+from pynector.redact import Secret, redact_url, scrub, secret_values
+from pynector.registry import hooks
+
+from ._errors import ErrorMap
+from ._operations import Operation, resolve_operation
+from ._providers import Provider, get_provider
+from ._stream import EventStream
+
+__all__ = ["SDKTransport"]
+
+
+def _check_timeout(timeout: object) -> None:
+    if timeout is None or type(timeout).__name__ == "Timeout":  # an httpx2.Timeout is the SDK's
+        return
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ConfigurationError(
+            f"timeout={timeout!r} is invalid: it must be a positive, finite number of seconds "
+            "(the SDK's own HTTP timeout), e.g. timeout=30.0"
+        )
+
+
+def _check_max_connections(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"max_connections={value!r} is invalid: it must be a whole number >= 1, "
+            "e.g. config={'max_connections': 100}"
+        )
+    return value
+
+
+class _Replies:
+    """What ``receive()`` yields: the replies to the requests ``send()`` made."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: deque[Any]) -> None:
+        self._queue = queue
+
+    def __aiter__(self) -> _Replies:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self._queue:
+            raise StopAsyncIteration
+        return self._queue.popleft()
+
+
+class SDKTransport:
+    """Sends requests through the official OpenAI or Anthropic async SDK.
+
+    Created by ``Pynector(transport_type="sdk", provider=..., ...)``. Each
+    request is a dict of the SDK method's keyword arguments, plus an optional
+    ``"operation"`` naming the method (default: ``chat.completions.create``
+    for OpenAI, ``messages.create`` for Anthropic). :meth:`request` returns the
+    SDK's response object; :meth:`stream` yields the SDK's stream events.
+
+    The SDK's own retries (``max_retries=0``) and, for Anthropic, its own
+    OpenTelemetry spans and trace headers are off: the pynector client retries
+    and traces each call once. SDK exceptions are translated
+    into :mod:`pynector.errors`. Only the chosen provider's SDK is imported,
+    when the transport is created.
+
+    Args:
+        provider: ``"openai"`` or ``"anthropic"``.
+        api_key: The API key; by default the SDK reads ``OPENAI_API_KEY`` or
+            ``ANTHROPIC_API_KEY``. Never shown in a repr, log line or error.
+        organization: The OpenAI organization id (OpenAI only).
+        base_url: The API's base URL; any OpenAI-compatible server works with
+            ``provider="openai"``.
+        timeout: The SDK's own HTTP timeout in seconds (default: the SDK's,
+            10 minutes). Deadlines belong to the pynector client.
+        max_connections: Size of the SDK's connection pool; the client passes
+            its ``config["max_connections"]``. Ignored with ``http_client=``.
+        **client_options: Any other option of the SDK's async client
+            (``project``, ``default_headers``, ``default_query``,
+            ``http_client``, ``auth_token``, ...), except ``max_retries`` and
+            ``open_telemetry``, which pynector sets.
+
+    Raises:
+        ConfigurationError: For an unknown provider or option, a missing API
+            key, or an SDK that is not installed (the message has the
+            ``pip install`` command).
+
+    Attributes:
+        provider: The provider's name, ``"openai"`` or ``"anthropic"``.
+    """
+
+    transport_type: ClassVar[str] = "sdk"
+    """The name the pynector client reports for this transport to plugins."""
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        *,
+        api_key: Any = None,
+        organization: str | None = None,
+        base_url: str | None = None,
+        timeout: float | None = None,
+        max_connections: int | None = None,
+        **client_options: Any,
+    ) -> None:
+        spec = get_provider(provider)
+        self.provider: str = spec.name
+        self._spec = spec
+        _check_timeout(timeout)
+        self._max_connections = _check_max_connections(max_connections)
+        given = {
+            "api_key": api_key,
+            "organization": organization,
+            "base_url": base_url,
+            "timeout": timeout,
+        }
+        options = {name: value for name, value in given.items() if value is not None}
+        options.update(client_options)
+        sdk = spec.load()
+        self._sdk: ModuleType = sdk
+        self._client_class: Any = getattr(sdk, spec.client_class)
+        _check_option_names(spec, self._client_class, options)
+        if api_key is not None and not isinstance(api_key, str) and not callable(api_key):
+            raise ConfigurationError(
+                f"api_key must be a string (got {type(api_key).__name__}); pass "
+                f"api_key='...' or set the {spec.api_key_env} environment variable"
+            )
+        # Wrapped, so that no repr of the transport or its attributes shows a credential
+        # (API keys, Authorization headers, a password in base_url).
+        self._options = Secret(options)
+        self._secrets = Secret(_secret_values(spec, options))
+        try:
+            from importlib import import_module
+
+            self._resource_base: type = import_module(f"{spec.module}._resource").AsyncAPIResource
+        except (ImportError, AttributeError) as exc:
+            raise ConfigurationError(
+                f"the installed {spec.distribution} {getattr(sdk, '__version__', '?')} is not "
+                f"supported by pynector-sdk; upgrade both: pip install -U pynector-sdk "
+                f"{spec.distribution}"
+            ) from exc
+        if not spec.check_credentials_after and not spec.has_credentials(options, None):
+            _missing_key(spec)
+        self._client: Any = self._create_client()
+        if spec.check_credentials_after and not spec.has_credentials(options, self._client):
+            _missing_key(spec)
+        self._base_url = redact_url(str(self._client.base_url))
+        self._errors = ErrorMap(
+            spec,
+            sdk,
+            base_url=self._base_url,
+            secrets=self._secret_strings(),
+        )
+        self._operations: dict[Any, Operation] = {}
+        self._replies: deque[Any] = deque()
+
+    # -- construction ---------------------------------------------------------
+
+    def _create_client(self) -> Any:
+        options = self._options.get()
+        kwargs = dict(options) if isinstance(options, dict) else {}
+        for name, (value, _why) in self._spec.fixed_options.items():
+            kwargs[name] = value
+        if "http_client" not in kwargs:
+            kwargs["http_client"] = self._http_client()
+        try:
+            return self._client_class(**kwargs)
+        except (getattr(self._sdk, self._spec.base_error), TypeError, ValueError) as exc:
+            detail = scrub(" ".join(str(exc).split()), self._secret_strings())
+            raise ConfigurationError(
+                f"the {self._spec.distribution} SDK rejected the options of provider "
+                f"{self.provider!r}: {detail}"
+            ) from exc
+
+    def _secret_strings(self) -> tuple[str, ...]:
+        values = self._secrets.get()
+        return values if isinstance(values, tuple) else ()
+
+    def _http_client(self) -> Any:
+        """The SDK's default async HTTP client, with the pool sized by ``max_connections``."""
+        if self._max_connections is None:
+            return self._sdk.DefaultAsyncHttpxClient()
+        import httpx2  # the SDKs' HTTP engine: imported with them already
+
+        n = self._max_connections
+        limits = httpx2.Limits(max_connections=n, max_keepalive_connections=min(n, 100))
+        return self._sdk.DefaultAsyncHttpxClient(limits=limits)
+
+    # -- what plugins and users may read -----------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL (credentials in it are masked)."""
+        return self._base_url
+
+    @property
+    def default_operation(self) -> str:
+        """The operation of a request that names none."""
+        return self._spec.default_operation
+
+    @property
+    def sdk_client(self) -> Any:
+        """The SDK's async client (``openai.AsyncOpenAI`` / ``anthropic.AsyncAnthropic``).
+
+        Raises:
+            TransportError: If the transport is disconnected.
+        """
+        return self._open_client()
+
+    def operation_name(self, data: Any) -> str:
+        """The operation a request dict runs: its ``"operation"`` or the default."""
+        name = data.get("operation") if isinstance(data, Mapping) else None
+        return name if isinstance(name, str) else self._spec.default_operation
+
+    def __repr__(self) -> str:
+        state = "closed" if self._client is None else "open"
+        return f"<SDKTransport provider={self.provider!r} base_url={self.base_url!r} state={state}>"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open the SDK client if :meth:`disconnect` closed it (no network is involved)."""
+        if self._client is None:
+            self._client = self._create_client()
+            self._operations.clear()
+
+    async def disconnect(self) -> None:
+        """Close the SDK client and its connection pool. Safe to call twice."""
+        client, self._client = self._client, None
+        self._replies.clear()
+        if client is not None:
+            with anyio.CancelScope(shield=True):
+                await client.close()
+
+    async def aclose(self) -> None:
+        """Same as :meth:`disconnect`."""
+        await self.disconnect()
+
+    async def __aenter__(self) -> SDKTransport:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.disconnect()
+
+    def _open_client(self) -> Any:
+        client = self._client
+        if client is None:
+            raise TransportError(
+                f"the sdk transport for {self.provider!r} is disconnected; call "
+                "`await transport.connect()` first (the Pynector client does this for you)"
+            )
+        return client
+
+    # -- requests --------------------------------------------------------------
+
+    def _resolve(self, name: Any) -> Operation:
+        client = self._open_client()
+        operation = resolve_operation(
+            client,
+            self._spec.default_operation if name is None else name,
+            provider=self.provider,
+            resource_base=self._resource_base,
+            examples=self._spec.example_operations,
+        )
+        self._operations[name] = operation
+        return operation
+
+    def _prepare(self, data: Any, options: Mapping[str, Any]) -> tuple[Operation, dict[str, Any]]:
+        """Split a request into its operation and the SDK call's keyword arguments."""
+        if self._client is None:
+            self._open_client()  # raises: disconnected
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(
+                f"request data for the sdk transport must be a dict of the SDK call's keyword "
+                f"arguments, got {type(data).__name__} {data!r:.60}; e.g. "
+                f"{{'model': 'gpt-4o-mini', 'messages': [{{'role': 'user', 'content': 'Hi'}}]}}"
+            )
+        kwargs = {**options, **data} if options else dict(data)
+        name = kwargs.pop("operation", None)
+        try:
+            operation = self._operations[name]
+        except (KeyError, TypeError):
+            operation = self._resolve(name)
+        parameters = operation.parameters
+        if parameters is not None and not parameters.issuperset(kwargs):
+            _unknown_arguments(self.provider, operation, kwargs)
+        relay = hooks()
+        if relay is not None:
+            # Plugins' headers (W3C trace context of pynector's span); the caller's win.
+            headers: dict[str, str] = {}
+            relay.pynector_headers(headers=headers)
+            if headers and (parameters is None or "extra_headers" in parameters):
+                given = kwargs.get("extra_headers")
+                kwargs["extra_headers"] = {**headers, **given} if given else headers
+        return operation, kwargs
+
+    async def request(self, data: Any, **options: Any) -> Any:
+        """Run one SDK call and return the SDK's response object.
+
+        Args:
+            data: The SDK method's keyword arguments, plus an optional ``"operation"``.
+            **options: More keyword arguments for the call; ``data`` wins on a clash.
+
+        Raises:
+            ConfigurationError: For data that is not a dict, an unknown operation
+                or argument, or a streaming request (use :meth:`stream`).
+            TransportError: The SDK's error, translated (``retryable``, ``retry_after``).
+            TimeoutError: The SDK's own timeout expired.
+        """
+        operation, kwargs = self._prepare(data, options)
+        if operation.stream_manager or kwargs.get("stream"):
+            raise ConfigurationError(
+                f"{operation.name} with these arguments returns a stream; use "
+                "`async with client.stream(data) as events:` instead of client.request(data)"
+            )
+        try:
+            if operation.is_coroutine:
+                return await operation.method(**kwargs)
+            # ``list`` operations return an awaitable paginator: awaiting it gives the first page.
+            result = operation.method(**kwargs)
+            return await result if inspect.isawaitable(result) else result
+        except Exception as exc:
+            error = self._errors.translate(exc, operation.name)
+            if error is None:
+                raise
+            raise error from exc
+
+    @asynccontextmanager
+    async def stream(self, data: Any, **options: Any) -> AsyncIterator[EventStream]:
+        """Open a streamed SDK call and yield its events; leaving the block closes it.
+
+        ``stream=True`` is added for operations that take it (``create``);
+        helpers that return a stream manager (anthropic's ``messages.stream``)
+        are entered as they are.
+
+        Raises:
+            ConfigurationError: If the operation cannot stream, or for bad input.
+            TransportError: The SDK's error, translated.
+        """
+        operation, kwargs = self._prepare(data, options)
+        if operation.takes_stream:
+            kwargs["stream"] = True
+        elif not operation.stream_manager:
+            raise ConfigurationError(
+                f"{operation.name} does not stream; use client.request(data) for it, or an "
+                "operation that takes stream=True such as "
+                f"{self._spec.default_operation!r}"
+            )
+        try:
+            result = operation.method(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+            events = await result.__aenter__()
+        except Exception as exc:
+            error = self._errors.translate(exc, operation.name)
+            if error is None:
+                raise
+            raise error from exc
+        stream = EventStream(events, self._errors, operation.name)
+        try:
+            yield stream
+        finally:
+            with anyio.CancelScope(shield=True):
+                await result.__aexit__(None, None, None)
+                await stream.finish()
+
+    # -- the four-method protocol ----------------------------------------------
+
+    async def send(self, data: Any, **options: Any) -> None:
+        """Run the SDK call now; :meth:`receive` yields its response."""
+        self._replies.append(await self.request(data, **options))
+
+    def receive(self) -> AsyncIterator[Any]:
+        """Yield the responses to the calls :meth:`send` made, oldest first."""
+        return _Replies(self._replies)
+
+
+def _secret_values(spec: Provider, options: Mapping[str, Any]) -> tuple[str, ...]:
+    """Every credential string in the options, to scrub from messages."""
+    values: list[str] = []
+    for name, value in options.items():
+        if name in spec.secret_options and isinstance(value, str):
+            values.append(value)
+    base_url = options.get("base_url")
+    if isinstance(base_url, str) and "@" in base_url:
+        userinfo = base_url.partition("://")[2].rpartition("@")[0]
+        values.extend(part for part in userinfo.split(":") if part)
+    headers = options.get("default_headers")
+    if isinstance(headers, Mapping):
+        values.extend(
+            secret_values((str(name), str(value)) for name, value in headers.items() if value)
+        )
+    return tuple(values)
+
+
+def _check_option_names(spec: Provider, client_class: Any, options: Mapping[str, Any]) -> None:
+    parameters = inspect.signature(client_class.__init__).parameters
+    valid = sorted(
+        name
+        for name, p in parameters.items()
+        if name != "self"
+        and not name.startswith("_")
+        and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        and name not in spec.fixed_options
+    )
+    for name in options:
+        if name in spec.fixed_options:
+            reason = spec.fixed_options[name][1]
+            raise ConfigurationError(
+                f"option {name!r} cannot be set for the sdk transport: {reason}"
+            )
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigurationError(
+                f"option {name!r} is not accepted by provider {spec.name!r} "
+                f"({spec.module}.{spec.client_class}).{hint} Valid options: "
+                f"{', '.join(valid)}, max_connections"
+            )
+
+
+def _missing_key(spec: Provider) -> NoReturn:
+    raise ConfigurationError(
+        f"provider {spec.name!r} needs an API key: pass api_key='...' (e.g. "
+        f"Pynector(transport_type='sdk', provider={spec.name!r}, api_key='...')) or set the "
+        f"{spec.api_key_env} environment variable"
+    )
+
+
+def _unknown_arguments(provider: str, operation: Operation, kwargs: Mapping[Any, Any]) -> NoReturn:
+    valid = sorted(operation.parameters or ())
+    unknown = sorted(repr(key) for key in kwargs if key not in (operation.parameters or ()))
+    hints = []
+    for key in kwargs:
+        if isinstance(key, str) and key not in valid:
+            close = difflib.get_close_matches(key, valid, n=1)
+            if close:
+                hints.append(f"{key!r} -> {close[0]!r}")
+    hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+    raise ConfigurationError(
+        f"{provider} {operation.name} does not take {', '.join(unknown)}.{hint} It takes: "
+        f"{', '.join(valid)}; plus 'operation' to choose another SDK method"
+    )

@@ -1,0 +1,61 @@
+"""Fixtures for the SDK transport's tests: a fake OpenAI/Anthropic API on 127.0.0.1.
+
+The real openai and anthropic SDKs talk HTTP to :class:`FakeAPI` (see
+``_fake_api.py``); nothing of the SDKs is mocked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ._fake_api import FakeAPI
+
+API_KEY = "sk-test-7d1f0c2a9b8e4f3d"
+"""A recognisable fake key: tests assert it never shows up where it must not."""
+
+# The openai SDK ends a chat-completions stream with `break` at "data: [DONE]",
+# leaving its SSE generators for the event loop to finalise; trio (unlike
+# asyncio) reports each one as a ResourceWarning when it is collected. Nothing
+# stays open (the response is closed). Only those generators are exempt from
+# -W error, in the tests that stream.
+SDK_STREAM_GENERATORS = pytest.mark.filterwarnings(
+    "ignore:Async generator '(openai._streaming|httpx2._models|httpcore2.):ResourceWarning"
+)
+
+
+@pytest.fixture
+def api() -> Iterator[FakeAPI]:
+    """A fresh fake API server per test (own port, own counters)."""
+    server = FakeAPI().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Keep the developer's credentials, profiles and base URLs out of the tests."""
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_ADMIN_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_ORG_ID",
+        "OPENAI_PROJECT_ID",
+        "OPENAI_CUSTOM_HEADERS",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_PROFILE",
+        "ANTHROPIC_CUSTOM_HEADERS",
+        "ANTHROPIC_IDENTITY_TOKEN",
+        "ANTHROPIC_IDENTITY_TOKEN_FILE",
+        "ANTHROPIC_FEDERATION_RULE_ID",
+        "ANTHROPIC_ORGANIZATION_ID",
+        "ANTHROPIC_CONFIG_DIR",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    # The anthropic SDK also looks for profiles under ~/.config/anthropic.
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
