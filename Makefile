@@ -8,13 +8,14 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen --all-packages
 
-.PHONY: help uv sync demo test lint typecheck bench pytest
+.PHONY: help uv sync demo test lint bench dist soak
 
 help:
 	@echo "make demo   run the main job against an embedded loopback server"
 	@echo "make test   lint, type-check and run the whole test suite"
 	@echo "make lint   ruff (lint + format check) and strict mypy"
 	@echo "make bench  run the benchmarks and print ratios against baselines"
+	@echo "make dist   build the wheels and sdists of the five distributions into dist/"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -38,3 +39,10 @@ test: lint
 
 bench: sync
 	$(RUN) python benchmarks/run.py
+
+DISTRIBUTIONS := pynector pynector-core pynector-http pynector-sdk pynector-otel
+
+dist: uv
+	rm -rf dist
+	for package in $(DISTRIBUTIONS); do $(UV) build --quiet --package $$package --out-dir dist || exit 1; done
+	@ls dist

@@ -1,0 +1,154 @@
+"""What we publish installs: the five distributions built as wheels, installed fresh.
+
+The wheels are built with ``uv build`` (as ``make dist`` does) and installed into
+new virtual environments with nothing else in them; dependencies come from the
+package index.
+"""
+
+from __future__ import annotations
+
+import email.parser
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pynector._demo_server import DemoServer
+
+ROOT = Path(__file__).resolve().parents[2]
+DISTRIBUTIONS = {
+    "pynector": None,
+    "pynector-core": "pynector",
+    "pynector-http": "pynector_http",
+    "pynector-sdk": "pynector_sdk",
+    "pynector-otel": "pynector_otel",
+}
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def uv() -> str:
+    found = shutil.which("uv")
+    if found is None:
+        pytest.fail("uv is not on PATH; run the tests with `make test`, which installs it")
+    return found
+
+
+def run(*args: str | Path, timeout: float = 300) -> str:
+    done = subprocess.run(
+        [str(arg) for arg in args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("dist")
+    for name in DISTRIBUTIONS:
+        run(uv(), "build", "--quiet", "--wheel", "--package", name, "--out-dir", out, ROOT)
+    found = {}
+    for wheel in out.glob("*.whl"):
+        found[wheel.name.split("-")[0].replace("_", "-")] = wheel
+    assert set(found) == set(DISTRIBUTIONS)
+    return found
+
+
+def venv(path: Path, *requirements: str, wheels: dict[str, Path]) -> Path:
+    run(uv(), "venv", "--quiet", "--python", sys.executable, path)
+    python = path / "bin" / "python"
+    links = str(next(iter(wheels.values())).parent)
+    run(uv(), "pip", "install", "--quiet", "--python", python, "--find-links", links, *requirements)
+    return python
+
+
+def metadata(wheel: Path) -> email.message.Message:
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        return email.parser.Parser().parsestr(archive.read(name).decode())
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_every_wheel_has_complete_metadata(wheels: dict[str, Path], name: str) -> None:
+    wheel = wheels[name]
+    meta = metadata(wheel)
+    assert meta["Name"] == name
+    assert meta["Version"] == VERSION
+    assert meta["Requires-Python"] == ">=3.11"
+    assert meta["License-Expression"] == "Apache-2.0"
+    assert meta["Summary"]
+    urls = meta.get_all("Project-URL") or []
+    assert {url.split(",")[0] for url in urls} >= {"Homepage", "Documentation", "Changelog"}
+    classifiers = meta.get_all("Classifier") or []
+    assert "Typing :: Typed" in classifiers
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert any(n.endswith("licenses/LICENSE") for n in names)
+    package = DISTRIBUTIONS[name]
+    if package is not None:
+        assert f"{package}/py.typed" in names
+
+
+def test_plugins_pin_a_compatible_core(wheels: dict[str, Path]) -> None:
+    for name in ("pynector-http", "pynector-sdk", "pynector-otel"):
+        requires = metadata(wheels[name]).get_all("Requires-Dist") or []
+        assert "pynector-core<0.2,>=0.1.0" in requires, requires
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[DemoServer]:
+    with DemoServer() as running:
+        yield running
+
+
+REQUEST = """
+import sys, anyio
+from pynector import Pynector
+
+async def main():
+    async with Pynector(transport_type="http", base_url=sys.argv[1]) as client:
+        response = await client.request({"path": "/users/7"})
+        print(response.status_code, response.json()["name"])
+
+anyio.run(main)
+"""
+
+
+def test_core_and_http_wheels_alone_make_a_request(
+    wheels: dict[str, Path], server: DemoServer, tmp_path: Path
+) -> None:
+    python = venv(tmp_path / "venv", "pynector-core", "pynector-http", wheels=wheels)
+    installed = run(uv(), "pip", "list", "--python", python)
+    for absent in ("openai", "anthropic", "opentelemetry-api", "rich", "pynector-echo"):
+        assert absent not in installed
+    assert run(python, "-c", REQUEST, server.url).strip() == "200 user 7"
+
+
+def test_core_alone_names_the_exact_install_for_http(
+    wheels: dict[str, Path], tmp_path: Path
+) -> None:
+    python = venv(tmp_path / "venv", "pynector-core", wheels=wheels)
+    code = (
+        "from pynector import Pynector, ConfigurationError\n"
+        "try:\n    Pynector(transport_type='http')\n"
+        "except ConfigurationError as exc:\n    print(exc)\n"
+    )
+    assert "pip install pynector-http" in run(python, "-c", code)
+
+
+def test_pynector_all_installs_everything(wheels: dict[str, Path], tmp_path: Path) -> None:
+    python = venv(tmp_path / "venv", "pynector[all]", wheels=wheels)
+    code = (
+        "import pynector, pynector_http, pynector_sdk, pynector_otel, rich\n"
+        "from pynector.registry import available_plugins, available_transports\n"
+        "print(sorted((t.name, t.status) for t in available_transports()))\n"
+        "print(sorted((p.name, p.status) for p in available_plugins()))\n"
+    )
+    transports, plugins = run(python, "-c", code).strip().splitlines()
+    assert transports == "[('http', 'ok'), ('sdk', 'ok')]"
+    assert plugins == "[('otel', 'ok')]"
