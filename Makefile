@@ -16,6 +16,7 @@ help:
 	@echo "make lint   ruff (lint + format check) and strict mypy"
 	@echo "make bench  run the benchmarks and print ratios against baselines"
 	@echo "make dist   build the wheels and sdists of the five distributions into dist/"
+	@echo "make soak   100,000 requests with random faults and cancellations, asyncio and trio"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -46,3 +47,7 @@ dist: uv
 	rm -rf dist
 	for package in $(DISTRIBUTIONS); do $(UV) build --quiet --package $$package --out-dir dist || exit 1; done
 	@ls dist
+
+soak: sync
+	$(RUN) python benchmarks/soak.py --backend asyncio
+	$(RUN) python benchmarks/soak.py --backend trio
