@@ -125,7 +125,24 @@ def _add_demo_parser(subcommands: Subcommands) -> None:
     add_demo_parser(subcommands)
 
 
-COMMANDS: list[Callable[[Subcommands], None]] = [add_transports_parser, _add_demo_parser]
+def _add_request_parser(subcommands: Subcommands) -> None:
+    from ._cli_request import add_request_parser
+
+    add_request_parser(subcommands)
+
+
+def _add_batch_parser(subcommands: Subcommands) -> None:
+    from ._cli_batch import add_batch_parser
+
+    add_batch_parser(subcommands)
+
+
+COMMANDS: list[Callable[[Subcommands], None]] = [
+    add_transports_parser,
+    _add_request_parser,
+    _add_batch_parser,
+    _add_demo_parser,
+]
 """The ``add_parser`` function of every subcommand, in ``--help`` order."""
 
 

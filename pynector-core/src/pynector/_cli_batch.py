@@ -1,0 +1,660 @@
+"""``pynector batch IN.jsonl -o OUT.jsonl``: a resumable batch of requests from a file.
+
+A fixed set of workers (:class:`pynector.concurrency.WorkerPool`) pulls request
+lines lazily from the input and sends each through the client. Each result is
+appended to the output as one JSON line and flushed as soon as it is known, so
+a crash, a kill or Ctrl-C leaves a valid file, and running the same command
+again skips the ids already in it. Memory stays flat in the number of lines:
+ids are kept as 8-byte digests and latencies in a fixed histogram.
+
+The file formats and the output schema are in ``_jsonl.py`` and ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from ._cli_common import (
+    TALLY,
+    Secrets,
+    Tally,
+    UsageError,
+    add_client_arguments,
+    add_transport_arguments,
+    attempts_plugin,
+    client_config,
+    error_json,
+    jsonable,
+    transport_options,
+    whole_number,
+)
+from ._cli_progress import Latencies, Reporter, make_reporter, print_summary
+from ._tokens import estimate_tokens
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._cli import Subcommands
+    from ._client import Pynector
+    from ._jsonl import OutputState, RequestLine, RequestParser
+    from ._tokens import TokenBudget
+
+__all__ = ["add_batch_parser", "run_batch"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+_SHOWN_BAD_LINES = 20  # in a real run; --dry-run lists every bad line
+
+_EPILOG = """\
+exit status:
+  0    every request succeeded (including those done by an earlier run) and
+       every line was a valid request
+  1    some request failed, or some lines were skipped (bad or duplicate ids),
+       or the output could not be written during the run
+  2    usage error: bad options, unknown transport, missing input, output not
+       writable; nothing was sent
+  130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM: run the same command
+       again to resume
+
+Each input line is a JSON object: the request data, with an optional top-level
+"id" (else the line number is the id). OpenAI Batch API lines (custom_id,
+method, url, body) and Anthropic Message Batches lines (custom_id, params) are
+accepted too. Each output line is {"id", "line", "ok", "attempts", "elapsed",
+"response" or "error"}. See docs/cli.md.
+"""
+
+
+def add_batch_parser(subcommands: Subcommands) -> None:
+    """Add ``pynector batch``."""
+    parser = subcommands.add_parser(
+        "batch",
+        help="send every request of a JSONL file, appending results to OUT (resumable)",
+        description=(
+            "Send the requests of IN (one JSON object per line) through any installed "
+            "transport, with bounded concurrency, a rate limit and retries. Each result is "
+            "appended to OUT and flushed as it finishes; running the same command again "
+            "resumes, skipping ids already in OUT."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("input", metavar="IN.jsonl", type=Path, help="the requests")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.jsonl",
+        type=Path,
+        required=True,
+        help="where results are appended (created if missing)",
+    )
+    add_transport_arguments(parser)
+    add_client_arguments(parser, retries=3)
+    group = parser.add_argument_group("batch")
+    group.add_argument(
+        "-c",
+        "--concurrency",
+        type=whole_number,
+        default=10,
+        metavar="N",
+        help="most requests in flight (default 10)",
+    )
+    group.add_argument(
+        "--rate",
+        metavar="RATE",
+        help="most requests started per second or minute: 10 or '10/s', '600/m'",
+    )
+    group.add_argument(
+        "--tpm",
+        type=whole_number,
+        metavar="TOKENS",
+        help="tokens-per-minute budget (sdk): each attempt waits until its estimated tokens "
+        "(text / 4 + max_tokens) fit in the last minute",
+    )
+    group.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="remove the failed results from OUT first, so their requests are sent again",
+    )
+    group.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check IN, OUT and the transport options; send nothing, write nothing",
+    )
+    group.add_argument(
+        "--progress",
+        choices=("auto", "bar", "plain", "none"),
+        default="auto",
+        help="a rich bar on a terminal, plain lines on stderr otherwise (default auto)",
+    )
+    parser.set_defaults(handler=run_batch)
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+class _Batch:
+    """One ``pynector batch`` run: reads IN, sends, appends to OUT, counts."""
+
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        client: Pynector,
+        parser: RequestParser,
+        state: OutputState,
+        output: BinaryIO | None,
+        secrets: Secrets,
+        reporter: Reporter,
+        budget: TokenBudget | None,
+    ) -> None:
+        from ._jsonl import IdSet
+
+        self.args = args
+        self.transport: str = args.transport.strip().lower()
+        self.client = client
+        self.parser = parser
+        self.state = state
+        self.output = output
+        self.secrets = secrets
+        self.reporter = reporter
+        self.budget = budget
+        self.retries: int = args.retries
+        self.seen = IdSet()
+        self.latencies = Latencies()
+        self.stopped_by: int | None = None
+        self.write_error: OSError | None = None
+        self.lines = 0
+        self.sent = 0
+        self.succeeded = 0
+        self.failed = 0
+        self.done_ok = 0
+        self.done_failed = 0
+        self.bad = 0
+        self.duplicates = 0
+        self.over_budget = 0
+        self.extra_attempts = 0
+        self.in_flight = 0
+        self.elapsed = 0.0
+
+    # -- input --------------------------------------------------------------------
+
+    def requests_to_send(self) -> Any:
+        """Yield the requests to send, lazily; report and skip the others."""
+        from ._jsonl import LineError, id_key, iter_lines
+
+        parse = self.parser.parse
+        seen, ok, failed = self.seen, self.state.ok, self.state.failed
+        advance = self.reporter.advance
+        for number, raw in iter_lines(self.args.input):
+            if self.stopped_by is not None:
+                return
+            self.lines += 1
+            try:
+                request = parse(number, raw)
+            except LineError as exc:
+                self.bad += 1
+                self._bad_line(number, f"skipped: {exc}")
+                advance(None)
+                continue
+            key = id_key(request.id)
+            if not seen.add(key):
+                self.duplicates += 1
+                self._bad_line(number, f"skipped: duplicate id {request.id!r} (first use wins)")
+                advance(None)
+                continue
+            if key in ok:
+                self.done_ok += 1
+                advance(None)
+                continue
+            if key in failed:
+                self.done_failed += 1
+                advance(None)
+                continue
+            yield request
+
+    def _bad_line(self, number: int, message: str) -> None:
+        shown = self.bad + self.duplicates
+        if self.args.dry_run or shown <= _SHOWN_BAD_LINES:
+            self.reporter.note(f"{self.args.input}:{number}: {message}")
+        elif shown == _SHOWN_BAD_LINES + 1:
+            self.reporter.note(
+                f"{self.args.input}: more bad lines follow; the summary counts them "
+                "(--dry-run lists them all)"
+            )
+
+    # -- sending ------------------------------------------------------------------
+
+    async def handle(self, index: int, request: RequestLine) -> None:
+        """Send one request (the worker pool's handler) and write its result line."""
+        budget = self.budget
+        tally = Tally(estimate_tokens(request.data) if budget is not None else 0)
+        token = TALLY.set(tally)
+        self.in_flight += 1
+        start = time.perf_counter()
+        try:
+            if budget is not None and tally.tokens > budget.limit:
+                self.over_budget += 1
+                tally.attempts = 0
+                raise TokenBudgetError(
+                    f"this request needs an estimated {tally.tokens} tokens, more than "
+                    f"--tpm {budget.limit} allows in a minute; raise --tpm or shorten it"
+                )
+            if self.retries:
+                value = await self.client.request_with_retry(request.data, self.retries)
+            else:
+                value = await self.client.request(request.data)
+        except Exception as exc:
+            self._write(request, False, error_json(exc), tally.attempts, start)
+        else:
+            self._write(request, True, jsonable(value), tally.attempts, start)
+        finally:
+            self.in_flight -= 1
+            TALLY.reset(token)
+
+    def _write(
+        self, request: RequestLine, ok: bool, payload: Any, attempts: int, start: float
+    ) -> None:
+        elapsed = time.perf_counter() - start
+        record = {
+            "id": request.id,
+            "line": request.line,
+            "ok": ok,
+            "attempts": attempts,
+            "elapsed": round(elapsed, 6),
+            "response" if ok else "error": payload,
+        }
+        data = (self.secrets.dumps(record) + "\n").encode("utf-8", "backslashreplace")
+        output = self.output
+        assert output is not None
+        while data:  # a regular file takes it in one write; a partial write is finished
+            written = output.write(data)
+            data = data[written or 0 :]
+        self.sent += 1
+        if ok:
+            self.succeeded += 1
+        else:
+            self.failed += 1
+        if attempts > 1:
+            self.extra_attempts += attempts - 1
+        self.latencies.add(elapsed)
+        self.reporter.advance(ok)
+
+    async def _watch_signals(self, work: Any, *, task_status: Any) -> None:
+        import anyio
+
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            task_status.started()
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if self.stopped_by is None:
+                    self.stopped_by = signum
+                    self.reporter.note(
+                        f"{name}: starting no new requests; waiting for the {self.in_flight} "
+                        "in flight (send it again to stop at once)"
+                    )
+                else:
+                    self.reporter.note(
+                        f"{name}: stopping now; the requests in flight are sent again on resume"
+                    )
+                    work.cancel()
+
+    async def run(self) -> None:
+        """Send every request not done yet, until the input ends or a signal stops it."""
+        import anyio
+
+        from .concurrency import WorkerPool
+
+        pool = WorkerPool(self.args.concurrency)
+        start = time.perf_counter()
+        try:
+            async with self.client, anyio.create_task_group() as group:
+                work = anyio.CancelScope()
+                if sys.platform != "win32":
+                    await group.start(self._watch_signals, work)
+                with work:
+                    try:
+                        await self._in_batch_hook(
+                            lambda: pool.run(self.requests_to_send(), self.handle)
+                        )
+                    except OSError as exc:  # writing OUT (disk full, ...) or reading IN failed
+                        self.write_error = exc
+                group.cancel_scope.cancel()
+        finally:
+            self.elapsed = time.perf_counter() - start
+
+    async def _in_batch_hook(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work()`` inside the plugins' ``pynector_batch`` wrappers (telemetry)."""
+        from ._plugins import hooks
+
+        relay = hooks()
+        if relay is None:
+            await work()
+            return
+        from contextlib import AbstractAsyncContextManager, AsyncExitStack
+
+        from .hookspecs import BatchInfo
+
+        info = BatchInfo(self.transport, None, self.args.concurrency, None)
+        async with AsyncExitStack() as stack:
+            for wrapper in relay.pynector_batch(info=info):
+                if isinstance(wrapper, AbstractAsyncContextManager):
+                    await stack.enter_async_context(wrapper)
+                else:
+                    stack.enter_context(wrapper)
+            try:
+                await work()
+            finally:
+                info.stats.update(total=self.sent, succeeded=self.succeeded, failed=self.failed)
+
+    def dry_run(self) -> None:
+        """Read the whole input as a real run would, sending nothing."""
+        budget = self.budget
+        if budget is None:
+            for _request in self.requests_to_send():
+                self.sent += 1
+            return
+        for request in self.requests_to_send():
+            self.sent += 1
+            tokens = estimate_tokens(request.data)
+            if tokens > budget.limit:
+                self.over_budget += 1
+                self.reporter.note(
+                    f"{self.args.input}:{request.line}: an estimated {tokens} tokens: more than "
+                    f"--tpm {budget.limit}; it would fail without being sent"
+                )
+
+    # -- the end --------------------------------------------------------------------
+
+    def exit_status(self) -> int:
+        if self.stopped_by is not None:
+            return 128 + self.stopped_by
+        if self.args.dry_run:
+            return EXIT_FAILED if self.bad or self.duplicates or self.over_budget else EXIT_OK
+        problems = self.failed + self.done_failed + self.bad + self.duplicates
+        return EXIT_FAILED if problems or self.write_error is not None else EXIT_OK
+
+    def summary_rows(self) -> list[tuple[str, str]]:
+        def ms(value: float | None) -> str:
+            return "-" if value is None else f"{value * 1000:.1f} ms"
+
+        rows = [("lines", str(self.lines))]
+        if self.args.dry_run:
+            rows.append(("to send", str(self.sent)))
+        else:
+            rows += [
+                ("sent", str(self.sent)),
+                ("succeeded", str(self.succeeded)),
+                ("failed", str(self.failed)),
+            ]
+        rows.append(("already done", str(self.done_ok + self.done_failed)))
+        if self.done_failed:
+            rows.append(("  of which failed", str(self.done_failed)))
+        rows += [("bad lines", str(self.bad)), ("duplicate ids", str(self.duplicates))]
+        if self.budget is not None:
+            rows.append(("over --tpm", str(self.over_budget)))
+        if not self.args.dry_run:
+            rate = self.sent / self.elapsed if self.elapsed > 0 else 0.0
+            rows += [
+                ("retries", str(self.extra_attempts)),
+                ("p50 latency", ms(self.latencies.quantile(0.5))),
+                ("p95 latency", ms(self.latencies.quantile(0.95))),
+                ("requests/second", f"{rate:.0f}"),
+                ("wall time", f"{self.elapsed:.2f} s"),
+            ]
+        rows.append(("output", str(self.args.output)))
+        return rows
+
+    def closing_notes(self) -> list[str]:
+        notes = []
+        out = self.args.output
+        if self.write_error is not None:
+            notes.append(
+                f"pynector batch: stopped: cannot write {out} or read {self.args.input}: "
+                f"{self.write_error.strerror or self.write_error}. The results written so far "
+                "are kept; fix the cause and run the same command again to resume."
+            )
+        if self.stopped_by is not None:
+            name = signal.Signals(self.stopped_by).name
+            notes.append(
+                f"pynector batch: interrupted by {name}: {self.sent} results written to {out}. "
+                "Run the same command again to resume: ids already in the output are skipped."
+            )
+        elif self.done_failed and not self.args.dry_run:
+            notes.append(
+                f"pynector batch: {_plural(self.done_failed, 'request')} failed in an earlier "
+                "run; pass --retry-failed to send them again."
+            )
+        return notes
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+class TokenBudgetError(ConfigurationError):
+    """A request whose estimated tokens exceed the whole ``--tpm`` budget: never sent.
+
+    A ``ConfigurationError``: raise ``--tpm`` or shorten the request.
+    """
+
+
+# -- set-up -----------------------------------------------------------------------------
+
+
+def _check_input(path: Path) -> None:
+    try:
+        with open(path, "rb"):
+            pass
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a JSONL file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise UsageError(f"{path}: not a regular file")
+
+
+def _output_problem(path: Path, exc: OSError) -> UsageError:
+    parent = path.parent
+    if isinstance(exc, IsADirectoryError) or path.is_dir():
+        why = "it is a directory; name a file"
+    elif isinstance(exc, NotADirectoryError) or (parent.exists() and not parent.is_dir()):
+        why = f"{parent} is not a directory"
+    elif isinstance(exc, FileNotFoundError) and not parent.exists():
+        why = f"the directory {parent} does not exist; create it first"
+    else:
+        why = exc.strerror or str(exc)
+    return UsageError(f"cannot write the output {path}: {why}")
+
+
+def _check_output_location(path: Path) -> None:
+    """For --dry-run: whether OUT could be appended to; leaves no file behind."""
+    if path.exists():
+        if path.is_dir():
+            raise _output_problem(path, IsADirectoryError())
+        if not os.access(path, os.W_OK):
+            raise _output_problem(path, PermissionError(13, "permission denied"))
+        return
+    # The only faithful test (root ignores permissions, /proc refuses files): create
+    # OUT and remove it again at once.
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        return  # created since the check above: it can be written
+    except OSError as exc:
+        raise _output_problem(path, exc) from None
+    os.unlink(path)
+
+
+def _lock(file: BinaryIO, path: Path) -> None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory lock
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise UsageError(
+            f"{path} is being written by another `pynector batch`; wait for it to finish, "
+            "or write to another file"
+        ) from None
+    except OSError:
+        pass  # a file system without locks: carry on
+
+
+def _open_output(path: Path) -> BinaryIO:
+    try:
+        file: BinaryIO = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by run_batch
+    except OSError as exc:
+        raise _output_problem(path, exc) from None
+    try:
+        _lock(file, path)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+def _prepare_output(
+    args: argparse.Namespace, reporter: Reporter
+) -> tuple[OutputState, BinaryIO | None]:
+    """Open, lock and repair OUT (read it only, for --dry-run); return what it holds."""
+    from ._jsonl import IdSet, drop_failed, repair_output, scan_output
+
+    path: Path = args.output
+    if args.dry_run:
+        _check_output_location(path)
+        state = scan_output(path)
+        if args.retry_failed:
+            state.failed = IdSet()  # a real run would send them again
+        return state, None
+    output = _open_output(path)
+    try:
+        state = scan_output(path)
+        if state.torn:
+            reporter.note(
+                f"{path}: dropped a last line cut short ({state.torn} bytes, from a crash or "
+                "a kill); its request is sent again"
+            )
+        repair_output(output, state)
+        if args.retry_failed and len(state.failed):
+            output.close()
+            dropped = drop_failed(path)
+            reporter.note(f"{path}: removed {dropped} failed results; sending them again")
+            output = _open_output(path)
+            state = scan_output(path)
+    except OSError as exc:
+        output.close()
+        raise _output_problem(path, exc) from None
+    except BaseException:
+        output.close()
+        raise
+    if state.foreign:
+        shown = ", ".join(map(str, state.foreign[:5]))
+        reporter.note(
+            f"{path}: {len(state.foreign)} lines are not results of pynector batch "
+            f"(lines {shown}{', ...' if len(state.foreign) > 5 else ''}); they are left as "
+            "they are and do not count as done"
+        )
+    return state, output
+
+
+def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any]) -> Pynector:
+    from . import Pynector
+    from .concurrency import parse_rate
+    from .errors import ConfigurationError
+
+    config = client_config(args)
+    config["max_connections"] = args.concurrency
+    if args.rate is not None:
+        try:
+            parse_rate(args.rate)
+        except ConfigurationError:
+            raise UsageError(
+                f"--rate {args.rate!r} is invalid: give requests per second (10) or per "
+                "second or minute as '10/s' or '600/m'"
+            ) from None
+        rate = args.rate.strip()
+        config["rate_limit"] = float(rate) if _is_number(rate) else rate
+    try:
+        return Pynector(transport_type=name, config=config, **options)
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Run ``pynector batch``; return the exit status (see the epilog)."""
+    secrets = Secrets()
+    output: BinaryIO | None = None
+    plugin_name: str | None = None
+    try:
+        name, options, secrets = transport_options(args)
+        if args.rate is not None and not args.rate.strip():
+            raise UsageError("--rate is empty; give e.g. --rate 10/s")
+        _check_input(args.input)
+        if args.output.exists() and os.path.samefile(args.input, args.output):
+            raise UsageError(f"{args.output} is the input file too; write results elsewhere")
+        client = _create_client(args, name, options)
+        reporter = make_reporter("none" if args.dry_run else args.progress, secrets)
+        state, output = _prepare_output(args, reporter)
+    except UsageError as exc:
+        sys.stderr.write(f"pynector batch: {secrets.scrub(str(exc))}\n")
+        return EXIT_USAGE
+
+    from ._jsonl import RequestParser, count_lines
+
+    budget: TokenBudget | None = None
+    if args.tpm is not None:
+        from ._tokens import TokenBudget
+
+        budget = TokenBudget(args.tpm)
+    parser = RequestParser(name, options.get("base_url"))
+    batch = _Batch(args, client, parser, state, output, secrets, reporter, budget)
+    try:
+        if args.dry_run:
+            batch.dry_run()
+            print_summary(batch.summary_rows(), "Dry run: nothing was sent", secrets)
+            return batch.exit_status()
+        if args.retries or budget is not None:
+            from .registry import register_plugin
+
+            plugin_name = register_plugin(attempts_plugin(budget), name="pynector-batch-cli")
+        import anyio
+
+        from .errors import ConfigurationError, PynectorError
+
+        reporter.start(count_lines(args.input) if args.progress != "none" else None)
+        try:
+            anyio.run(batch.run)
+        except PynectorError as exc:  # the transport could not even connect
+            reporter.stop()
+            sys.stderr.write(f"pynector batch: {secrets.scrub(str(exc))}\n")
+            return EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_FAILED
+        finally:
+            reporter.stop()
+    finally:
+        if output is not None:
+            output.close()
+        if plugin_name is not None:
+            from .registry import unregister_plugin
+
+            unregister_plugin(plugin_name)
+    print_summary(batch.summary_rows(), "Batch summary", secrets)
+    for note in batch.closing_notes():
+        sys.stderr.write(secrets.scrub(note) + "\n")
+    return batch.exit_status()

@@ -1,0 +1,139 @@
+"""A tokens-per-minute budget for ``pynector batch --tpm``.
+
+Providers limit tokens per minute as well as requests. Before a request is
+sent its cost is estimated from the request itself (no tokenizer, no network),
+and a sliding window holds each attempt back until the window has room:
+
+    estimate = ceil(characters of text / 4) + max output tokens * n
+
+*Characters of text* counts every string in the request except the values of
+``model``, ``operation`` and ``role``; *max output tokens* is the request's
+``max_tokens``, ``max_completion_tokens`` or ``max_output_tokens`` (0 when it has
+none), times ``n`` when it asks for several choices. Four characters per token is
+the usual rule of thumb for English text; providers count the prompt the same
+way when they decide whether a request fits the limit, plus the output it may
+produce.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+__all__ = ["TokenBudget", "estimate_tokens"]
+
+CHARS_PER_TOKEN = 4
+_NOT_TEXT = frozenset({"model", "operation", "role"})
+_OUTPUT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def _characters(value: Any, depth: int = 0) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if depth > 64:
+        return 0
+    if isinstance(value, Mapping):
+        return sum(
+            _characters(item, depth + 1) for key, item in value.items() if key not in _NOT_TEXT
+        )
+    if isinstance(value, list | tuple):
+        return sum(_characters(item, depth + 1) for item in value)
+    return 0
+
+
+def estimate_tokens(data: Any) -> int:
+    """Estimate the tokens a request uses: its text / 4 plus its output allowance."""
+    tokens = math.ceil(_characters(data) / CHARS_PER_TOKEN)
+    if isinstance(data, Mapping):
+        for key in _OUTPUT_KEYS:
+            limit = data.get(key)
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+                choices = data.get("n")
+                many = choices if isinstance(choices, int) and choices > 1 else 1
+                tokens += limit * many
+                break
+    return tokens
+
+
+class TokenBudget:
+    """At most ``limit`` estimated tokens start in any window of ``period`` seconds.
+
+    A log of the recent starts and their costs makes the bound hold for every
+    window, not only aligned minutes. Waiters are served first come, first served.
+
+    Args:
+        limit: Tokens allowed per window.
+        period: The window's length in seconds (60 for tokens per minute).
+    """
+
+    __slots__ = ("_lock", "_log", "_used", "limit", "period")
+
+    def __init__(self, limit: int, period: float = 60.0) -> None:
+        if limit < 1 or period <= 0:
+            raise ValueError("TokenBudget needs limit >= 1 and period > 0")
+        self.limit = limit
+        self.period = period
+        self._log: deque[tuple[float, int]] = deque()
+        self._used = 0
+        self._lock: anyio.Lock | None = None
+
+    def _expire(self, now: float) -> None:
+        log = self._log
+        while log and log[0][0] <= now - self.period:
+            self._used -= log.popleft()[1]
+
+    def _wait_needed(self, now: float, tokens: int) -> float:
+        """Seconds until ``tokens`` more fit in the window (0 when they fit now)."""
+        self._expire(now)
+        excess = self._used + tokens - self.limit
+        if excess <= 0:
+            return 0.0
+        for started, cost in self._log:
+            excess -= cost
+            if excess <= 0:
+                return started + self.period - now
+        return self.period  # pragma: no cover - tokens > limit is refused earlier
+
+    async def acquire(self, tokens: int) -> None:
+        """Wait until ``tokens`` fit in the window, and record them.
+
+        Raises:
+            ValueError: If ``tokens`` exceeds the whole budget: it could never fit.
+        """
+        if tokens > self.limit:
+            raise ValueError(f"{tokens} tokens can never fit a budget of {self.limit}")
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        async with self._lock:
+            while (wait := self._wait_needed(anyio.current_time(), tokens)) > 0:  # noqa: ASYNC110
+                await anyio.sleep(wait)
+            self._log.append((anyio.current_time(), tokens))
+            self._used += tokens
+
+    def reserve(self, tokens: int) -> _Reservation:
+        """An async context manager that acquires ``tokens`` on entry (for a hook)."""
+        return _Reservation(self, tokens)
+
+
+class _Reservation:
+    __slots__ = ("_budget", "_tokens")
+
+    def __init__(self, budget: TokenBudget, tokens: int) -> None:
+        self._budget = budget
+        self._tokens = tokens
+
+    async def __aenter__(self) -> None:
+        await self._budget.acquire(self._tokens)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None

@@ -1,0 +1,150 @@
+"""The JSON form of replies and errors, and keeping command-line secrets out of output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+
+import pytest
+from pydantic import BaseModel
+
+from pynector._cli_common import (
+    Secrets,
+    UsageError,
+    add_transport_arguments,
+    error_json,
+    jsonable,
+    transport_options,
+)
+from pynector.errors import NotFoundError
+from pynector_http import Response
+
+
+def test_an_http_response_becomes_status_headers_and_parsed_json_body() -> None:
+    response = Response(
+        200,
+        headers=[("Content-Type", "application/json"), ("Set-Cookie", "session=abc")],
+        content=b'{"a": [1, 2]}',
+    )
+    assert jsonable(response) == {
+        "status_code": 200,
+        "headers": {"content-type": "application/json", "set-cookie": "[redacted]"},
+        "body": {"a": [1, 2]},
+    }
+
+
+def test_a_text_or_binary_http_body_is_kept_as_text_or_base64() -> None:
+    text = Response(
+        200, headers={"Content-Type": "text/plain; charset=latin-1"}, content=b"caf\xe9"
+    )
+    binary = Response(200, headers={"Content-Type": "image/png"}, content=b"\x89PNG\xff")
+    not_json = Response(200, headers={"Content-Type": "application/json"}, content=b"{oops")
+    assert jsonable(text)["body"] == "café"
+    assert jsonable(binary)["body_base64"] == "iVBOR/8="
+    assert jsonable(not_json)["body"] == "{oops"
+
+
+class Reply(BaseModel):
+    text: str
+    score: float
+
+
+@dataclass
+class Point:
+    x: int
+    label: bytes
+
+
+def test_sdk_models_bytes_dataclasses_and_others_become_json_values() -> None:
+    assert jsonable(Reply(text="hi", score=0.5)) == {"text": "hi", "score": 0.5}
+    assert jsonable(b"plain") == "plain"
+    assert jsonable(b"\xff\x00") == {"base64": "/wA="}
+    assert jsonable(Point(1, b"p")) == {"x": 1, "label": "p"}
+    assert jsonable({1: (float("nan"), {2})}) == {"1": ["nan", [2]]}
+    assert jsonable(object).startswith("<class")
+
+
+def test_an_error_becomes_its_type_message_status_and_reply() -> None:
+    response = Response(404, headers={"Content-Type": "application/json"}, content=b'{"e": 1}')
+    error = NotFoundError("GET /x -> 404 Not Found", status_code=404, response=response)
+    assert error_json(error) == {
+        "type": "NotFoundError",
+        "message": "GET /x -> 404 Not Found",
+        "status_code": 404,
+        "retryable": False,
+        "response": {
+            "status_code": 404,
+            "headers": {"content-type": "application/json"},
+            "body": {"e": 1},
+        },
+    }
+    assert error_json(ValueError("bad")) == {
+        "type": "ValueError",
+        "message": "bad",
+        "retryable": False,
+    }
+
+
+def options(*argv: str) -> tuple[str, dict[str, object], Secrets]:
+    parser = argparse.ArgumentParser()
+    add_transport_arguments(parser)
+    return transport_options(parser.parse_args(list(argv)))
+
+
+def test_command_line_options_become_transport_options_and_secrets() -> None:
+    name, given, secrets = options(
+        "--transport",
+        "HTTP",
+        "--base-url",
+        "https://user:pa55word@api.example.com",
+        "-H",
+        "Authorization: Bearer tok-123456",
+        "-H",
+        "Accept: text/plain",
+        "--option",
+        "follow_redirects=true",
+        "--option",
+        "engine=httpx2",
+    )
+    assert name == "http"
+    assert given == {
+        "follow_redirects": True,
+        "engine": "httpx2",
+        "base_url": "https://user:pa55word@api.example.com",
+        "headers": {"Authorization": "Bearer tok-123456", "Accept": "text/plain"},
+    }
+    text = "sent Bearer tok-123456 to https://user:pa55word@host; plain: text/plain"
+    assert secrets.scrub(text) == "sent [redacted] to https://[redacted]@host; plain: text/plain"
+
+
+def test_sdk_headers_go_to_default_headers_and_the_api_key_is_a_secret() -> None:
+    _name, given, secrets = options(
+        "--transport", "sdk", "--provider", "openai", "--api-key", "sk-abcdef", "-H", "X-A: 1"
+    )
+    assert given == {"provider": "openai", "api_key": "sk-abcdef", "default_headers": {"X-A": "1"}}
+    assert secrets.scrub("key=sk-abcdef") == "key=[redacted]"
+
+
+def test_secret_looking_option_values_are_secrets_too() -> None:
+    _, _, secrets = options("--option", "auth_token=abcd-1234", "--option", "timeout=5")
+    assert secrets.scrub("abcd-1234 5") == "[redacted] 5"
+
+
+def test_scrubbing_json_never_breaks_it_even_for_a_secret_that_looks_like_a_number() -> None:
+    secrets = Secrets(["1234", 'quo"te-secret'])
+    text = secrets.dumps({"elapsed": 0.1234, "echo": "id 1234", "q": 'a quo"te-secret'})
+    assert json.loads(text) == {"elapsed": 0.1234, "echo": "id [redacted]", "q": "a [redacted]"}
+    assert Secrets(["abc"]).scrub("abc") == "abc"  # too short to hide without mangling text
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-H", "Bad Header: 1"], "is not a header"),
+        (["--option", "9x=1"], "is not KEY=VALUE"),
+    ],
+)
+def test_malformed_headers_and_options_are_usage_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        options(*argv)

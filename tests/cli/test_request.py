@@ -1,0 +1,154 @@
+"""``pynector request``, run as a real subprocess against a loopback server."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from .conftest import CountingServer, run_cli
+
+
+def test_a_get_prints_the_status_line_the_headers_and_the_json_body(
+    server: CountingServer,
+) -> None:
+    done = run_cli("request", f"{server.url}/ok/1")
+
+    assert done.returncode == 0, done.stderr
+    head, _, body = done.stdout.partition("\n\n")
+    status, *headers = head.splitlines()
+    assert status == "HTTP/1.1 200 OK"
+    assert "content-type: application/json" in headers
+    assert json.loads(body) == {"path": "/ok/1", "hits": 1}
+    assert body.startswith('{\n  "path": "/ok/1"')  # pretty-printed
+
+
+def test_a_path_is_resolved_against_base_url_with_method_params_and_json_body(
+    server: CountingServer,
+) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+    done = run_cli(
+        "request",
+        "POST",
+        "/v1/chat/completions",
+        "--base-url",
+        server.url,
+        "--json",
+        json.dumps(body),
+        "--param",
+        "a=1",
+    )
+
+    assert done.returncode == 0, done.stderr
+    reply = json.loads(done.stdout.partition("\n\n")[2])
+    assert reply["choices"][0]["message"]["content"] == "echo: hi (auth: )"
+    assert server.hits["/v1/chat/completions"] == 1
+
+
+def test_a_failed_request_prints_the_reply_and_the_error_and_exits_one(
+    server: CountingServer,
+) -> None:
+    done = run_cli("request", f"{server.url}/status/404")
+
+    assert done.returncode == 1
+    assert done.stdout.startswith("HTTP/1.1 404 Not Found\n")
+    assert '"error": "status 404"' in done.stdout
+    assert done.stderr.startswith("pynector request: NotFoundError: GET ")
+
+
+def test_a_connection_refused_is_a_failure_with_the_reason() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below: nothing listens there
+
+    done = run_cli("request", f"http://127.0.0.1:{port}/", "--timeout", "5")
+
+    assert done.returncode == 1
+    assert "pynector request: ConnectionError:" in done.stderr
+
+
+def test_secret_headers_are_sent_but_never_printed(server: CountingServer) -> None:
+    secret = "tok-SECRET-987654"
+
+    done = run_cli(
+        "request", f"{server.url}/headers", "--header", f"Authorization: Bearer {secret}"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stdout + done.stderr
+    seen = json.loads(done.stdout.partition("\n\n")[2])["headers"]
+    assert seen["Authorization"] == "[redacted]"
+
+
+def test_json_format_prints_one_result_object_like_a_batch_line(server: CountingServer) -> None:
+    done = run_cli(
+        "request",
+        f"{server.url}/flaky/r",
+        "--format",
+        "json",
+        "--retries",
+        "2",
+        "--retry-delay",
+        "0",
+    )
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["ok"] is True
+    assert result["attempts"] == 2
+    assert result["response"]["status_code"] == 200
+    assert result["response"]["body"] == {"path": "/flaky/r", "hits": 2}
+
+
+def test_text_format_says_when_it_took_several_attempts(server: CountingServer) -> None:
+    done = run_cli("request", f"{server.url}/flaky/t", "--retries", "1", "--retry-delay", "0")
+
+    assert done.returncode == 0, done.stderr
+    assert "(succeeded after 2 attempts)" in done.stderr
+
+
+def test_a_request_that_keeps_failing_says_how_many_attempts_it_made(
+    server: CountingServer,
+) -> None:
+    done = run_cli(
+        "request", f"{server.url}/flaky/z?fail=5", "--retries", "1", "--retry-delay", "0"
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.startswith("pynector request: ServerError: ")
+    assert done.stderr.rstrip().endswith("(after 2 attempts)")
+    assert server.hits["/flaky/z"] == 2
+
+
+def test_any_transport_gets_the_json_value_as_its_request_data() -> None:
+    done = run_cli("request", "--transport", "echo", "--json", '{"question": 42}')
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"question": 42}
+
+
+def test_an_api_path_picks_the_sdk_operation_for_other_transports() -> None:
+    done = run_cli("request", "--transport", "echo", "/v1/embeddings", "--json", '{"input": "x"}')
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"input": "x", "operation": "embeddings.create"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give the URL to request"),
+        (["--transport", "echo"], "give the request data of the echo transport with --json"),
+        (["http://x/", "--json", "{oops"], "--json is not valid JSON"),
+        (["--transport", "echo", "/v1/images", "--json", "{}"], "is not a supported API path"),
+        (["a", "b", "c"], "expected [METHOD] URL, got 3 words"),
+        (["--transport", "nope", "--json", "1"], "Unknown transport_type 'nope'"),
+    ],
+)
+def test_usage_errors_exit_two_with_the_fix(args: list[str], message: str) -> None:
+    done = run_cli("request", *args)
+
+    assert done.returncode == 2
+    assert message in done.stderr
