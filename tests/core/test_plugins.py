@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from pynector import _plugins, hookimpl, registry
+from pynector import Pynector, _plugins, hookimpl, registry
 from pynector.errors import ConfigurationError
 from pynector.hookspecs import RetryWaitInfo
+from pynector.testing import MockTransport
 
 from .conftest import Discovery
 
@@ -324,3 +325,35 @@ def test_a_runtime_plugin_replaces_an_installed_plugin_of_the_same_name(
             "replaced: another plugin was registered as 'recorder' at run time",
         ),
     ]
+
+
+class _Counting:
+    def __init__(self, telemetry: bool) -> None:
+        self.pynector_telemetry = telemetry
+        self.calls = 0
+
+    @hookimpl
+    def pynector_request(self, info: object) -> None:
+        self.calls += 1
+
+
+@pytest.mark.anyio
+async def test_clients_with_telemetry_off_never_call_telemetry_plugins() -> None:
+    tracer, other = _Counting(telemetry=True), _Counting(telemetry=False)
+    names = [registry.register_plugin(tracer), registry.register_plugin(other)]
+    try:
+        for enabled in (True, False):
+            async with Pynector(
+                transport=MockTransport(lambda d, **o: d), enable_telemetry=enabled
+            ) as client:
+                await client.request("x")
+        registry.unregister_plugin(names.pop())  # only the telemetry plugin is left
+        async with Pynector(
+            transport=MockTransport(lambda d, **o: d), enable_telemetry=False
+        ) as client:
+            await client.request("x")
+    finally:
+        for name in names:
+            registry.unregister_plugin(name)
+    assert tracer.calls == 1
+    assert other.calls == 2

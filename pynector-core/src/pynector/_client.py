@@ -322,7 +322,7 @@ class Pynector:
     ) -> Any:
         slots, borrower = await self._admit()
         try:
-            relay = hooks()
+            relay = hooks(self._telemetry)
             if relay is None:
                 return await self._send_within(timeout, data, options)
             from .hookspecs import RequestInfo
@@ -398,7 +398,7 @@ class Pynector:
                 if decision is None:
                     raise
                 _log_retry(attempt, exc, decision.delay, decision.reason)
-                relay = hooks()
+                relay = hooks(self._telemetry)
                 if relay is not None:
                     from .hookspecs import RetryWaitInfo
 
@@ -445,7 +445,7 @@ class Pynector:
         """
         attempt_timeout = self._prepare(data, timeout)
         policy = self._retry_policy(max_retries, retry_delay)
-        relay = hooks()
+        relay = hooks(self._telemetry)
         if relay is None:
             return await self._retry_loop(data, attempt_timeout, options, policy)
         from .hookspecs import RetryInfo
@@ -557,7 +557,7 @@ class Pynector:
                 if isinstance(requests, Sized):
                     results.extend([expired] * (len(requests) - len(results)))
 
-        relay = hooks()
+        relay = hooks(self._telemetry)
         if relay is None:
             await run()
             return results
@@ -588,7 +588,7 @@ class Pynector:
         slots, borrower = await self._admit()
         try:
             async with AsyncExitStack() as stack:
-                relay = hooks()
+                relay = hooks(self._telemetry)
                 if relay is not None:
                     from .hookspecs import RequestInfo
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
 
@@ -45,6 +45,8 @@ class _Installed:
 _lock = threading.RLock()
 _manager: pluggy.PluginManager | None = None
 _relay: pluggy.HookRelay | None = None
+# The same hooks without telemetry plugins, for clients with enable_telemetry=False.
+_quiet: Any = None
 _installed: list[_Installed] = []
 # Run-time registrations by name; they survive reset() and are registered first.
 _runtime: dict[str, object] = {}
@@ -56,7 +58,7 @@ def _logger() -> logging.Logger:
     return logging.getLogger("pynector")
 
 
-def hooks() -> pluggy.HookRelay | None:
+def hooks(telemetry: bool = True) -> Any:
     """Return the hook relay, or ``None`` when no plugin is registered at all.
 
     The first call creates the plugin manager; later calls only read a
@@ -65,10 +67,15 @@ def hooks() -> pluggy.HookRelay | None:
         relay = hooks()
         if relay is not None:
             relay.pynector_retry_wait(info=info)
+
+    Args:
+        telemetry: ``False`` leaves out telemetry plugins (those with a true
+            ``pynector_telemetry`` attribute), for a client created with
+            ``enable_telemetry=False``; ``None`` when no other plugin remains.
     """
     if _manager is None:
         plugin_manager()
-    return _relay
+    return _relay if telemetry else _quiet
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -79,7 +86,7 @@ def plugin_manager() -> pluggy.PluginManager:
             if _manager is None:
                 manager, installed = _create()
                 _installed = installed
-                _relay = _relay_of(manager)
+                _refresh(manager)
                 # Assigned last: hooks() treats a set _manager as "ready".
                 _manager = manager
     return _manager
@@ -90,10 +97,10 @@ def reset() -> None:
 
     Run-time registrations are kept and registered again with the new manager.
     """
-    global _manager, _relay, _installed
+    global _manager, _relay, _quiet, _installed
     with _lock:
         _manager = None
-        _relay = None
+        _relay = _quiet = None
         _installed = []
 
 
@@ -106,7 +113,6 @@ def register(plugin: object, name: str | None) -> str:
             f"register_plugin(name={name!r}): the name must be a non-empty string, "
             "or None to use the plugin's own name"
         )
-    global _relay
     with _lock:
         manager = plugin_manager()
         try:
@@ -119,13 +125,12 @@ def register(plugin: object, name: str | None) -> str:
                 f"register_plugin({plugin!r}) failed: {err.reason}. {fix}"
             ) from err.__cause__
         _runtime[registered] = plugin
-        _relay = _relay_of(manager)
+        _refresh(manager)
     return registered
 
 
 def unregister(plugin_or_name: object) -> None:
     """Unregister a plugin; see :func:`pynector.registry.unregister_plugin`."""
-    global _relay
     with _lock:
         manager = plugin_manager()
         if isinstance(plugin_or_name, str):
@@ -143,7 +148,7 @@ def unregister(plugin_or_name: object) -> None:
             )
         manager.unregister(plugin=plugin, name=name)
         _runtime.pop(name, None)
-        _relay = _relay_of(manager)
+        _refresh(manager)
 
 
 def plugin_infos() -> list[PluginInfo]:
@@ -171,8 +176,31 @@ def plugin_infos() -> list[PluginInfo]:
     return records
 
 
-def _relay_of(manager: pluggy.PluginManager) -> pluggy.HookRelay | None:
-    return manager.hook if manager.get_plugins() else None
+class _WithoutTelemetry:
+    """The hook relay less the telemetry plugins (pluggy subset hook callers)."""
+
+    def __init__(self, manager: pluggy.PluginManager, telemetry: list[object]) -> None:
+        self._manager = manager
+        self._telemetry = telemetry
+
+    def __getattr__(self, name: str) -> Any:
+        caller = self._manager.subset_hook_caller(name, self._telemetry)
+        setattr(self, name, caller)
+        return caller
+
+
+def _refresh(manager: pluggy.PluginManager) -> None:
+    """Recompute the relays after the set of plugins changed."""
+    global _relay, _quiet
+    plugins = manager.get_plugins()
+    telemetry = [plugin for plugin in plugins if getattr(plugin, "pynector_telemetry", False)]
+    _relay = manager.hook if plugins else None
+    if len(telemetry) == len(plugins):
+        _quiet = None
+    elif not telemetry:
+        _quiet = _relay
+    else:
+        _quiet = _WithoutTelemetry(manager, telemetry)
 
 
 def _selection() -> set[str] | None:

@@ -366,6 +366,9 @@ class OtelPlugin:
             (``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONSE``).
     """
 
+    pynector_telemetry = True
+    """A telemetry plugin: clients with ``enable_telemetry=False`` never call it."""
+
     def __init__(
         self,
         *,
