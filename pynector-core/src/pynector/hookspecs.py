@@ -28,7 +28,10 @@ __all__ = [
 ]
 
 hookspec = pluggy.HookspecMarker("pynector")
+"""Marks the hook specifications below (for pynector itself, not for plugins)."""
+
 hookimpl = pluggy.HookimplMarker("pynector")
+"""Marks a plugin's hook implementations: ``@pynector.hookimpl``."""
 
 Wrapper = AbstractContextManager[Any] | AbstractAsyncContextManager[Any]
 """What a wrapping hook may return: a sync or async context manager."""
