@@ -273,3 +273,22 @@ async def test_none_data_in_a_batch_is_reported_in_its_slot() -> None:
         results = await client.batch_request([("a", {}), (None, {})])
     assert results[0] == "a"
     assert isinstance(results[1], ConfigurationError)
+
+
+async def test_batch_retry_delay_sets_the_first_backoff() -> None:
+    attempts: dict[int, int] = {}
+
+    def handler(data: int, **options: Any) -> int:
+        attempts[data] = attempts.get(data, 0) + 1
+        if attempts[data] == 1:
+            raise ServerError("busy", status_code=503)
+        return data
+
+    # With the configured retry_delay (up to 1000 s) this would not finish in time.
+    config = {"retry_delay": 1000.0}
+    async with Pynector(transport=MockTransport(handler), config=config) as client:
+        with anyio.fail_after(10):
+            results = await client.batch_request(
+                [(n, {}) for n in range(3)], max_retries=1, retry_delay=0
+            )
+    assert results == [0, 1, 2]

@@ -463,6 +463,7 @@ class Pynector:
         raise_on_error: bool = False,
         *,
         max_retries: int = 0,
+        retry_delay: float | None = None,
         **options: Any,
     ) -> list[Any]:
         """Send many requests with at most ``max_concurrency`` in flight.
@@ -481,6 +482,8 @@ class Pynector:
                 of putting errors in their slots.
             max_retries: Retries per request, as in :meth:`request_with_retry`
                 (default 0: one attempt each).
+            retry_delay: The first backoff of those retries, in seconds;
+                defaults to ``config["retry_delay"]``.
             **options: Passed to the transport with every request; a request's
                 own options win.
 
@@ -514,7 +517,7 @@ class Pynector:
             self._config.max_connections if max_concurrency is None else max_concurrency
         )
         batch_timeout = None if timeout is None else check_timeout(timeout)
-        policy = self._retry_policy(max_retries, None) if max_retries else None
+        policy = self._retry_policy(max_retries, retry_delay) if max_retries else None
         if isinstance(requests, Sequence):
             for index, item in enumerate(requests):
                 _unpack(index, item)
