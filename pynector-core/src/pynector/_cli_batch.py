@@ -32,6 +32,7 @@ from ._cli_common import (
     client_config,
     error_json,
     jsonable,
+    request_secrets,
     transport_options,
     whole_number,
 )
@@ -269,7 +270,8 @@ class _Batch:
             "elapsed": round(elapsed, 6),
             "response" if ok else "error": payload,
         }
-        data = (self.secrets.dumps(record) + "\n").encode("utf-8", "backslashreplace")
+        secrets = self.secrets + request_secrets(request.data)  # and the line's own
+        data = (secrets.dumps(record) + "\n").encode("utf-8", "backslashreplace")
         output = self.output
         assert output is not None
         while data:  # a regular file takes it in one write; a partial write is finished

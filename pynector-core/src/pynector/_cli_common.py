@@ -25,9 +25,9 @@ import re
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .redact import REDACTED, is_secret_header
+from .redact import REDACTED, SECRET_QUERY_PARAMS, is_secret_header
 
 if TYPE_CHECKING:
     from ._tokens import TokenBudget
@@ -215,13 +215,43 @@ def _url_secrets(url: str) -> list[str]:
         parts = urlsplit(url)
     except ValueError:
         return []
+    # Values of secret query parameters (api_key=, token=, ...).
+    found = [
+        value
+        for name, value in parse_qsl(parts.query, keep_blank_values=False)
+        if name.lower() in SECRET_QUERY_PARAMS
+    ]
     userinfo, at, _host = parts.netloc.rpartition("@")
     if not at:
-        return []
-    found = [userinfo, unquote(userinfo)]
+        return found
+    found += [userinfo, unquote(userinfo)]
+    # The transport sends them as Basic auth, which a server may echo back.
+    found.append(base64.b64encode(unquote(userinfo).encode()).decode())
     _user, colon, password = userinfo.partition(":")
     if colon and password:
         found += [password, unquote(password)]
+    return found
+
+
+def request_secrets(data: Any) -> list[str]:
+    """The secrets of one request: credential headers, URL credentials, secret parameters."""
+    if not isinstance(data, Mapping):
+        return []
+    found: list[str] = []
+    headers = data.get("headers")
+    if isinstance(headers, Mapping):
+        for name, value in headers.items():
+            if isinstance(value, str):
+                found += _header_secrets(str(name), value)
+    for key in ("url", "path"):
+        value = data.get(key)
+        if isinstance(value, str):
+            found += _url_secrets(value)
+    params = data.get("params")
+    if isinstance(params, Mapping):
+        for name, value in params.items():
+            if str(name).lower() in SECRET_QUERY_PARAMS:
+                found += [str(item) for item in (value if isinstance(value, list) else [value])]
     return found
 
 
@@ -297,6 +327,10 @@ class Secrets:
 
     def __bool__(self) -> bool:
         return bool(self._values)
+
+    def __add__(self, values: Iterable[str]) -> Secrets:
+        """These secrets and ``values``."""
+        return Secrets([*self._values, *values])
 
     def scrub(self, text: str) -> str:
         """Return ``text`` with every secret replaced by ``[redacted]``."""

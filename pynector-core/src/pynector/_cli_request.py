@@ -29,6 +29,7 @@ from ._cli_common import (
     jsonable,
     parse_json_argument,
     read_argument_file,
+    request_secrets,
     transport_options,
 )
 from .redact import REDACTED, is_secret_header
@@ -269,6 +270,7 @@ def run_request(args: argparse.Namespace) -> int:
     try:
         name, options, secrets = transport_options(args)
         data = build_request(args, name, options.get("base_url"))
+        secrets = secrets + request_secrets(data)  # the URL's and --param's secrets too
         try:
             client = Pynector(transport_type=name, config=client_config(args), **options)
         except ConfigurationError as exc:

@@ -78,9 +78,15 @@ def _log_retry(attempt: int, error: BaseException, delay: float, reason: str) ->
 
 
 def _bad_request_item(index: int, item: object) -> NoReturn:
+    # Never the item's repr: a request carries credentials (headers, keys in the URL).
+    what = type(item).__name__
+    if isinstance(item, Mapping):
+        what += f" with keys {sorted(str(key) for key in item)}"
+    elif isinstance(item, tuple):
+        what += f" of {len(item)} items"
     raise ConfigurationError(
-        f"batch_request: request {index} is {type(item).__name__} {item!r:.80}; each request "
-        "must be a (data, options) tuple, e.g. ({'path': '/users/1'}, {})"
+        f"batch_request: request {index} is {what}; each request must be a (data, options) "
+        "tuple, e.g. ({'path': '/users/1'}, {})"
     )
 
 

@@ -56,13 +56,14 @@ class RequestInfo:
 
     transport_type: str
     transport: Any
-    data: Any
-    options: Mapping[str, Any]
+    # The request and its reply carry credentials: kept out of the repr.
+    data: Any = field(repr=False)
+    options: Mapping[str, Any] = field(repr=False)
     attempt: int = 1
     batch_index: int | None = None
     telemetry: bool = True
     streaming: bool = False
-    result: Any = None
+    result: Any = field(default=None, repr=False)
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,7 +78,7 @@ class RetryInfo:
     """
 
     transport_type: str
-    data: Any
+    data: Any = field(repr=False)  # carries credentials: kept out of the repr
     max_retries: int
     telemetry: bool = True
 

@@ -30,6 +30,7 @@ contain the API key: every secret option's value is scrubbed from them
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable
 from types import ModuleType
@@ -40,6 +41,16 @@ from pynector.concurrency import retry_after_from_headers
 from pynector.redact import Secret, redact_url, scrub
 
 from ._providers import Provider
+
+
+def _scrub_cause(exc: Exception, secrets: tuple[str, ...]) -> None:
+    """The SDK's exception stays the ``__cause__`` (tracebacks print it): clean it too."""
+    exc.args = tuple(scrub(arg, secrets) if isinstance(arg, str) else arg for arg in exc.args)
+    message = getattr(exc, "message", None)  # openai's and anthropic's APIError
+    if isinstance(message, str):
+        with contextlib.suppress(AttributeError, TypeError):
+            exc.message = scrub(message, secrets)  # type: ignore[attr-defined]
+
 
 __all__ = ["ErrorMap"]
 
@@ -137,6 +148,9 @@ class ErrorMap:
                 stream, where they propagate as they are.
         """
         where = f"{self._label} {operation}"
+        secrets = self._secrets.get()
+        if isinstance(secrets, tuple) and secrets:
+            _scrub_cause(exc, secrets)
         if isinstance(exc, self._status):
             return self._status_error(exc, where)
         if isinstance(exc, self._timeout | self._httpx_timeout):
