@@ -1,9 +1,9 @@
-"""HTTP transport overhead: client CPU per request, pynector vs raw httpx2.
+"""HTTP transport overhead on httpx2: client CPU per request, pynector vs raw httpx2.
 
 A cheap keep-alive HTTP/1.1 server runs in a separate process so that the
 client is the bottleneck. The client process sends the same GET requests
-through ``Pynector(transport_type="http", enable_telemetry=False)`` and through
-a bare ``httpx2.AsyncClient`` (same pool limits), at concurrency 1, 10 and 100
+through ``Pynector(transport_type="http", engine="httpx2", enable_telemetry=False)``
+and through a bare ``httpx2.AsyncClient`` (same pool limits), at concurrency 1, 10 and 100
 (that many workers, each sending requests one after another), and reports the
 client's CPU time per request (``time.process_time``) as a ratio. Rounds
 alternate between the two sides and the median round counts. A last line does
@@ -85,7 +85,9 @@ async def measure(url: str, n: int, rounds: int) -> list[tuple[str, float, float
     limits = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
     async with (
         httpx2.AsyncClient(base_url=url, limits=limits) as raw,
-        Pynector(transport_type="http", base_url=url, enable_telemetry=False) as client,
+        Pynector(
+            transport_type="http", engine="httpx2", base_url=url, enable_telemetry=False
+        ) as client,
     ):
 
         async def raw_get() -> object:
@@ -161,9 +163,9 @@ def main() -> int:
     plugins = "none" if hooks() is None else "installed (telemetry off)"
     print(
         f"HTTP transport: client CPU per request, Pynector(transport_type='http', "
-        f"enable_telemetry=False) vs raw httpx2 {httpx2.__version__}; {args.n} requests x "
-        f"{args.rounds} rounds per side; Python {sys.version.split()[0]}, asyncio, "
-        f"{os.cpu_count()} cores; plugins: {plugins}"
+        f"engine='httpx2', enable_telemetry=False) vs raw httpx2 {httpx2.__version__}; "
+        f"{args.n} requests x {args.rounds} rounds per side; "
+        f"Python {sys.version.split()[0]}, asyncio, {os.cpu_count()} cores; plugins: {plugins}"
     )
     print(f"{'scenario':<38}{'httpx2 us':>11}{'pynector us':>13}{'ratio':>8}")
     worst = 0.0

@@ -14,6 +14,7 @@ HERE = Path(__file__).resolve().parent
 QUICK_ARGS = {
     "bench_cli.py": ["--quick"],
     "bench_core.py": ["--n", "100000"],
+    "bench_engines.py": ["--n", "500", "--rounds", "3"],
     "bench_http.py": ["--n", "500", "--rounds", "3"],
     "bench_sdk.py": ["--n", "100", "--rounds", "3"],
     "bench_telemetry.py": ["--quick"],

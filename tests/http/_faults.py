@@ -152,6 +152,10 @@ class FaultServer:
         elif path == "/redirect-loop":
             sock.sendall(_head("302 Found", 0, "Location: /redirect-loop"))
             return True
+        elif path == "/bad-gzip":
+            # Declares gzip, sends bytes that are not.
+            sock.sendall(_head(length=16, extra="Content-Encoding: gzip") + b"not gzip at all!")
+            return True
         elif path == "/idle-close":
             # A complete keep-alive reply, then the server drops the idle connection.
             sock.sendall(_head(length=2) + b"ok")

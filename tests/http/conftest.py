@@ -10,6 +10,10 @@
 * ``tls_control``: the control server behind TLS with a trustme certificate;
   ``ca_context`` trusts it. The machine exports ``SSL_CERT_FILE``, so tests
   always pass the test CA explicitly.
+
+Every async test runs once per engine and event loop that go together:
+aiohttp and httpx2 on asyncio, httpx2 on trio (``backend_engine``). A test
+takes the ``engine`` fixture and passes ``engine=engine`` to the transport.
 """
 
 from __future__ import annotations
@@ -31,6 +35,30 @@ from ._faults import FaultServer
 from ._proxy import ProxyServer
 
 PROXY_USER = ("proxyuser", "proxy-pass-9f2c")
+
+# The (event loop, engine) pairs that exist: aiohttp runs on asyncio only.
+BACKEND_ENGINES = [("asyncio", "aiohttp"), ("asyncio", "httpx2"), ("trio", "httpx2")]
+# For tests of engine="auto" (the default): what it must pick on each loop.
+AUTO = [("asyncio", "auto"), ("trio", "auto")]
+AUTO_PICKS = {"asyncio": "aiohttp", "trio": "httpx2"}
+
+
+@pytest.fixture(params=BACKEND_ENGINES, ids=["-".join(pair) for pair in BACKEND_ENGINES])
+def backend_engine(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """An event loop and an HTTP engine that runs on it (tests may parametrize it directly)."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def anyio_backend(backend_engine: tuple[str, str]) -> str:
+    """The event loop of ``backend_engine``: overrides the per-backend fixture of tests/."""
+    return backend_engine[0]
+
+
+@pytest.fixture
+def engine(backend_engine: tuple[str, str]) -> str:
+    """The ``engine=`` option to pass to the transport."""
+    return backend_engine[1]
 
 
 @pytest.fixture(scope="session")

@@ -26,14 +26,19 @@ from pynector.errors import (
 from pynector_http import Response
 
 from ._control import ControlServer
+from .conftest import AUTO, AUTO_PICKS
 
 pytestmark = pytest.mark.anyio
+
+# The seed's snippets run as written: with the default engine="auto".
+seed = pytest.mark.parametrize("backend_engine", AUTO, ids=["-".join(pair) for pair in AUTO])
 
 
 # -- the seed's snippets, as written ---------------------------------------------
 
 
-async def test_seed_creating_a_client(control: ControlServer) -> None:
+@seed
+async def test_seed_creating_a_client(control: ControlServer, anyio_backend: str) -> None:
     base_url = control.url
     from pynector import Pynector
 
@@ -46,11 +51,14 @@ async def test_seed_creating_a_client(control: ControlServer) -> None:
     async with Pynector(transport_type="http", base_url=base_url) as client:  # noqa: F811
         # Client is automatically connected and will be properly closed when exiting the context
         response = await client.request({"path": "/users", "method": "GET"})
+        picked = client.transport.engine
 
     assert response.status_code == 200
     assert response.json()["path"] == "/users"
+    assert picked == AUTO_PICKS[anyio_backend]  # engine="auto": aiohttp on asyncio
 
 
+@seed
 async def test_seed_making_requests(
     control: ControlServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -80,6 +88,7 @@ async def test_seed_making_requests(
     assert capsys.readouterr().out == ""
 
 
+@seed
 async def test_seed_batch_requests(
     control: ControlServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -112,6 +121,7 @@ async def test_seed_batch_requests(
     ]
 
 
+@seed
 async def test_seed_resource_management(control: ControlServer) -> None:
     # Manual resource management
     client = Pynector(transport_type="http", base_url=control.url)
@@ -129,6 +139,7 @@ async def test_seed_resource_management(control: ControlServer) -> None:
     assert control.wait_for(lambda: control.open_connections == 0)
 
 
+@seed
 async def test_seed_custom_configuration(
     control: ControlServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -160,6 +171,7 @@ def restore_pynector_logging() -> Iterator[None]:
 
 
 @pytest.mark.usefixtures("restore_pynector_logging")
+@seed
 async def test_seed_integrating_with_telemetry(control: ControlServer) -> None:
     # Configure telemetry (optional)
     from pynector.telemetry import configure_telemetry
@@ -177,6 +189,7 @@ async def test_seed_integrating_with_telemetry(control: ControlServer) -> None:
     assert response.is_success
 
 
+@seed
 async def test_seed_timeout_handling(control: ControlServer) -> None:
     requests = [({"path": f"/users/{i}", "method": "GET"}, {}) for i in range(1, 4)]
 
@@ -203,6 +216,7 @@ async def test_seed_timeout_handling(control: ControlServer) -> None:
     assert all(r.is_success for r in responses)
 
 
+@seed
 async def test_seed_error_handling(
     control: ControlServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -227,9 +241,9 @@ async def test_seed_error_handling(
 
 
 async def test_request_with_retry_retries_5xx_until_success(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         response = await client.request_with_retry(
             {"path": "/flaky", "params": {"key": key, "fail": 2, "status": 503}},
             max_retries=3,
@@ -240,9 +254,9 @@ async def test_request_with_retry_retries_5xx_until_success(
 
 
 async def test_retry_after_replaces_the_backoff_measured_by_the_server(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         response = await client.request_with_retry(
             {"path": "/flaky", "params": {"key": key, "status": 429, "retry_after": "1"}},
             max_retries=2,
@@ -254,9 +268,9 @@ async def test_retry_after_replaces_the_backoff_measured_by_the_server(
 
 
 async def test_retry_after_beyond_the_clients_bound_raises_at_once(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         start = anyio.current_time()
         with pytest.raises(ServerError) as caught:
             await client.request_with_retry(
@@ -268,8 +282,10 @@ async def test_retry_after_beyond_the_clients_bound_raises_at_once(
     assert anyio.current_time() - start < 5
 
 
-async def test_client_errors_are_never_retried(control: ControlServer, key: str) -> None:
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+async def test_client_errors_are_never_retried(
+    control: ControlServer, key: str, engine: str
+) -> None:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         with pytest.raises(NotFoundError):
             await client.request_with_retry(
                 {"path": "/echo", "params": {"key": key, "status": 404}}, retry_delay=0.01
@@ -278,10 +294,10 @@ async def test_client_errors_are_never_retried(control: ControlServer, key: str)
 
 
 async def test_post_is_retried_only_when_marked_idempotent(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
     post = {"path": "/flaky", "method": "POST", "json": {"order": 1}}
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         with pytest.raises(ServerError):
             await client.request_with_retry(
                 {**post, "params": {"key": key + "-plain", "fail": 2}}, retry_delay=0.01
@@ -306,10 +322,10 @@ async def test_post_is_retried_only_when_marked_idempotent(
 
 
 async def test_a_post_cut_short_by_the_client_deadline_is_not_retried_unless_marked(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
     post = {"path": "/hold", "method": "POST", "json": {"order": 1}}
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         with pytest.raises(TimeoutError) as plain:
             await client.request_with_retry(
                 {**post, "params": {"key": key + "-plain"}}, retry_delay=0, timeout=0.2
@@ -336,12 +352,12 @@ async def test_a_post_cut_short_by_the_client_deadline_is_not_retried_unless_mar
 
 @pytest.mark.parametrize("limit", [1, 3])
 async def test_batch_max_concurrency_is_verified_by_the_server(
-    control: ControlServer, key: str, limit: int
+    control: ControlServer, key: str, limit: int, engine: str
 ) -> None:
     total = 4 * limit
     params = {"key": key, "target": limit, "total": total}
     requests = [({"path": "/gate", "params": params}, {}) for _ in range(total)]
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         results = await client.batch_request(requests, max_concurrency=limit)
     assert all(isinstance(r, Response) for r in results)
     assert control.key(key).max_in_flight == limit
@@ -349,7 +365,7 @@ async def test_batch_max_concurrency_is_verified_by_the_server(
 
 
 async def test_batch_keeps_errors_in_their_slots_and_retries_when_asked(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
     requests = [
         ({"path": "/users/1"}, {}),
@@ -357,7 +373,7 @@ async def test_batch_keeps_errors_in_their_slots_and_retries_when_asked(
         ({"path": "/flaky", "params": {"key": key, "fail": 1}}, {}),
     ]
     async with Pynector(
-        transport_type="http", base_url=control.url, config={"retry_delay": 0.01}
+        transport_type="http", engine=engine, base_url=control.url, config={"retry_delay": 0.01}
     ) as client:
         results = await client.batch_request(requests, max_retries=2)
     assert isinstance(results[0], Response)
@@ -366,11 +382,13 @@ async def test_batch_keeps_errors_in_their_slots_and_retries_when_asked(
     assert results[2].json() == {"attempt": 2}
 
 
-async def test_config_max_connections_sizes_the_pool(control: ControlServer, key: str) -> None:
+async def test_config_max_connections_sizes_the_pool(
+    control: ControlServer, key: str, engine: str
+) -> None:
     opened = control.connections_opened
     requests = [({"path": "/slow", "params": {"key": key, "seconds": 0.01}}, {}) for _ in range(30)]
     async with Pynector(
-        transport_type="http", base_url=control.url, config={"max_connections": 2}
+        transport_type="http", engine=engine, base_url=control.url, config={"max_connections": 2}
     ) as client:
         results = await client.batch_request(requests, max_concurrency=30)
     assert all(isinstance(r, Response) for r in results)
@@ -379,10 +397,10 @@ async def test_config_max_connections_sizes_the_pool(control: ControlServer, key
 
 
 async def test_client_deadline_cancels_a_slow_request_and_the_pool_recovers(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
     async with Pynector(
-        transport_type="http", base_url=control.url, config={"max_connections": 1}
+        transport_type="http", engine=engine, base_url=control.url, config={"max_connections": 1}
     ) as client:
         with pytest.raises(TimeoutError) as caught:
             await client.request({"path": "/hold", "params": {"key": key}}, timeout=0.2)
@@ -394,6 +412,10 @@ async def test_client_deadline_cancels_a_slow_request_and_the_pool_recovers(
 
 def test_a_mistyped_transport_option_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="follow_redirect"):
-        Pynector(transport_type="http", base_url="http://127.0.0.1:1", follow_redirect=True)
+        Pynector(
+            transport_type="http",
+            base_url="http://127.0.0.1:1",
+            follow_redirect=True,
+        )
     with pytest.raises(ConfigurationError, match="max_connections=0"):
         Pynector(transport_type="http", max_connections=0)

@@ -34,9 +34,9 @@ def _http_date(delta: timedelta) -> str:
     ],
 )
 async def test_retry_after_header_from_the_server_is_parsed_and_clamped(
-    control: ControlServer, key: str, value: str, low: float | None, high: float | None
+    control: ControlServer, key: str, value: str, low: float | None, high: float | None, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(RateLimitError) as caught:
             await transport.request(
                 {"path": "/flaky", "params": {"key": key, "status": 429, "retry_after": value}}
@@ -50,8 +50,8 @@ async def test_retry_after_header_from_the_server_is_parsed_and_clamped(
         assert low <= error.retry_after <= high
 
 
-async def test_retry_after_as_an_http_date(control: ControlServer, key: str) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+async def test_retry_after_as_an_http_date(control: ControlServer, key: str, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(ServerError) as future:
             await transport.request(
                 {
@@ -90,9 +90,9 @@ def test_parse_retry_after_edge_cases() -> None:
 
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 async def test_non_idempotent_5xx_is_not_retryable_and_says_how_to_allow_it(
-    control: ControlServer, key: str, method: str
+    control: ControlServer, key: str, method: str, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(ServerError) as caught:
             await transport.request(
                 {"path": "/flaky", "method": method, "params": {"key": key}, "json": {}}
@@ -104,24 +104,24 @@ async def test_non_idempotent_5xx_is_not_retryable_and_says_how_to_allow_it(
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "PUT", "DELETE"])
 async def test_idempotent_methods_5xx_is_retryable(
-    control: ControlServer, key: str, method: str
+    control: ControlServer, key: str, method: str, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(ServerError) as caught:
             await transport.request({"path": "/flaky", "method": method, "params": {"key": key}})
     assert caught.value.retryable is True
 
 
 async def test_post_becomes_retryable_with_an_idempotency_key_or_the_option(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
     flaky = {"path": "/flaky", "method": "POST", "params": {"key": key, "fail": 10}}
     async with HTTPTransport(
-        base_url=control.url, headers={"Idempotency-Key": "default-key"}
+        engine=engine, base_url=control.url, headers={"Idempotency-Key": "default-key"}
     ) as with_default:
         with pytest.raises(ServerError) as by_default_header:
             await with_default.request(flaky)
-    async with HTTPTransport(base_url=control.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(ServerError) as by_header:
             await transport.request({**flaky, "headers": {"Idempotency-Key": "abc"}})
         with pytest.raises(ServerError) as by_option:
@@ -136,9 +136,9 @@ async def test_post_becomes_retryable_with_an_idempotency_key_or_the_option(
 
 @pytest.mark.parametrize("status", [429, 408])
 async def test_post_rejected_with_429_or_408_is_retryable(
-    control: ControlServer, key: str, status: int
+    control: ControlServer, key: str, status: int, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(HTTPStatusError) as caught:
             await transport.request(
                 {"path": "/flaky", "method": "POST", "params": {"key": key, "status": status}}
@@ -147,9 +147,9 @@ async def test_post_rejected_with_429_or_408_is_retryable(
     assert caught.value.retryable is True
 
 
-async def test_connection_refused_is_retryable_even_for_post() -> None:
+async def test_connection_refused_is_retryable_even_for_post(engine: str) -> None:
     url = f"http://127.0.0.1:{refused_port()}"
-    async with HTTPTransport(base_url=url) as transport:
+    async with HTTPTransport(engine=engine, base_url=url) as transport:
         with pytest.raises(ConnectionError) as caught:
             await transport.request({"path": "/orders", "method": "POST", "json": {"n": 1}})
     assert caught.value.retryable is True

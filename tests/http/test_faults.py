@@ -27,9 +27,11 @@ SHORT = {"connect": 0.5, "read": 0.3, "write": 1.0, "pool": 1.0}
 
 
 @asynccontextmanager
-async def one_connection(faults: FaultServer) -> AsyncIterator[HTTPTransport]:
+async def one_connection(faults: FaultServer, engine: str) -> AsyncIterator[HTTPTransport]:
     """A transport with a one-connection pool that must still work after the fault."""
-    async with HTTPTransport(base_url=faults.url, timeout=SHORT, max_connections=1) as transport:
+    async with HTTPTransport(
+        engine=engine, base_url=faults.url, timeout=SHORT, max_connections=1
+    ) as transport:
         yield transport
         with anyio.fail_after(5):
             healthy = await transport.request({"path": "/ok"})
@@ -42,26 +44,28 @@ def closed_by_client(faults: FaultServer) -> bool:
 
 
 async def fault(
-    faults: FaultServer, path: str, error: type[Exception], method: str = "GET"
+    faults: FaultServer, engine: str, path: str, error: type[Exception], method: str = "GET"
 ) -> Exception:
-    async with one_connection(faults) as transport:
+    async with one_connection(faults, engine) as transport:
         with anyio.fail_after(5), pytest.raises(error) as caught:
             await transport.request({"path": path, "method": method})
     assert faults.wait_for(lambda: faults.open_connections == 0)
     return caught.value
 
 
-async def test_connection_refused() -> None:
-    async with HTTPTransport(base_url=f"http://127.0.0.1:{refused_port()}") as transport:
+async def test_connection_refused(engine: str) -> None:
+    async with HTTPTransport(
+        engine=engine, base_url=f"http://127.0.0.1:{refused_port()}"
+    ) as transport:
         with anyio.fail_after(5), pytest.raises(ConnectionError) as caught:
             await transport.request({"path": "/x"})
     assert caught.value.retryable is True
 
 
-async def test_connect_hang_times_out_and_is_retryable_even_for_post() -> None:
+async def test_connect_hang_times_out_and_is_retryable_even_for_post(engine: str) -> None:
     listener = HangingListener()
     try:
-        async with HTTPTransport(base_url=listener.url, timeout=SHORT) as transport:
+        async with HTTPTransport(engine=engine, base_url=listener.url, timeout=SHORT) as transport:
             start = anyio.current_time()
             with anyio.fail_after(5), pytest.raises(TimeoutError) as caught:
                 await transport.request({"path": "/x", "method": "POST", "json": {}})
@@ -74,30 +78,36 @@ async def test_connect_hang_times_out_and_is_retryable_even_for_post() -> None:
     assert 0.4 <= elapsed < 4
 
 
-async def test_slow_headers_time_out_retryable_for_get(faults: FaultServer) -> None:
-    error = await fault(faults, "/slow-headers", TimeoutError)
+async def test_slow_headers_time_out_retryable_for_get(faults: FaultServer, engine: str) -> None:
+    error = await fault(faults, engine, "/slow-headers", TimeoutError)
     assert error.retryable is True  # type: ignore[attr-defined]
     assert "waiting for the reply" in str(error)
 
 
-async def test_slow_headers_time_out_not_retryable_for_post(faults: FaultServer) -> None:
-    error = await fault(faults, "/slow-headers", TimeoutError, method="POST")
+async def test_slow_headers_time_out_not_retryable_for_post(
+    faults: FaultServer, engine: str
+) -> None:
+    error = await fault(faults, engine, "/slow-headers", TimeoutError, method="POST")
     assert error.retryable is False  # type: ignore[attr-defined]
     assert "Idempotency-Key" in str(error)
 
 
-async def test_stalled_body_times_out(faults: FaultServer) -> None:
-    error = await fault(faults, "/stall-body", TimeoutError)
+async def test_stalled_body_times_out(faults: FaultServer, engine: str) -> None:
+    error = await fault(faults, engine, "/stall-body", TimeoutError)
     assert error.retryable is True  # type: ignore[attr-defined]
 
 
 async def test_trickled_body_is_stopped_by_the_clients_total_deadline(
-    faults: FaultServer,
+    faults: FaultServer, engine: str
 ) -> None:
     # One byte every 20 ms never trips the 0.3 s read timeout: only a total
     # deadline ends it.
     async with Pynector(
-        transport_type="http", base_url=faults.url, timeout=SHORT, config={"max_connections": 1}
+        transport_type="http",
+        engine=engine,
+        base_url=faults.url,
+        timeout=SHORT,
+        config={"max_connections": 1},
     ) as client:
         start = anyio.current_time()
         with anyio.fail_after(5), pytest.raises(TimeoutError) as caught:
@@ -111,9 +121,9 @@ async def test_trickled_body_is_stopped_by_the_clients_total_deadline(
 
 
 async def test_trickled_body_cancelled_by_a_caller_scope_releases_the_connection(
-    faults: FaultServer,
+    faults: FaultServer, engine: str
 ) -> None:
-    async with one_connection(faults) as transport:
+    async with one_connection(faults, engine) as transport:
         with anyio.move_on_after(0.3) as scope:
             await transport.request({"path": "/trickle"})
         assert scope.cancelled_caught
@@ -121,40 +131,42 @@ async def test_trickled_body_cancelled_by_a_caller_scope_releases_the_connection
     assert faults.wait_for(lambda: faults.open_connections == 0)
 
 
-async def test_reset_mid_body_is_a_retryable_connection_error(faults: FaultServer) -> None:
-    error = await fault(faults, "/reset-mid-body", ConnectionError)
+async def test_reset_mid_body_is_a_retryable_connection_error(
+    faults: FaultServer, engine: str
+) -> None:
+    error = await fault(faults, engine, "/reset-mid-body", ConnectionError)
     assert error.retryable is True  # type: ignore[attr-defined]
     assert "connection broke" in str(error)
 
 
-async def test_close_without_response(faults: FaultServer) -> None:
-    error = await fault(faults, "/close-without-response", ConnectionError)
+async def test_close_without_response(faults: FaultServer, engine: str) -> None:
+    error = await fault(faults, engine, "/close-without-response", ConnectionError)
     assert error.retryable is True  # type: ignore[attr-defined]
-    post = await fault(faults, "/close-without-response", ConnectionError, method="POST")
+    post = await fault(faults, engine, "/close-without-response", ConnectionError, method="POST")
     assert post.retryable is False  # type: ignore[attr-defined]
 
 
-async def test_truncated_body(faults: FaultServer) -> None:
-    error = await fault(faults, "/truncated", ConnectionError)
+async def test_truncated_body(faults: FaultServer, engine: str) -> None:
+    error = await fault(faults, engine, "/truncated", ConnectionError)
     assert error.retryable is True  # type: ignore[attr-defined]
-    assert "closed connection" in str(error)
+    assert "connection broke" in str(error)
 
 
-async def test_malformed_status_line_is_a_protocol_error(faults: FaultServer) -> None:
-    error = await fault(faults, "/malformed-status", ProtocolError)
+async def test_malformed_status_line_is_a_protocol_error(faults: FaultServer, engine: str) -> None:
+    error = await fault(faults, engine, "/malformed-status", ProtocolError)
     assert error.retryable is False  # type: ignore[attr-defined]
     assert "invalid HTTP reply" in str(error)
 
 
-async def test_huge_headers_are_a_protocol_error(faults: FaultServer) -> None:
-    error = await fault(faults, "/huge-headers", ProtocolError)
+async def test_huge_headers_are_a_protocol_error(faults: FaultServer, engine: str) -> None:
+    error = await fault(faults, engine, "/huge-headers", ProtocolError)
     assert error.retryable is False  # type: ignore[attr-defined]
 
 
-async def test_redirect_loop_gives_up_after_max_redirects(faults: FaultServer) -> None:
+async def test_redirect_loop_gives_up_after_max_redirects(faults: FaultServer, engine: str) -> None:
     before = len(faults.requests)
     async with HTTPTransport(
-        base_url=faults.url, timeout=SHORT, follow_redirects=True, max_redirects=5
+        engine=engine, base_url=faults.url, timeout=SHORT, follow_redirects=True, max_redirects=5
     ) as transport:
         with anyio.fail_after(5), pytest.raises(ProtocolError) as caught:
             await transport.request({"path": "/redirect-loop"})
@@ -163,8 +175,10 @@ async def test_redirect_loop_gives_up_after_max_redirects(faults: FaultServer) -
     assert faults.requests[before:] == ["/redirect-loop"] * 6
 
 
-async def test_keep_alive_connection_closed_while_idle_is_replaced(faults: FaultServer) -> None:
-    async with one_connection(faults) as transport:
+async def test_keep_alive_connection_closed_while_idle_is_replaced(
+    faults: FaultServer, engine: str
+) -> None:
+    async with one_connection(faults, engine) as transport:
         first = await transport.request({"path": "/idle-close"})
         # Wait for the server to have dropped the idle pooled connection.
         assert faults.wait_for(lambda: faults.open_connections == 0)
@@ -175,8 +189,10 @@ async def test_keep_alive_connection_closed_while_idle_is_replaced(faults: Fault
     assert first.content == second.content == b"ok"
 
 
-async def test_every_fault_is_a_transport_error_with_its_cause(faults: FaultServer) -> None:
+async def test_every_fault_is_a_transport_error_with_its_cause(
+    faults: FaultServer, engine: str
+) -> None:
     for path in ("/truncated", "/malformed-status", "/reset-mid-body"):
-        error = await fault(faults, path, TransportError)
+        error = await fault(faults, engine, path, TransportError)
         assert error.__cause__ is not None
-        assert type(error.__cause__).__module__.startswith("httpx2")
+        assert type(error.__cause__).__module__.startswith(engine)

@@ -28,8 +28,10 @@ from ._control import ControlServer
 pytestmark = pytest.mark.anyio
 
 
-async def test_get_with_params_returns_a_response_with_httpx_names(httpbin_url: str) -> None:
-    async with HTTPTransport(base_url=httpbin_url) as transport:
+async def test_get_with_params_returns_a_response_with_httpx_names(
+    httpbin_url: str, engine: str
+) -> None:
+    async with HTTPTransport(engine=engine, base_url=httpbin_url) as transport:
         response = await transport.request(
             {"path": "/get", "method": "GET", "params": {"limit": 10, "tag": ["a", "b"]}}
         )
@@ -54,8 +56,10 @@ async def test_get_with_params_returns_a_response_with_httpx_names(httpbin_url: 
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
-async def test_json_body_is_sent_with_each_method(httpbin_url: str, method: str) -> None:
-    async with HTTPTransport(base_url=httpbin_url) as transport:
+async def test_json_body_is_sent_with_each_method(
+    httpbin_url: str, method: str, engine: str
+) -> None:
+    async with HTTPTransport(engine=engine, base_url=httpbin_url) as transport:
         response = await transport.request(
             {"path": f"/{method.lower()}", "method": method.lower(), "json": {"name": "ada"}}
         )
@@ -64,8 +68,8 @@ async def test_json_body_is_sent_with_each_method(httpbin_url: str, method: str)
     assert sent["headers"]["Content-Type"] == "application/json"
 
 
-async def test_form_data_and_files_are_sent_as_multipart(httpbin_url: str) -> None:
-    async with HTTPTransport(base_url=httpbin_url) as transport:
+async def test_form_data_and_files_are_sent_as_multipart(httpbin_url: str, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=httpbin_url) as transport:
         form = await transport.request({"path": "/post", "method": "POST", "data": {"a": "1"}})
         multipart = await transport.request(
             {
@@ -80,31 +84,31 @@ async def test_form_data_and_files_are_sent_as_multipart(httpbin_url: str) -> No
     assert multipart.json()["files"] == {"upload": "file body"}
 
 
-async def test_raw_content_bytes_and_str(httpbin_url: str) -> None:
-    async with HTTPTransport(base_url=httpbin_url) as transport:
+async def test_raw_content_bytes_and_str(httpbin_url: str, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=httpbin_url) as transport:
         raw = await transport.request({"path": "/post", "method": "POST", "content": b"\x00\x01"})
         text = await transport.request({"path": "/post", "method": "POST", "content": "héllo"})
     assert raw.json()["data"] == "\x00\x01"
     assert text.json()["data"] == "héllo"
 
 
-async def test_async_iterable_content_is_sent_chunked(control: ControlServer) -> None:
+async def test_async_iterable_content_is_sent_chunked(control: ControlServer, engine: str) -> None:
     # werkzeug's development server rejects chunked uploads, so this one uses ours.
     async def body() -> AsyncIterator[bytes]:
         yield b"part one, "
         yield b"part two"
 
-    async with HTTPTransport(base_url=control.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         response = await transport.request({"path": "/echo", "method": "POST", "content": body()})
     assert response.json()["body"] == "part one, part two"
     assert response.json()["headers"]["Transfer-Encoding"] == "chunked"
 
 
 async def test_request_headers_override_default_headers_case_insensitively(
-    httpbin_url: str,
+    httpbin_url: str, engine: str
 ) -> None:
     async with HTTPTransport(
-        base_url=httpbin_url, headers={"X-Default": "default", "X-Shared": "default"}
+        engine=engine, base_url=httpbin_url, headers={"X-Default": "default", "X-Shared": "default"}
     ) as transport:
         response = await transport.request({"path": "/headers", "headers": {"x-shared": "own"}})
     headers = response.json()["headers"]
@@ -113,8 +117,8 @@ async def test_request_headers_override_default_headers_case_insensitively(
     assert headers["User-Agent"].startswith("pynector-http/")
 
 
-async def test_absolute_url_and_head_and_gzip_decoding(httpbin_url: str) -> None:
-    async with HTTPTransport() as transport:
+async def test_absolute_url_and_head_and_gzip_decoding(httpbin_url: str, engine: str) -> None:
+    async with HTTPTransport(engine=engine) as transport:
         gzip = await transport.request({"url": f"{httpbin_url}/gzip"})
         head = await transport.request({"url": f"{httpbin_url}/get", "method": "HEAD"})
     assert gzip.json()["gzipped"] is True
@@ -122,8 +126,8 @@ async def test_absolute_url_and_head_and_gzip_decoding(httpbin_url: str) -> None
     assert head.content == b""
 
 
-async def test_text_uses_the_declared_charset(httpbin_url: str) -> None:
-    async with HTTPTransport(base_url=httpbin_url) as transport:
+async def test_text_uses_the_declared_charset(httpbin_url: str, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=httpbin_url) as transport:
         response = await transport.request({"path": "/encoding/utf8"})
     assert response.encoding == "utf-8"
     assert "∮" in response.text
@@ -147,9 +151,9 @@ async def test_text_uses_the_declared_charset(httpbin_url: str) -> None:
     ],
 )
 async def test_status_errors_carry_the_response_and_the_retryable_flag(
-    httpbin_url: str, status: int, error_class: type[HTTPStatusError], retryable: bool
+    httpbin_url: str, status: int, error_class: type[HTTPStatusError], retryable: bool, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=httpbin_url) as transport:
+    async with HTTPTransport(engine=engine, base_url=httpbin_url) as transport:
         with pytest.raises(error_class) as caught:
             await transport.request({"path": f"/status/{status}"})
     error = caught.value
@@ -161,8 +165,8 @@ async def test_status_errors_carry_the_response_and_the_retryable_flag(
     assert f"GET {httpbin_url}/status/{status} -> {status}" in str(error)
 
 
-async def test_unfollowed_redirect_raises_and_names_the_fix(httpbin_url: str) -> None:
-    async with HTTPTransport(base_url=httpbin_url) as transport:
+async def test_unfollowed_redirect_raises_and_names_the_fix(httpbin_url: str, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=httpbin_url) as transport:
         with pytest.raises(HTTPStatusError) as caught:
             await transport.request({"path": "/redirect-to", "params": {"url": "/get"}})
         followed = await transport.request(
@@ -174,16 +178,22 @@ async def test_unfollowed_redirect_raises_and_names_the_fix(httpbin_url: str) ->
     assert followed.url == f"{httpbin_url}/get"
 
 
-async def test_redirects_are_followed_when_the_transport_says_so(httpbin_url: str) -> None:
-    async with HTTPTransport(base_url=httpbin_url, follow_redirects=True) as transport:
+async def test_redirects_are_followed_when_the_transport_says_so(
+    httpbin_url: str, engine: str
+) -> None:
+    async with HTTPTransport(
+        engine=engine, base_url=httpbin_url, follow_redirects=True
+    ) as transport:
         response = await transport.request({"path": "/redirect/3"})
         with pytest.raises(HTTPStatusError):
             await transport.request({"path": "/redirect/1"}, follow_redirects=False)
     assert response.url == f"{httpbin_url}/get"
 
 
-async def test_error_message_includes_a_short_body_excerpt(control: ControlServer) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+async def test_error_message_includes_a_short_body_excerpt(
+    control: ControlServer, engine: str
+) -> None:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(NotFoundError) as caught:
             await transport.request({"path": "/missing"})
     assert "no route /missing" in str(caught.value)
@@ -208,15 +218,22 @@ async def test_error_message_includes_a_short_body_excerpt(control: ControlServe
         ({"path": "/x", "content": 12}, "'content' must be bytes"),
         ({"path": "/x", "headers": {"X-N": 1}}, "write it as 'X-N': '1'"),
         ({"path": "/x", "headers": ["X-N"]}, "'headers' must be a dict"),
+        ({"path": "/x", "headers": {"X A": "v"}}, "not a valid HTTP header name"),
+        ({"path": "/x", "headers": {"X-A": "a\r\nX-Injected: 1"}}, "not a valid HTTP header value"),
+        ({"path": "/x", "headers": {"X-A": "café"}}, "it must be ASCII"),
+        ({"path": "/x", "headers": {"X-A": " padded "}}, "spaces around it"),
+        ({"path": "/x", "headers": {"Content-Length": "5"}}, "frames the body itself"),
+        ({"path": "/x", "files": {"f": 5}}, "could not be encoded"),
+        ({"path": "/x", "params": 5}, "check 'params'"),
         ({"path": "/x", "json": {"when": object()}}, "JSON-serialisable"),
         ({"url": "ftp://example.com/x"}, "http:// or https://"),
         ({"url": "http://host:abc/"}, "not a valid URL"),
     ],
 )
 async def test_bad_request_data_is_a_configuration_error_naming_the_key(
-    control: ControlServer, data: object, fragment: str
+    control: ControlServer, data: object, fragment: str, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(ConfigurationError) as caught:
             await transport.request(data)
         with pytest.raises(ConfigurationError):
@@ -225,8 +242,8 @@ async def test_bad_request_data_is_a_configuration_error_naming_the_key(
     assert fragment in str(caught.value)
 
 
-async def test_path_without_base_url_is_a_configuration_error() -> None:
-    async with HTTPTransport() as transport:
+async def test_path_without_base_url_is_a_configuration_error(engine: str) -> None:
+    async with HTTPTransport(engine=engine) as transport:
         with pytest.raises(ConfigurationError, match="needs a base_url"):
             await transport.request({"path": "/users"})
         with pytest.raises(ConfigurationError, match="neither 'path' nor 'url'"):
@@ -235,16 +252,18 @@ async def test_path_without_base_url_is_a_configuration_error() -> None:
             await transport.request({"url": "/users"})
 
 
-async def test_missing_path_requests_base_url_itself(control: ControlServer) -> None:
-    async with HTTPTransport(base_url=f"{control.url}/users") as transport:
+async def test_missing_path_requests_base_url_itself(control: ControlServer, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=f"{control.url}/users") as transport:
         response = await transport.request({})
         relative = await transport.request({"url": "7"})
     assert response.json()["path"] == "/users/"  # base_url is a prefix, as in httpx
     assert relative.json()["path"] == "/users/7"
 
 
-async def test_unknown_or_mistyped_request_options_are_rejected(control: ControlServer) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+async def test_unknown_or_mistyped_request_options_are_rejected(
+    control: ControlServer, engine: str
+) -> None:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(ConfigurationError, match="'follow_redirect' -> 'follow_redirects'"):
             await transport.request({"path": "/echo"}, follow_redirect=True)
         with pytest.raises(ConfigurationError, match="must be True or False"):
@@ -269,7 +288,8 @@ async def test_unknown_or_mistyped_request_options_are_rejected(control: Control
         ({"max_connections": 0}, "whole number >= 1"),
         ({"max_redirects": -1}, "max_redirects=-1"),
         ({"follow_redirects": "yes"}, "must be True or False"),
-        ({"engine": "aiohttp"}, "use engine='httpx2'"),
+        ({"engine": "curl"}, "engine='curl' is invalid: use engine='auto'"),
+        ({"engine": "aiohttp", "http2": True}, "http2=True needs engine='httpx2'"),
     ],
 )
 def test_bad_transport_options_are_configuration_errors(
@@ -280,9 +300,11 @@ def test_bad_transport_options_are_configuration_errors(
     assert fragment in str(caught.value)
 
 
-async def test_concurrent_requests_share_one_bounded_pool(control: ControlServer, key: str) -> None:
+async def test_concurrent_requests_share_one_bounded_pool(
+    control: ControlServer, key: str, engine: str
+) -> None:
     opened_before = control.connections_opened
-    async with HTTPTransport(base_url=control.url, max_connections=4) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url, max_connections=4) as transport:
         results: list[Response] = []
 
         async def one(index: int) -> None:
@@ -300,9 +322,9 @@ async def test_concurrent_requests_share_one_bounded_pool(control: ControlServer
 
 
 async def test_send_and_receive_give_the_same_response_as_request(
-    httpbin_url: str,
+    httpbin_url: str, engine: str
 ) -> None:
-    transport = HTTPTransport(base_url=httpbin_url)
+    transport = HTTPTransport(engine=engine, base_url=httpbin_url)
     await transport.connect()
     try:
         await transport.send({"path": "/get", "params": {"q": "1"}})
@@ -317,9 +339,9 @@ async def test_send_and_receive_give_the_same_response_as_request(
 
 
 async def test_disconnect_closes_the_pool_and_a_later_request_reopens_it(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
-    transport = HTTPTransport(base_url=control.url)
+    transport = HTTPTransport(engine=engine, base_url=control.url)
     assert "closed" in repr(transport)
     await transport.connect()
     assert "open" in repr(transport)

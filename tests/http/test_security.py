@@ -9,7 +9,12 @@ from collections.abc import Iterator
 import pytest
 
 from pynector import Pynector, hookimpl, registry
-from pynector.errors import AuthenticationError, ConnectionError, HTTPStatusError
+from pynector.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionError,
+    HTTPStatusError,
+)
 from pynector_http import HTTPTransport
 
 from ._control import ControlServer
@@ -41,8 +46,10 @@ def credentials_url(server: ControlServer) -> str:
     return server.url.replace("http://", f"http://alice:{URL_PASSWORD}@")
 
 
-async def test_reprs_never_show_secrets(control: ControlServer) -> None:
-    async with HTTPTransport(base_url=credentials_url(control), headers=DEFAULTS) as transport:
+async def test_reprs_never_show_secrets(control: ControlServer, engine: str) -> None:
+    async with HTTPTransport(
+        engine=engine, base_url=credentials_url(control), headers=DEFAULTS
+    ) as transport:
         response = await transport.request(
             {"path": "/echo", "params": {"api_key": API_KEY, "page": 2}}
         )
@@ -63,9 +70,11 @@ async def test_reprs_never_show_secrets(control: ControlServer) -> None:
 
 
 async def test_error_messages_never_show_secrets_even_when_the_body_echoes_them(
-    control: ControlServer,
+    control: ControlServer, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=credentials_url(control), headers=DEFAULTS) as transport:
+    async with HTTPTransport(
+        engine=engine, base_url=credentials_url(control), headers=DEFAULTS
+    ) as transport:
         with pytest.raises(AuthenticationError) as caught:
             await transport.request(
                 {
@@ -82,9 +91,9 @@ async def test_error_messages_never_show_secrets_even_when_the_body_echoes_them(
     assert "[redacted]" in str(error)
 
 
-async def test_connection_error_for_a_url_with_credentials_hides_them() -> None:
+async def test_connection_error_for_a_url_with_credentials_hides_them(engine: str) -> None:
     url = f"http://alice:{URL_PASSWORD}@127.0.0.1:{refused_port()}"
-    async with HTTPTransport(headers=DEFAULTS) as transport:
+    async with HTTPTransport(engine=engine, headers=DEFAULTS) as transport:
         with pytest.raises(ConnectionError) as caught:
             await transport.request({"url": f"{url}/x?access_token={TOKEN}"})
     assert_no_secret(str(caught.value))
@@ -92,11 +101,11 @@ async def test_connection_error_for_a_url_with_credentials_hides_them() -> None:
 
 
 async def test_logs_never_show_secrets(
-    control: ControlServer, caplog: pytest.LogCaptureFixture
+    control: ControlServer, caplog: pytest.LogCaptureFixture, engine: str
 ) -> None:
     caplog.set_level(logging.DEBUG)
     async with Pynector(
-        transport_type="http", base_url=credentials_url(control), headers=DEFAULTS
+        transport_type="http", engine=engine, base_url=credentials_url(control), headers=DEFAULTS
     ) as client:
         await client.request({"path": "/echo", "headers": {"Authorization": f"Bearer {TOKEN}"}})
         await client.request({"url": f"{credentials_url(control)}/echo"})
@@ -108,10 +117,10 @@ async def test_logs_never_show_secrets(
 
 
 async def test_url_credentials_become_basic_auth_for_that_origin_only(
-    control: ControlServer, other_origin: ControlServer
+    control: ControlServer, other_origin: ControlServer, engine: str
 ) -> None:
     expected = "Basic " + base64.b64encode(f"alice:{URL_PASSWORD}".encode()).decode()
-    async with HTTPTransport(base_url=credentials_url(control)) as transport:
+    async with HTTPTransport(engine=engine, base_url=credentials_url(control)) as transport:
         own = await transport.request({"path": "/echo"})
         other = await transport.request({"url": f"{other_origin.url}/echo"})
         explicit = await transport.request({"url": f"{credentials_url(other_origin)}/echo"})
@@ -123,9 +132,9 @@ async def test_url_credentials_become_basic_auth_for_that_origin_only(
 
 
 async def test_default_headers_go_only_to_base_urls_origin(
-    control: ControlServer, other_origin: ControlServer
+    control: ControlServer, other_origin: ControlServer, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url, headers=DEFAULTS) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url, headers=DEFAULTS) as transport:
         relative = await transport.request({"path": "/echo"})
         same_origin = await transport.request({"url": f"{control.url}/echo"})
         elsewhere = await transport.request(
@@ -143,20 +152,20 @@ async def test_default_headers_go_only_to_base_urls_origin(
 
 
 async def test_without_base_url_default_headers_go_to_every_url(
-    control: ControlServer, other_origin: ControlServer
+    control: ControlServer, other_origin: ControlServer, engine: str
 ) -> None:
-    async with HTTPTransport(headers={"X-Team": "blue"}) as transport:
+    async with HTTPTransport(engine=engine, headers={"X-Team": "blue"}) as transport:
         first = await transport.request({"url": f"{control.url}/echo"})
         second = await transport.request({"url": f"{other_origin.url}/echo"})
     assert first.json()["headers"]["X-Team"] == second.json()["headers"]["X-Team"] == "blue"
 
 
 async def test_cross_origin_redirect_drops_default_and_secret_headers(
-    control: ControlServer, other_origin: ControlServer, key: str
+    control: ControlServer, other_origin: ControlServer, key: str, engine: str
 ) -> None:
     target = f"{other_origin.url}/echo?key={key}"
     async with HTTPTransport(
-        base_url=control.url, headers=DEFAULTS, follow_redirects=True
+        engine=engine, base_url=control.url, headers=DEFAULTS, follow_redirects=True
     ) as transport:
         response = await transport.request(
             {
@@ -173,9 +182,14 @@ async def test_cross_origin_redirect_drops_default_and_secret_headers(
     assert_no_secret(str(seen))
 
 
-async def test_same_origin_redirect_keeps_the_headers(control: ControlServer, key: str) -> None:
+async def test_same_origin_redirect_keeps_the_headers(
+    control: ControlServer, key: str, engine: str
+) -> None:
     async with HTTPTransport(
-        base_url=control.url, headers={"Authorization": f"Bearer {TOKEN}"}, follow_redirects=True
+        engine=engine,
+        base_url=control.url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        follow_redirects=True,
     ) as transport:
         await transport.request(
             {"path": "/redirect", "params": {"to": f"/echo?key={key}", "status": 302}}
@@ -184,13 +198,34 @@ async def test_same_origin_redirect_keeps_the_headers(control: ControlServer, ke
 
 
 async def test_credentials_in_a_redirect_location_are_not_sent(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
     target = f"{credentials_url(control)}/echo?key={key}"
-    async with HTTPTransport(base_url=control.url, follow_redirects=True) as transport:
+    async with HTTPTransport(
+        engine=engine, base_url=control.url, follow_redirects=True
+    ) as transport:
         response = await transport.request({"path": "/redirect", "params": {"to": target}})
     assert "Authorization" not in control.key(key).headers[-1]
     assert URL_PASSWORD not in response.url
+
+
+async def test_configuration_errors_never_quote_secrets(engine: str) -> None:
+    async with HTTPTransport(engine=engine) as transport:
+        with pytest.raises(ConfigurationError) as path:
+            await transport.request({"path": f"/x?token={TOKEN}"})
+        with pytest.raises(ConfigurationError) as relative:
+            await transport.request({"url": f"x?api_key={API_KEY}"})
+        with pytest.raises(ConfigurationError) as header:
+            await transport.request(
+                {"url": "http://127.0.0.1:1/", "headers": {"Authorization": TOKEN.encode()}}
+            )
+        with pytest.raises(ConfigurationError) as injected:
+            await transport.request(
+                {"url": "http://127.0.0.1:1/", "headers": {"X-Api-Key": f"{API_KEY}\r\n"}}
+            )
+    for caught in (path, relative, header, injected):
+        assert_no_secret(str(caught.value))
+        assert "[redacted]" in str(caught.value)
 
 
 def test_verify_is_on_by_default() -> None:
@@ -215,9 +250,11 @@ def trace_plugin() -> Iterator[None]:
 
 @pytest.mark.usefixtures("trace_plugin")
 async def test_plugins_add_outgoing_headers_without_overriding_the_callers(
-    control: ControlServer, other_origin: ControlServer
+    control: ControlServer, other_origin: ControlServer, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url, headers={"X-Team": "blue"}) as transport:
+    async with HTTPTransport(
+        engine=engine, base_url=control.url, headers={"X-Team": "blue"}
+    ) as transport:
         own = await transport.request({"path": "/echo"})
         elsewhere = await transport.request({"url": f"{other_origin.url}/echo"})
     assert own.json()["headers"]["traceparent"].startswith("00-0af7651916cd43dd")

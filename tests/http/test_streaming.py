@@ -17,8 +17,8 @@ from ._faults import HangingListener
 pytestmark = pytest.mark.anyio
 
 
-async def test_stream_yields_the_body_in_chunks(control: ControlServer) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+async def test_stream_yields_the_body_in_chunks(control: ControlServer, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         async with transport.stream({"path": "/stream", "params": {"chunks": 40}}) as response:
             assert isinstance(response, ResponseStream)
             assert response.status_code == 200
@@ -31,8 +31,8 @@ async def test_stream_yields_the_body_in_chunks(control: ControlServer) -> None:
     assert len(chunks) > 1
 
 
-async def test_aread_reads_the_rest_of_a_stream(control: ControlServer) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+async def test_aread_reads_the_rest_of_a_stream(control: ControlServer, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         async with transport.stream({"path": "/stream", "params": {"chunks": 3}}) as response:
             first = await response.__anext__()
             rest = await response.aread()
@@ -41,9 +41,9 @@ async def test_aread_reads_the_rest_of_a_stream(control: ControlServer) -> None:
 
 
 async def test_leaving_a_stream_early_releases_the_connection(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url, max_connections=1) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url, max_connections=1) as transport:
         for _ in range(3):
             # An endless body: reading it whole would never finish.
             async with transport.stream({"path": "/endless", "params": {"key": key}}) as body:
@@ -60,9 +60,9 @@ async def test_leaving_a_stream_early_releases_the_connection(
 
 
 async def test_stream_with_an_error_status_raises_with_the_body_read(
-    control: ControlServer,
+    control: ControlServer, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url, max_connections=1) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url, max_connections=1) as transport:
         with pytest.raises(NotFoundError) as caught:
             async with transport.stream({"path": "/nowhere"}):
                 pytest.fail("the block must not run for a 404")
@@ -71,8 +71,10 @@ async def test_stream_with_an_error_status_raises_with_the_body_read(
     assert caught.value.response.json() == {"error": "no route /nowhere"}
 
 
-async def test_client_stream_yields_body_chunks(control: ControlServer, key: str) -> None:
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+async def test_client_stream_yields_body_chunks(
+    control: ControlServer, key: str, engine: str
+) -> None:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         async with client.stream({"path": "/stream", "params": {"chunks": 5}}) as chunks:
             status, length = chunks.status_code, chunks.headers.get("content-length")
             body = b"".join([chunk async for chunk in chunks])
@@ -86,9 +88,9 @@ async def test_client_stream_yields_body_chunks(control: ControlServer, key: str
 
 
 async def test_client_stream_deadline_stops_an_endless_body(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
-    async with Pynector(transport_type="http", base_url=control.url) as client:
+    async with Pynector(transport_type="http", engine=engine, base_url=control.url) as client:
         with pytest.raises(TimeoutError):
             async with client.stream({"path": "/hold", "params": {"key": key}}, timeout=0.3) as c:
                 async for _ in c:
@@ -97,11 +99,11 @@ async def test_client_stream_deadline_stops_an_endless_body(
 
 
 async def test_pool_survives_hundreds_of_cancellations_mid_connect_and_mid_body(
-    control: ControlServer, key: str
+    control: ControlServer, key: str, engine: str
 ) -> None:
     hanging = HangingListener()
     rng = random.Random(1234)
-    transport = HTTPTransport(base_url=control.url, max_connections=4)
+    transport = HTTPTransport(engine=engine, base_url=control.url, max_connections=4)
     try:
         async with transport:
 

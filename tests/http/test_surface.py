@@ -41,8 +41,8 @@ def test_http_is_registered_through_the_entry_point() -> None:
 
 
 @pytest.mark.anyio
-async def test_response_exposes_no_engine_types(control: ControlServer) -> None:
-    async with HTTPTransport(base_url=control.url) as transport:
+async def test_response_exposes_no_engine_types(control: ControlServer, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         response = await transport.request({"path": "/echo"})
     assert type(response) is Response
     assert type(response.headers) is Headers

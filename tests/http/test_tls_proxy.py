@@ -20,25 +20,31 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_https_with_the_test_ca_as_an_ssl_context(
-    tls_control: ControlServer, ca_context: ssl.SSLContext, key: str
+    tls_control: ControlServer, ca_context: ssl.SSLContext, key: str, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=tls_control.url, verify=ca_context) as transport:
+    async with HTTPTransport(
+        engine=engine, base_url=tls_control.url, verify=ca_context
+    ) as transport:
         response = await transport.request({"path": "/echo", "params": {"key": key}})
     assert response.url.startswith("https://127.0.0.1:")
     assert response.json()["attempt"] == 1
 
 
 async def test_https_with_the_test_ca_as_a_file_path(
-    tls_control: ControlServer, ca_file: Path
+    tls_control: ControlServer, ca_file: Path, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=tls_control.url, verify=str(ca_file)) as transport:
+    async with HTTPTransport(
+        engine=engine, base_url=tls_control.url, verify=str(ca_file)
+    ) as transport:
         response = await transport.request({"path": "/echo"})
     assert response.status_code == 200
 
 
-async def test_default_verification_rejects_an_unknown_ca(tls_control: ControlServer) -> None:
+async def test_default_verification_rejects_an_unknown_ca(
+    tls_control: ControlServer, engine: str
+) -> None:
     # verify=True by default: the system bundle does not know the test CA.
-    async with HTTPTransport(base_url=tls_control.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=tls_control.url) as transport:
         with pytest.raises(ConnectionError) as caught:
             await transport.request({"path": "/echo"})
     assert caught.value.retryable is False
@@ -46,18 +52,19 @@ async def test_default_verification_rejects_an_unknown_ca(tls_control: ControlSe
     assert "verify=ssl.create_default_context" in str(caught.value)
 
 
-async def test_verify_false_skips_verification(tls_control: ControlServer) -> None:
-    async with HTTPTransport(base_url=tls_control.url, verify=False) as transport:
+async def test_verify_false_skips_verification(tls_control: ControlServer, engine: str) -> None:
+    async with HTTPTransport(engine=engine, base_url=tls_control.url, verify=False) as transport:
         response = await transport.request({"path": "/echo"})
     assert response.status_code == 200
 
 
 async def test_seed_proxies_mapping_routes_http_through_the_proxy(
-    control: ControlServer, proxy: ProxyServer, key: str
+    control: ControlServer, proxy: ProxyServer, key: str, engine: str
 ) -> None:
     before = len(proxy.seen)
     async with Pynector(
         transport_type="http",
+        engine=engine,
         base_url=control.url,
         headers={"Authorization": "Bearer token"},
         timeout=30.0,
@@ -72,10 +79,10 @@ async def test_seed_proxies_mapping_routes_http_through_the_proxy(
 
 
 async def test_single_proxy_url_routes_every_request(
-    control: ControlServer, proxy: ProxyServer, key: str
+    control: ControlServer, proxy: ProxyServer, key: str, engine: str
 ) -> None:
     before = len(proxy.seen)
-    async with HTTPTransport(base_url=control.url, proxies=proxy.url) as transport:
+    async with HTTPTransport(engine=engine, base_url=control.url, proxies=proxy.url) as transport:
         await transport.request({"path": "/echo", "params": {"key": key}})
         await transport.request({"path": "/echo", "params": {"key": key}})
     assert len(proxy.seen) - before == 2
@@ -83,11 +90,11 @@ async def test_single_proxy_url_routes_every_request(
 
 
 async def test_https_goes_through_a_connect_tunnel(
-    tls_control: ControlServer, proxy: ProxyServer, ca_context: ssl.SSLContext
+    tls_control: ControlServer, proxy: ProxyServer, ca_context: ssl.SSLContext, engine: str
 ) -> None:
     before = len(proxy.seen)
     async with HTTPTransport(
-        base_url=tls_control.url, verify=ca_context, proxies={"https": proxy.url}
+        engine=engine, base_url=tls_control.url, verify=ca_context, proxies={"https": proxy.url}
     ) as transport:
         response = await transport.request({"path": "/echo"})
     port = tls_control.server_address[1]
@@ -95,22 +102,26 @@ async def test_https_goes_through_a_connect_tunnel(
     assert response.status_code == 200
 
 
-async def test_a_none_proxy_entry_means_direct(control: ControlServer, proxy: ProxyServer) -> None:
+async def test_a_none_proxy_entry_means_direct(
+    control: ControlServer, proxy: ProxyServer, engine: str
+) -> None:
     before = len(proxy.seen)
     async with HTTPTransport(
-        base_url=control.url, proxies={"https": proxy.url, "http": None}
+        engine=engine, base_url=control.url, proxies={"https": proxy.url, "http": None}
     ) as transport:
         await transport.request({"path": "/echo"})
     assert len(proxy.seen) == before
 
 
 async def test_proxy_credentials_reach_only_the_proxy_and_are_never_shown(
-    control: ControlServer, auth_proxy: ProxyServer, key: str
+    control: ControlServer, auth_proxy: ProxyServer, key: str, engine: str
 ) -> None:
     user, password = PROXY_USER
     proxy_url = auth_proxy.url.replace("http://", f"http://{user}:{password}@")
     before = len(auth_proxy.seen)
-    async with HTTPTransport(base_url=control.url, proxies={"all": proxy_url}) as transport:
+    async with HTTPTransport(
+        engine=engine, base_url=control.url, proxies={"all": proxy_url}
+    ) as transport:
         response = await transport.request({"path": "/echo", "params": {"key": key}})
         with pytest.raises(HTTPStatusError) as caught:
             await transport.request({"path": "/echo", "params": {"status": 500}})
@@ -121,9 +132,11 @@ async def test_proxy_credentials_reach_only_the_proxy_and_are_never_shown(
 
 
 async def test_proxy_refusing_credentials_is_not_retryable(
-    control: ControlServer, tls_control: ControlServer, auth_proxy: ProxyServer
+    control: ControlServer, tls_control: ControlServer, auth_proxy: ProxyServer, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url, proxies=auth_proxy.url) as transport:
+    async with HTTPTransport(
+        engine=engine, base_url=control.url, proxies=auth_proxy.url
+    ) as transport:
         with pytest.raises(HTTPStatusError) as forwarded:
             await transport.request({"path": "/echo"})
         with pytest.raises(ConnectionError) as tunnel:
@@ -135,10 +148,10 @@ async def test_proxy_refusing_credentials_is_not_retryable(
 
 
 async def test_proxy_that_is_down_is_a_retryable_connection_error(
-    control: ControlServer,
+    control: ControlServer, engine: str
 ) -> None:
     async with HTTPTransport(
-        base_url=control.url, proxies=f"http://127.0.0.1:{refused_port()}"
+        engine=engine, base_url=control.url, proxies=f"http://127.0.0.1:{refused_port()}"
     ) as transport:
         with pytest.raises(ConnectionError) as caught:
             await transport.request({"path": "/echo"})
@@ -146,12 +159,17 @@ async def test_proxy_that_is_down_is_a_retryable_connection_error(
 
 
 async def test_http2_is_negotiated_over_tls_when_enabled(
-    http2_url: str, ca_context: ssl.SSLContext
+    http2_url: str, ca_context: ssl.SSLContext, engine: str
 ) -> None:
+    # HTTP/2 is httpx2's: engine="auto" (the default) picks httpx2 for it on any loop.
     async with HTTPTransport(base_url=http2_url, verify=ca_context, http2=True) as transport:
         responses = [await transport.request({"path": f"/n/{i}"}) for i in range(3)]
-    async with HTTPTransport(base_url=http2_url, verify=ca_context) as transport:
+        picked = transport.engine
+    # The same context again (httpx2 set "h2" on it): every engine still speaks HTTP/1.1.
+    async with HTTPTransport(engine=engine, base_url=http2_url, verify=ca_context) as transport:
         http1 = await transport.request({"path": "/n/0"})
+    assert picked == "httpx2"
     assert [r.http_version for r in responses] == ["HTTP/2"] * 3
     assert responses[0].json() == {"http_version": "2", "path": "/n/0"}
     assert http1.http_version == "HTTP/1.1"
+    assert http1.json() == {"http_version": "1.1", "path": "/n/0"}

@@ -1,4 +1,4 @@
-"""pynector-http: the HTTP transport for pynector, on httpx2.
+"""pynector-http: the HTTP transport for pynector, on aiohttp (asyncio) or httpx2.
 
 Installed, it registers ``transport_type="http"``::
 

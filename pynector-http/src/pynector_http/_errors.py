@@ -5,8 +5,10 @@ Two kinds of failure reach the caller:
 * a reply with a status outside 2xx: a :class:`~pynector.errors.HTTPStatusError`
   subclass chosen by :func:`~pynector.errors.status_error_class`, carrying the
   :class:`~pynector_http.Response` and the server's ``Retry-After``;
-* an engine exception (httpx2's): translated here, with the original kept as
-  ``__cause__``.
+* an engine exception: the engine (httpx2 or aiohttp) says what kind of
+  failure it was (``CONNECT``, ``READ_TIMEOUT``, ``BROKEN``, ...) and
+  :func:`failure` builds the error, so both engines raise the same classes with
+  the same messages and flags; the original is kept as ``__cause__``.
 
 Whether an error is ``retryable`` follows one rule. An error that happened
 before anything reached the server (connection refused, connect or pool
@@ -23,17 +25,32 @@ import re
 import ssl
 from collections.abc import Iterable
 
-import httpx2
-
 from pynector import errors
 from pynector.concurrency import retry_after_from_headers
 from pynector.redact import redact_url, scrub
 
 from ._response import Response
 
-__all__ = ["status_error", "translate"]
+__all__ = [
+    "BROKEN",
+    "CONNECT",
+    "CONNECT_TIMEOUT",
+    "DECODE",
+    "INVALID_URL",
+    "LOCAL_PROTOCOL",
+    "OTHER",
+    "POOL_TIMEOUT",
+    "PROTOCOL",
+    "PROXY",
+    "READ_TIMEOUT",
+    "UNSUPPORTED",
+    "WRITE_TIMEOUT",
+    "failure",
+    "status_error",
+]
 
 _BODY_SNIPPET = 200
+_DETAIL_LIMIT = 300
 _PROXY_STATUS = re.compile(r"(\d{3})\b")
 _TEXTUAL = ("json", "text", "xml", "problem")
 _NOT_REPLAYABLE_HINT = (
@@ -61,22 +78,68 @@ def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
 
 
 def _detail(exc: BaseException, secrets: Iterable[str]) -> str:
-    text = str(exc) or type(exc).__name__
+    # aiohttp's response errors keep the bare reason in .message; str() adds the URL.
+    message = getattr(exc, "message", None)
+    text = message if isinstance(message, str) and message else str(exc)
+    text = " ".join(text.split()) or type(exc).__name__
+    if len(text) > _DETAIL_LIMIT:
+        text = text[:_DETAIL_LIMIT] + "..."
     return scrub(text, secrets)
 
 
-def translate(
-    exc: Exception,
+# What went wrong, as each engine classifies its own exceptions.
+CONNECT = "connect"
+"""No connection could be made (refused, DNS, TLS, proxy unreachable)."""
+CONNECT_TIMEOUT = "connect_timeout"
+"""Connecting took longer than the ``connect`` timeout."""
+POOL_TIMEOUT = "pool_timeout"
+"""No pooled connection became free within the ``pool`` timeout."""
+READ_TIMEOUT = "read_timeout"
+"""The reply (head or body) stalled longer than the ``read`` timeout."""
+WRITE_TIMEOUT = "write_timeout"
+"""Sending the request stalled longer than the ``write`` timeout."""
+PROXY = "proxy"
+"""The proxy refused or failed the CONNECT tunnel (its status, if any, on the exception)."""
+BROKEN = "broken"
+"""The connection broke after the request was sent (reset, closed early, body cut short)."""
+PROTOCOL = "protocol"
+"""The reply is not valid HTTP (status line, oversized headers)."""
+LOCAL_PROTOCOL = "local_protocol"
+"""The request could not be written as valid HTTP."""
+DECODE = "decode"
+"""The body could not be decoded from its Content-Encoding."""
+UNSUPPORTED = "unsupported"
+"""The URL's scheme is not http or https."""
+INVALID_URL = "invalid_url"
+"""The URL is malformed."""
+OTHER = "other"
+"""Anything else the engine raised."""
+
+
+def _proxy_status(exc: BaseException, detail: str) -> int:
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and not isinstance(status, bool):
+        return status
+    # httpx2 says "407 Proxy Authentication Required": the proxy's answer to CONNECT.
+    match = _PROXY_STATUS.match(detail)
+    return int(match.group(1)) if match else 0
+
+
+def failure(
+    kind: str,
+    exc: BaseException,
     *,
     method: str,
     url: str,
     replayable: bool,
     secrets: Iterable[str] = (),
 ) -> errors.PynectorError:
-    """Translate an httpx2 exception into the pynector hierarchy.
+    """Build the pynector error for an engine failure of the given ``kind``.
 
     Args:
-        exc: What httpx2 raised.
+        kind: What happened (``CONNECT``, ``READ_TIMEOUT``, ...), as the engine
+            classified its exception.
+        exc: The engine's exception (its text is shown, with secrets removed).
         method: The request's method.
         url: The request's URL (redacted here before it is shown).
         replayable: Whether the request may be repeated (idempotent method,
@@ -89,22 +152,22 @@ def translate(
     where = f"{method} {redact_url(url)}"
     detail = _detail(exc, secrets)
     hint = "" if replayable else _NOT_REPLAYABLE_HINT.format(method=method)
-    if isinstance(exc, httpx2.TimeoutException):
-        if isinstance(exc, httpx2.ConnectTimeout):
-            return errors.TimeoutError(
-                f"{where}: connecting timed out ({detail}); the server did not accept the "
-                "connection in time. Check the address, or raise the transport's timeout"
-            )
-        if isinstance(exc, httpx2.PoolTimeout):
-            return errors.TimeoutError(
-                f"{where}: no connection became free in the pool in time; raise "
-                "max_connections or lower the number of requests in flight"
-            )
-        phase = "sending the request" if isinstance(exc, httpx2.WriteTimeout) else "the reply"
+    if kind == CONNECT_TIMEOUT:
+        return errors.TimeoutError(
+            f"{where}: connecting timed out ({detail}); the server did not accept the "
+            "connection in time. Check the address, or raise the transport's timeout"
+        )
+    if kind == POOL_TIMEOUT:
+        return errors.TimeoutError(
+            f"{where}: no connection became free in the pool in time; raise "
+            "max_connections or lower the number of requests in flight"
+        )
+    if kind in (READ_TIMEOUT, WRITE_TIMEOUT):
+        phase = "sending the request" if kind == WRITE_TIMEOUT else "the reply"
         error = errors.TimeoutError(f"{where}: timed out waiting for {phase} ({detail}){hint}")
         error.retryable = replayable
         return error
-    if isinstance(exc, httpx2.ConnectError):
+    if kind == CONNECT:
         tls = _tls_failure(exc)
         if tls is not None:
             return errors.ConnectionError(
@@ -116,34 +179,28 @@ def translate(
             f"{where}: could not connect ({detail}); check that the server is up and "
             "that base_url / url points at it"
         )
-    if isinstance(exc, httpx2.ProxyError):
-        # "407 Proxy Authentication Required": the proxy's answer to CONNECT.
-        status = _PROXY_STATUS.match(detail)
-        code = int(status.group(1)) if status else 0
+    if kind == PROXY:
+        code = _proxy_status(exc, detail)
         return errors.ConnectionError(
             f"{where}: the proxy failed or refused the request ({detail}); check proxies=..."
             + (" and the credentials in the proxy URL" if code == 407 else ""),
             retryable=code == 0 or code in (408, 429) or code >= 500,
         )
-    if isinstance(exc, httpx2.RemoteProtocolError):
-        if "disconnect" in detail or "closed connection" in detail:
-            return errors.ConnectionError(
-                f"{where}: the connection broke ({detail}){hint}", retryable=replayable
-            )
-        return errors.ProtocolError(f"{where}: the server sent an invalid HTTP reply ({detail})")
-    if isinstance(exc, httpx2.NetworkError):
+    if kind == BROKEN:
         return errors.ConnectionError(
             f"{where}: the connection broke ({detail}){hint}", retryable=replayable
         )
-    if isinstance(exc, httpx2.UnsupportedProtocol):
+    if kind == PROTOCOL:
+        return errors.ProtocolError(f"{where}: the server sent an invalid HTTP reply ({detail})")
+    if kind == UNSUPPORTED:
         return errors.ConfigurationError(
             f"{where}: only http:// and https:// URLs are supported ({detail})"
         )
-    if isinstance(exc, httpx2.LocalProtocolError):
+    if kind == LOCAL_PROTOCOL:
         return errors.ProtocolError(f"{where}: the request could not be sent ({detail})")
-    if isinstance(exc, httpx2.DecodingError):
+    if kind == DECODE:
         return errors.ProtocolError(f"{where}: the response body could not be decoded ({detail})")
-    if isinstance(exc, httpx2.InvalidURL):
+    if kind == INVALID_URL:
         return errors.ConfigurationError(f"{where}: invalid URL ({detail})")
     return errors.TransportError(f"{where}: {type(exc).__name__}: {detail}")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 from pynector.redact import REDACTED, is_secret_header
@@ -22,12 +22,13 @@ class Headers(Mapping[str, str]):
         headers: A mapping or a sequence of ``(name, value)`` pairs.
     """
 
-    __slots__ = ("_index", "_items", "_raw")
+    __slots__ = ("_index", "_items", "_load", "_raw")
 
     def __init__(
         self, headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
     ) -> None:
         self._raw: Sequence[tuple[bytes, bytes]] | None = None
+        self._load: Callable[[], Iterable[tuple[str, str]]] | None = None
         self._index: dict[str, list[str]] | None = None
         if headers is None:
             self._items: list[tuple[str, str]] | None = []
@@ -47,6 +48,21 @@ class Headers(Mapping[str, str]):
         """
         self = cls.__new__(cls)
         self._raw = raw
+        self._load = None
+        self._items = None
+        self._index = None
+        return self
+
+    @classmethod
+    def from_loader(cls, load: Callable[[], Iterable[tuple[str, str]]]) -> Headers:
+        """Build headers whose ``(name, value)`` pairs are fetched on first use.
+
+        An engine passes a function that reads its own header object, so a
+        response whose request headers are never looked at costs nothing.
+        """
+        self = cls.__new__(cls)
+        self._raw = None
+        self._load = load
         self._items = None
         self._index = None
         return self
@@ -55,8 +71,13 @@ class Headers(Mapping[str, str]):
         """Every ``(name, value)`` pair in wire order, names as received."""
         items = self._items
         if items is None:
-            raw = self._raw or ()
-            items = self._items = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+            if self._load is not None:
+                items = [(str(k), str(v)) for k, v in self._load()]
+                self._load = None
+            else:
+                raw = self._raw or ()
+                items = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+            self._items = items
         return list(items)
 
     def _lookup(self) -> dict[str, list[str]]:

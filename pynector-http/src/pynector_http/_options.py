@@ -1,4 +1,4 @@
-"""Checking the transport's options and turning them into httpx2 settings."""
+"""Checking the transport's options; the engine-neutral settings both engines read."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import os
 import ssl
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx2
 
@@ -16,8 +16,12 @@ from pynector.redact import redact_url
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_TIMEOUTS",
+    "ENGINES",
+    "Timeouts",
     "bool_option",
     "check_base_url",
+    "check_engine",
     "check_max_connections",
     "check_proxies",
     "check_timeout",
@@ -29,7 +33,23 @@ __all__ = [
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds allowed to open a connection when ``timeout`` is not given."""
 
-_TIMEOUT_PARTS = ("connect", "read", "write", "pool")
+ENGINES = ("auto", "aiohttp", "httpx2")
+"""The values of the ``engine`` option."""
+
+
+class Timeouts(NamedTuple):
+    """Per-phase limits in seconds (``None``: no limit), as httpx2 names the phases."""
+
+    connect: float | None
+    read: float | None
+    write: float | None
+    pool: float | None
+
+
+DEFAULT_TIMEOUTS = Timeouts(DEFAULT_CONNECT_TIMEOUT, None, None, None)
+"""10 s to connect, no other limit: the client's deadline bounds every call."""
+
+_TIMEOUT_PARTS = Timeouts._fields
 _PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 _PROXY_KEYS = {"http": "http://", "https": "https://", "all": "all://"}
 
@@ -79,15 +99,15 @@ def _seconds(name: str, value: object) -> float | None:
     return float(value)
 
 
-def check_timeout(timeout: object) -> httpx2.Timeout:
-    """Turn the ``timeout`` option into httpx2's per-phase timeouts.
+def check_timeout(timeout: object) -> Timeouts:
+    """Turn the ``timeout`` option into per-phase timeouts.
 
     A number applies to every phase; a mapping sets phases by name
     (``connect``, ``read``, ``write``, ``pool``); ``None`` disables them all.
     """
     if timeout is None or (isinstance(timeout, int | float) and not isinstance(timeout, bool)):
         seconds = _seconds("timeout", timeout)
-        return httpx2.Timeout(seconds)
+        return Timeouts(seconds, seconds, seconds, seconds)
     if isinstance(timeout, Mapping):
         unknown = [key for key in timeout if key not in _TIMEOUT_PARTS]
         if unknown:
@@ -103,9 +123,7 @@ def check_timeout(timeout: object) -> httpx2.Timeout:
         }
         for key, value in timeout.items():
             parts[key] = _seconds(f"timeout[{key!r}]", value)
-        return httpx2.Timeout(
-            connect=parts["connect"], read=parts["read"], write=parts["write"], pool=parts["pool"]
-        )
+        return Timeouts(**parts)
     raise ConfigurationError(
         f"timeout={timeout!r} is invalid: pass seconds (timeout=30.0), None, or a mapping "
         "such as timeout={'connect': 5.0, 'read': 30.0}"
@@ -203,6 +221,32 @@ def check_proxies(proxies: object) -> dict[str, str | None]:
             )
         mounts[_PROXY_KEYS.get(key, key)] = _check_proxy_url(key, url)
     return mounts
+
+
+def check_engine(engine: object, *, http2: bool, proxies: Mapping[str, str | None]) -> str:
+    """Validate ``engine`` against the other options; return it.
+
+    ``"aiohttp"`` needs the ``aiohttp`` package and cannot do HTTP/2 or SOCKS
+    proxies; whether the event loop is asyncio is only known at first use.
+    """
+    if engine not in ENGINES:
+        raise ConfigurationError(
+            f"engine={engine!r} is invalid: use engine='auto' (the default: aiohttp on "
+            "asyncio when it is installed, else httpx2), engine='aiohttp' or engine='httpx2'"
+        )
+    if engine == "aiohttp":
+        if http2:
+            raise ConfigurationError(
+                "http2=True needs engine='httpx2' (aiohttp speaks HTTP/1.1 only); pass "
+                "engine='httpx2', or engine='auto', which picks httpx2 for HTTP/2"
+            )
+        if any(url is not None and url.startswith("socks") for url in proxies.values()):
+            raise ConfigurationError(
+                "a socks5:// proxy needs engine='httpx2' (aiohttp has no SOCKS support); pass "
+                "engine='httpx2', or engine='auto', which picks httpx2 for SOCKS proxies"
+            )
+        require_module("aiohttp", "engine='aiohttp'", "'pynector-http[aiohttp]'")
+    return str(engine)
 
 
 def bool_option(name: str, value: Any) -> bool:

@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from pynector.errors import ConfigurationError
+from pynector.redact import REDACTED, is_secret_header
 
 __all__ = [
+    "BODY_KEYS",
     "IDEMPOTENT_METHODS",
     "REQUEST_KEYS",
     "REQUEST_OPTIONS",
@@ -38,7 +40,15 @@ IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "TRACE
 
 _STANDARD_METHODS = IDEMPOTENT_METHODS | {"POST", "PATCH", "CONNECT", "QUERY"}
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Visible ASCII with spaces and tabs inside: no CR/LF (header injection), NUL,
+# DEL, or whitespace around the value (which HTTP does not count as part of it).
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?")
+# Framing is the engine's: it sets these from the body.
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
 _EXAMPLE = "{'path': '/users', 'method': 'GET'}"
+
+BODY_KEYS: frozenset[str] = frozenset({"json", "data", "content", "files"})
+"""The keys that give a request a body."""
 
 # Conflicting bodies: each pair is rejected with the reason.
 _CONFLICTS = (
@@ -108,6 +118,8 @@ def check_data_keys(data: object) -> Mapping[str, Any]:
         )
     if not data.keys() <= REQUEST_KEYS:
         unknown_keys(data, REQUEST_KEYS, "HTTP request data")
+    if BODY_KEYS.isdisjoint(data):
+        return data  # no body: nothing more to check (the common GET)
     for first, second, why in _CONFLICTS:
         if data.get(first) is not None and data.get(second) is not None:
             fail(f"the request data has both {first!r} and {second!r}: {why}")
@@ -137,10 +149,27 @@ def check_headers(headers: object, key: str = "headers") -> Mapping[str, str]:
     for name, value in headers.items():
         if not isinstance(name, str) or not name:
             fail(f"{key!r} has a header name {name!r}; header names must be non-empty strings")
+        if not _TOKEN.fullmatch(name):
+            fail(
+                f"{key!r} has the header name {name!r}, which is not a valid HTTP header "
+                "name: use ASCII letters, digits and '-', e.g. 'X-Request-Id'"
+            )
+        if name.lower() in _FRAMING:
+            fail(
+                f"{key!r} sets {name!r}: the transport frames the body itself (from 'json', "
+                "'data', 'files' or 'content'); remove the header"
+            )
+        shown = REDACTED if is_secret_header(name) else repr(str(value))
         if not isinstance(value, str):
             fail(
                 f"{key!r}[{name!r}] must be a string, got {type(value).__name__}; "
-                f"write it as {name!r}: {str(value)!r}"
+                f"write it as {name!r}: {shown}"
+            )
+        if not _HEADER_VALUE.fullmatch(value):
+            fail(
+                f"{key!r}[{name!r}] = {shown} is not a valid HTTP header value: it must be "
+                "ASCII without line breaks, other control characters or spaces around it "
+                "(percent-encode or base64 other text)"
             )
     return headers
 

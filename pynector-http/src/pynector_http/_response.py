@@ -12,7 +12,7 @@ import json as _json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from pynector.redact import redact_url
 
@@ -21,6 +21,16 @@ from ._headers import Headers
 __all__ = ["Request", "Response", "ResponseStream"]
 
 _NO_TIME = timedelta(0)
+
+
+class _Source(Protocol):
+    """Where a response built by an engine gets what it computes on first use."""
+
+    def headers(self) -> Headers: ...
+
+    def sent_headers(self) -> Headers: ...
+
+    def elapsed(self) -> timedelta: ...
 
 
 def _reason(status_code: int) -> str:
@@ -115,12 +125,14 @@ class Response(_StatusMixin):
     """
 
     __slots__ = (
+        "_elapsed",
         "_headers",
+        "_method",
+        "_request",
+        "_source",
         "content",
-        "elapsed",
         "http_version",
         "reason_phrase",
-        "request",
         "status_code",
         "url",
     )
@@ -138,23 +150,82 @@ class Response(_StatusMixin):
         http_version: str = "HTTP/1.1",
     ) -> None:
         self.status_code = status_code
-        self._headers = _as_headers(headers)
+        self._headers: Headers | None = _as_headers(headers)
         self.content = content
         self.url = url
-        self.request = request
-        self.elapsed = elapsed
+        self._request = request
+        self._elapsed = elapsed
+        self._source: _Source | None = None
+        self._method = ""
         self.reason_phrase = _reason(status_code) if reason_phrase is None else reason_phrase
         self.http_version = http_version
+
+    @classmethod
+    def _from_engine(
+        cls,
+        status_code: int,
+        content: bytes,
+        url: str,
+        reason_phrase: str,
+        http_version: str,
+        method: str,
+        source: _Source,
+    ) -> Response:
+        """A response whose headers, request and elapsed time ``source`` gives on first use.
+
+        Most callers read the status and the body only; building the header
+        and request objects when they are asked for keeps each request cheap.
+        """
+        self = cls.__new__(cls)
+        self.status_code = status_code
+        self.content = content
+        self.url = url
+        self.reason_phrase = reason_phrase
+        self.http_version = http_version
+        self._method = method
+        self._source = source
+        self._headers = None
+        self._request = None
+        self._elapsed = _NO_TIME
+        return self
 
     @property
     def headers(self) -> Headers:
         """The response headers (case-insensitive, read-only)."""
-        return self._headers
+        headers = self._headers
+        if headers is None:
+            assert self._source is not None
+            headers = self._headers = self._source.headers()
+        return headers
+
+    @property
+    def request(self) -> Request | None:
+        """The :class:`Request` this answers (``None`` for a response built by hand without one)."""
+        source = self._source
+        if self._request is None and source is not None:
+            self._request = Request(self._method, self.url, source.sent_headers())
+        return self._request
+
+    @request.setter
+    def request(self, request: Request | None) -> None:
+        self._request = request
+
+    @property
+    def elapsed(self) -> timedelta:
+        """Time from sending the request to reading the whole body."""
+        source = self._source
+        if source is not None and self._elapsed is _NO_TIME:
+            self._elapsed = source.elapsed()
+        return self._elapsed
+
+    @elapsed.setter
+    def elapsed(self, elapsed: timedelta) -> None:
+        self._elapsed = elapsed
 
     @property
     def encoding(self) -> str:
         """The body's character set: ``Content-Type``'s charset, else UTF-8."""
-        return _charset(self._headers.get("content-type")) or "utf-8"
+        return _charset(self.headers.get("content-type")) or "utf-8"
 
     @property
     def text(self) -> str:

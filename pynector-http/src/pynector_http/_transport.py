@@ -1,26 +1,37 @@
-"""The HTTP transport on httpx2: one connection pool shared by concurrent requests."""
+"""The HTTP transport: one connection pool shared by concurrent requests, on either engine.
+
+Everything that does not depend on the engine lives here and in the modules it
+imports: checking the request, its URL and headers (and which origin gets the
+default headers), encoding the body, following redirects, the idempotency
+rule, the errors and the ``Response``. An engine (``_httpx2_engine``,
+``_aiohttp_engine``) only sends one request at a time over its pool.
+"""
 
 from __future__ import annotations
 
 import base64
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
-import httpx2
 
 from pynector import errors
+from pynector.concurrency import deadline
 from pynector.redact import SENSITIVE_HEADERS, redact_url, secret_values
 from pynector.registry import hooks
 
-from ._errors import status_error, translate
-from ._headers import Headers
+from ._body import Body, encode_body
+from ._engine import Engine, Reply, Settings, choose_engine, open_engine
+from ._errors import failure, status_error
 from ._options import (
-    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_TIMEOUTS,
     bool_option,
     check_base_url,
+    check_engine,
     check_max_connections,
     check_proxies,
     check_timeout,
@@ -29,7 +40,9 @@ from ._options import (
     ssl_context,
 )
 from ._request import (
+    BODY_KEYS,
     IDEMPOTENT_METHODS,
+    REQUEST_KEYS,
     check_data_keys,
     check_headers,
     check_options,
@@ -37,11 +50,18 @@ from ._request import (
     request_method,
 )
 from ._response import Request, Response, ResponseStream
+from ._urls import (
+    REDIRECT_STATUSES,
+    Origin,
+    origin_of,
+    query_secrets,
+    redirect,
+    split_absolute,
+    with_params,
+)
 from ._version import __version__
 
 __all__ = ["HTTPTransport"]
-
-_ENGINE_ERRORS = (httpx2.HTTPError, httpx2.InvalidURL, httpx2.StreamError, httpx2.CookieConflict)
 
 
 class _Default:
@@ -50,12 +70,67 @@ class _Default:
 
 
 _DEFAULT_TIMEOUT: Any = _Default()
-_USER_AGENT = f"pynector-http/{__version__} httpx2/{httpx2.__version__}"
+_USER_AGENT = f"pynector-http/{__version__}"
+# Dropped on every redirect (as httpx does): the engine's cookie jar decides.
+_REDIRECT_DROP = frozenset({"cookie"})
+_BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
+
+
+_NO_BODY_KEYS = REQUEST_KEYS - BODY_KEYS
+# The standard methods as callers write them, upper-cased.
+_METHODS = {
+    spelling: name
+    for name in ("GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "POST", "PATCH")
+    for spelling in (name, name.lower())
+}
 
 
 def _basic(username: str, password: str) -> str:
     token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
+
+
+class _Exchange:
+    """One request as it goes out, updated hop by hop when redirects are followed."""
+
+    __slots__ = (
+        "body",
+        "deadline",
+        "follow",
+        "headers",
+        "idempotent",
+        "method",
+        "origin",
+        "timeout",
+        "url",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        origin: Origin,
+        headers: list[tuple[str, str]],
+        body: Body,
+        follow: bool,
+        idempotent: bool | None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.origin = origin
+        self.headers = headers
+        self.body = body
+        self.follow = follow
+        self.idempotent = idempotent
+        self.timeout: float | None = None  # a deadline the engine enforces, in seconds
+        self.deadline = 0.0  # ... and when it expires (time.monotonic())
+
+    def replayable(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method in IDEMPOTENT_METHODS or any(
+            name.lower() == "idempotency-key" for name, _ in self.headers
+        )
 
 
 class HTTPTransport:
@@ -69,6 +144,11 @@ class HTTPTransport:
     retries belong to the client, which reads the errors' ``retryable`` and
     ``retry_after``.
 
+    Two engines send the requests, with the same options, errors and
+    :class:`Response`: aiohttp (asyncio only, much less CPU per request) and
+    httpx2 (asyncio and trio, HTTP/2, SOCKS proxies). ``engine="auto"`` picks
+    when the pool opens, inside the running event loop.
+
     Args:
         base_url: Prefix of every ``path``; its origin is the only one that
             receives the default ``headers``. Credentials in it
@@ -76,7 +156,7 @@ class HTTPTransport:
         headers: Default headers, sent only to ``base_url``'s origin (to every
             URL when there is no ``base_url``) and dropped on a redirect to
             another origin.
-        timeout: httpx2's own timeouts: seconds for every phase, ``None`` for
+        timeout: Per-phase timeouts: seconds for every phase, ``None`` for
             none, or a mapping of ``connect``/``read``/``write``/``pool``. By
             default 10 s to connect and no other limit: the client's deadline
             bounds each call.
@@ -92,11 +172,13 @@ class HTTPTransport:
             the proxy.
         max_connections: Size of the connection pool (``None``: no limit). The
             client passes its ``config["max_connections"]``.
-        http2: Negotiate HTTP/2 over TLS (needs ``pip install 'pynector-http[http2]'``).
+        http2: Negotiate HTTP/2 over TLS (needs ``pip install 'pynector-http[http2]'``
+            and the httpx2 engine).
         trust_env: Read ``HTTP(S)_PROXY``, ``NO_PROXY`` and ``SSL_CERT_FILE``
             from the environment.
-        engine: The HTTP engine: ``"httpx2"``, or ``"auto"`` for the best
-            one installed (today always httpx2).
+        engine: ``"auto"`` (aiohttp on asyncio when it is installed and the
+            options allow it, else httpx2), ``"aiohttp"`` (asyncio only; needs
+            ``pip install 'pynector-http[aiohttp]'``) or ``"httpx2"``.
 
     Raises:
         ConfigurationError: For an invalid option, naming it and the fix.
@@ -117,13 +199,8 @@ class HTTPTransport:
         max_connections: int | None = 100,
         http2: bool = False,
         trust_env: bool = True,
-        engine: str = "httpx2",
+        engine: str = "auto",
     ) -> None:
-        if engine not in ("httpx2", "auto"):
-            raise errors.ConfigurationError(
-                f"engine={engine!r} is not available in pynector-http {__version__}: use "
-                "engine='httpx2' (the default) or engine='auto'"
-            )
         base = check_base_url(base_url)
         defaults = dict(check_headers({} if headers is None else headers, "headers"))
         if base is not None and base.userinfo:
@@ -131,19 +208,23 @@ class HTTPTransport:
                 defaults["Authorization"] = _basic(base.username, base.password)
             base = base.copy_with(username=None, password=None)
         self._base_url = base
-        self._base_origin = None if base is None else base.origin
+        self._base_prefix = ""
+        self._base_origin: Origin | None = None
+        if base is not None:
+            # As httpx: base_url is a prefix that ends with "/" ("https://h/api" +
+            # "/users" is "https://h/api/users").
+            parts = urlsplit(str(base))
+            path = parts.path if parts.path.endswith("/") else parts.path + "/"
+            self._base_prefix = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+            self._base_origin = origin_of(parts)
         self._defaults: dict[str, tuple[str, str]] = {
             name.lower(): (name, value) for name, value in defaults.items()
         }
         self._default_pairs = list(self._defaults.values())
         self._secrets = secret_values(self._default_pairs)
         # Dropped from a redirect that leaves the first request's origin.
-        self._cross_origin_drop = SENSITIVE_HEADERS | self._defaults.keys()
-        self._timeout = (
-            httpx2.Timeout(None, connect=DEFAULT_CONNECT_TIMEOUT)
-            if timeout is _DEFAULT_TIMEOUT
-            else check_timeout(timeout)
-        )
+        self._cross_origin_drop = SENSITIVE_HEADERS | self._defaults.keys() | {"host"}
+        self._timeouts = DEFAULT_TIMEOUTS if timeout is _DEFAULT_TIMEOUT else check_timeout(timeout)
         self._follow_redirects = bool_option("follow_redirects", follow_redirects)
         if (
             isinstance(max_redirects, bool)
@@ -161,59 +242,54 @@ class HTTPTransport:
         if http2:
             require_module("h2", "http2=True", "'pynector-http[http2]'")
         self._trust_env = bool_option("trust_env", trust_env)
-        self._client: httpx2.AsyncClient | None = None
+        self._engine_option = check_engine(engine, http2=self._http2, proxies=self._proxies)
+        self._ssl_context: ssl.SSLContext | None = None
+        self._engine: Engine | None = None
         self._pending: Response | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _open(self) -> httpx2.AsyncClient:
-        """Create the connection pool (synchronously, so concurrent first uses share it)."""
-        if self._client is not None:
-            return self._client
-        limits = httpx2.Limits(
-            max_connections=self._max_connections,
-            max_keepalive_connections=self._max_connections,
-        )
-        context = ssl_context(self._verify, self._trust_env)
-        mounts: dict[str, httpx2.AsyncBaseTransport | None] = {
-            pattern: None
-            if url is None
-            else httpx2.AsyncHTTPTransport(
-                verify=context,
+    def _open(self) -> Engine:
+        """Pick the engine and create its pool (synchronously, so concurrent first uses share it).
+
+        Called inside the running event loop, which decides what ``"auto"`` means.
+        """
+        engine = self._engine
+        if engine is None:
+            if self._ssl_context is None:
+                self._ssl_context = ssl_context(self._verify, self._trust_env)
+            settings = Settings(
+                timeouts=self._timeouts,
+                ssl_context=self._ssl_context,
+                proxies=self._proxies,
+                max_connections=self._max_connections,
                 http2=self._http2,
-                limits=limits,
                 trust_env=self._trust_env,
-                proxy=httpx2.Proxy(url),
             )
-            for pattern, url in self._proxies.items()
-        }
-        self._client = httpx2.AsyncClient(
-            base_url="" if self._base_url is None else self._base_url,
-            headers={"User-Agent": _USER_AGENT},
-            timeout=self._timeout,
-            follow_redirects=False,
-            limits=limits,
-            verify=context,
-            http2=self._http2,
-            mounts=mounts or None,
-            trust_env=self._trust_env,
-        )
-        return self._client
+            name = choose_engine(self._engine_option, settings)
+            engine = self._engine = open_engine(name, settings, _USER_AGENT)
+        return engine
 
     async def connect(self) -> None:
-        """Open the connection pool. Idempotent; requests also open it on first use."""
+        """Pick the engine and open the connection pool.
+
+        Idempotent; requests also open it on first use.
+
+        Raises:
+            ConfigurationError: For ``engine="aiohttp"`` outside asyncio.
+        """
         self._open()
 
     async def disconnect(self) -> None:
         """Close the pool and every connection in it. Safe to call twice.
 
-        A request made afterwards opens a new pool.
+        A request made afterwards opens a new pool (and picks the engine again).
         """
-        client, self._client = self._client, None
+        engine, self._engine = self._engine, None
         self._pending = None
-        if client is not None:
+        if engine is not None:
             with anyio.CancelScope(shield=True):
-                await client.aclose()
+                await engine.aclose()
 
     async def aclose(self) -> None:
         """Same as :meth:`disconnect`."""
@@ -236,10 +312,19 @@ class HTTPTransport:
         """The base URL, without credentials (``None`` when not set)."""
         return None if self._base_url is None else redact_url(str(self._base_url))
 
+    @property
+    def engine(self) -> str:
+        """The engine in use (``"aiohttp"`` or ``"httpx2"``) while the pool is open.
+
+        Before the pool opens (and after it is closed), the ``engine`` option as
+        given: ``"auto"``, ``"aiohttp"`` or ``"httpx2"``.
+        """
+        return self._engine_option if self._engine is None else self._engine.name
+
     def __repr__(self) -> str:
         base = "None" if self._base_url is None else repr(redact_url(str(self._base_url)))
-        state = "open" if self._client is not None else "closed"
-        return f"<HTTPTransport base_url={base} {state}>"
+        state = "open" if self._engine is not None else "closed"
+        return f"<HTTPTransport base_url={base} engine={self.engine} {state}>"
 
     # -- the minimal protocol ----------------------------------------------
 
@@ -259,12 +344,13 @@ class HTTPTransport:
             raise errors.TransportError("receive() was called without a successful send() first")
         yield pending
 
-    # -- requests ------------------------------------------------------------
+    # -- building a request ------------------------------------------------
 
-    def _target(self, data: Mapping[str, Any]) -> tuple[str, bool, tuple[str, str] | None]:
-        """Return the URL to request, whether the default headers apply, and URL credentials."""
+    def _target(self, data: Mapping[str, Any]) -> tuple[str, Origin, tuple[str, str] | None]:
+        """Return the absolute URL to request, its origin, and credentials from the URL."""
         path = data.get("path")
         url = data.get("url")
+        base_origin = self._base_origin
         if path is not None:
             if url is not None:
                 fail("the request data has both 'path' and 'url'; give one of them")
@@ -275,50 +361,71 @@ class HTTPTransport:
                     f"'path' {redact_url(path)!r} is an absolute URL; 'path' is relative to "
                     "base_url. Use {'url': ...} for an absolute URL"
                 )
-            if self._base_url is None:
+            if base_origin is None:
                 fail(
-                    f"'path' {path!r} needs a base_url: create the transport with "
+                    f"'path' {redact_url(path)!r} needs a base_url: create the transport with "
                     "base_url='https://api.example.com', or pass an absolute {'url': ...}"
                 )
-            return path, True, None
+            return self._base_prefix + path.lstrip("/"), base_origin, None
         if url is None:
-            if self._base_url is None:
+            if base_origin is None:
                 fail(
                     "the request data has neither 'path' nor 'url'; e.g. "
                     "{'url': 'https://api.example.com/users'} (or set base_url and use 'path')"
                 )
-            return "", True, None
+            return self._base_prefix, base_origin, None
         if not isinstance(url, str):
             fail(f"'url' must be a string, got {type(url).__name__}")
         if "://" not in url:
-            if self._base_url is None:
+            if base_origin is None:
                 fail(
-                    f"'url' {url!r} is relative and the transport has no base_url; pass an "
-                    "absolute URL such as 'https://api.example.com/users'"
+                    f"'url' {redact_url(url)!r} is relative and the transport has no base_url; "
+                    "pass an absolute URL such as 'https://api.example.com/users'"
                 )
-            return url, True, None
+            return self._base_prefix + url.lstrip("/"), base_origin, None
         try:
-            parsed = httpx2.URL(url)
-        except httpx2.InvalidURL as exc:
+            target = split_absolute(url)
+        except ValueError as exc:
             fail(f"'url' {redact_url(url)!r} is not a valid URL ({exc})")
-        if parsed.scheme not in ("http", "https") or not parsed.host:
+        if target.origin.scheme not in ("http", "https") or not target.origin.host:
             fail(f"'url' {redact_url(url)!r} must be an http:// or https:// URL")
-        credentials = None
-        if parsed.userinfo:
-            credentials = (parsed.username, parsed.password)
-            parsed = parsed.copy_with(username=None, password=None)
-            url = str(parsed)
-        same = self._base_origin is None or parsed.origin == self._base_origin
-        return url, same, credentials
+        return target
 
-    def _build(
-        self, client: httpx2.AsyncClient, data: Any, options: Mapping[str, Any]
-    ) -> tuple[httpx2.Request, bool, bool | None]:
+    def _prepare(self, data: Any, options: Mapping[str, Any]) -> _Exchange:
         """Validate the request dict and options; return the request to send."""
+        # The common request (a dict without a body, a standard method, a
+        # 'path') takes the short way: this runs for every request.
         follow, idempotent = check_options(options) if options else (None, None)
-        data = check_data_keys(data)
-        method = request_method(data)
-        target, same_origin, credentials = self._target(data)
+        simple = type(data) is dict and data.keys() <= _NO_BODY_KEYS
+        if not simple:
+            data = check_data_keys(data)
+        method = data.get("method")
+        if method is None:
+            method = "GET"
+        elif type(method) is not str or (method := _METHODS.get(method)) is None:
+            method = request_method(data)
+        path = data.get("path")
+        if (
+            type(path) is str
+            and self._base_origin is not None
+            and "url" not in data
+            and "://" not in path
+            and not path.startswith("//")
+        ):
+            url, origin, credentials = self._base_prefix + path.lstrip("/"), self._base_origin, None
+        else:
+            url, origin, credentials = self._target(data)
+        params = data.get("params")
+        if params is not None:
+            try:
+                url = with_params(url, params)
+            except (TypeError, ValueError) as exc:
+                raise errors.ConfigurationError(
+                    f"the request data could not be encoded ({type(exc).__name__}: {exc}); "
+                    "check 'params': a dict (list values repeat the key), a list of pairs or "
+                    "a string"
+                ) from exc
+        same_origin = self._base_origin is None or origin == self._base_origin
         own = data.get("headers")
         if own:
             own = check_headers(own)
@@ -330,70 +437,148 @@ class HTTPTransport:
             headers = self._default_pairs if same_origin else []
         if credentials is not None and not any(n.lower() == "authorization" for n, _ in headers):
             headers = [*headers, ("Authorization", _basic(*credentials))]
-        try:
-            request = client.build_request(
-                method,
-                target,
-                params=data.get("params"),
-                headers=headers,
-                json=data.get("json"),
-                data=data.get("data"),
-                content=data.get("content"),
-                files=data.get("files"),
-            )
-        except (TypeError, ValueError) as exc:
-            keys = [key for key in ("params", "json", "data", "content", "files") if key in data]
-            raise errors.ConfigurationError(
-                f"the request data could not be encoded ({type(exc).__name__}: {exc}); check "
-                f"{', '.join(repr(k) for k in keys) or 'the values'}: 'json' must be "
-                "JSON-serialisable, 'params' and 'data' dicts of strings or numbers, 'files' "
-                "a dict of name -> file or (filename, content[, content_type])"
-            ) from exc
-        except httpx2.InvalidURL as exc:
-            raise errors.ConfigurationError(
-                f"the request URL is invalid ({exc}); check 'path' / 'url' and base_url"
-            ) from exc
+        body: Body = None
+        if not simple and not BODY_KEYS.isdisjoint(data):
+            body, content_type = encode_body(data)
+            if content_type is not None and not any(
+                n.lower() == "content-type" for n, _ in headers
+            ):
+                headers = [*headers, ("Content-Type", content_type)]
         relay = hooks()
         if relay is not None:
             extra: dict[str, str] = {}
             relay.pynector_headers(headers=extra)
-            for name, value in extra.items():
-                if name not in request.headers:
-                    request.headers[name] = value
-        return request, self._follow_redirects if follow is None else follow, idempotent
+            if extra:
+                present = {name.lower() for name, _ in headers}
+                headers = [
+                    *headers,
+                    *((n, v) for n, v in extra.items() if n.lower() not in present),
+                ]
+        return _Exchange(
+            method,
+            url,
+            origin,
+            headers,
+            body,
+            self._follow_redirects if follow is None else follow,
+            idempotent,
+        )
 
-    def _scope_redirect(self, request: httpx2.Request, origin: httpx2.Origin) -> None:
-        """Keep credentials and default headers from leaving the first request's origin."""
-        if request.url.userinfo:
-            request.url = request.url.copy_with(username=None, password=None)
-        if request.url.origin != origin:
-            for name in self._cross_origin_drop:
-                request.headers.pop(name, None)
+    # -- sending -------------------------------------------------------------
 
-    async def _send(
-        self, client: httpx2.AsyncClient, request: httpx2.Request, follow: bool
-    ) -> httpx2.Response:
-        """Send ``request``, following redirects ourselves; return the unread response."""
-        response = await client.send(request, stream=True, follow_redirects=False)
+    async def _exchange(self, engine: Engine, exchange: _Exchange) -> Reply:
+        """Send the request, following redirects if asked; return the unread reply."""
+        reply = await engine.send(
+            exchange.method,
+            exchange.url,
+            exchange.headers,
+            exchange.body,
+            exchange.origin,
+            exchange.timeout,
+        )
+        if not exchange.follow:
+            return reply
+        first_method, first_url, first_origin = exchange.method, exchange.url, exchange.origin
         hops = 0
-        while follow and (next_request := response.next_request) is not None:
+        while reply.status_code in REDIRECT_STATUSES and (location := reply.location()) is not None:
             try:
-                await response.aread()
+                await reply.read()
             finally:
-                await response.aclose()
+                await reply.aclose()
             hops += 1
             if hops > self._max_redirects:
                 raise errors.ProtocolError(
-                    f"{request.method} {redact_url(str(request.url))}: more than "
+                    f"{first_method} {redact_url(first_url)}: more than "
                     f"{self._max_redirects} redirects (a redirect loop?); fix the server's "
                     "Location or raise max_redirects"
                 )
-            self._scope_redirect(next_request, request.url.origin)
-            response = await client.send(next_request, stream=True, follow_redirects=False)
-        return response
+            self._redirect(exchange, reply.status_code, location, first_origin)
+            timeout = exchange.timeout
+            if timeout is not None:
+                timeout = exchange.deadline - time.monotonic()
+                if timeout <= 0:
+                    raise self._deadline_error(exchange)
+            reply = await engine.send(
+                exchange.method,
+                exchange.url,
+                exchange.headers,
+                exchange.body,
+                exchange.origin,
+                timeout,
+            )
+        return reply
 
-    def _secrets_of(self, request: httpx2.Request) -> set[str]:
-        return self._secrets | secret_values(request.headers.multi_items())
+    def _redirect(
+        self, exchange: _Exchange, status: int, location: str, first_origin: Origin
+    ) -> None:
+        """Turn ``exchange`` into the next hop, keeping credentials within the first origin."""
+        method, url = redirect(exchange.method, exchange.url, status, location)
+        origin = origin_of(urlsplit(url))
+        drop = _REDIRECT_DROP
+        if origin != first_origin:
+            drop = drop | self._cross_origin_drop
+        if method != exchange.method and method == "GET":
+            drop = drop | _BODY_HEADERS
+            exchange.body = None
+        elif exchange.body is not None and not isinstance(exchange.body, bytes):
+            raise errors.TransportError(
+                f"{exchange.method} {redact_url(exchange.url)}: the server redirected ({status}) "
+                "a request whose body is an async iterable, which cannot be sent twice; send "
+                "bytes, or pass follow_redirects=False"
+            )
+        exchange.headers = [(n, v) for n, v in exchange.headers if n.lower() not in drop]
+        exchange.method, exchange.url, exchange.origin = method, url, origin
+
+    def _deadline_error(self, exchange: _Exchange) -> errors.TimeoutError:
+        """The error the client raises when its deadline cuts a request short."""
+        timeout = exchange.timeout
+        error = errors.TimeoutError(
+            f"request timed out after {timeout:g} s; pass a larger timeout=... or set "
+            "config={'timeout': ...}",
+            timeout=timeout,
+        )
+        # The server may have acted on it: retry only what may be repeated.
+        error.retryable = exchange.replayable()
+        return error
+
+    def _secrets_of(self, exchange: _Exchange) -> set[str]:
+        """The secrets a message about this request must not show."""
+        return self._secrets | secret_values(exchange.headers) | query_secrets(exchange.url)
+
+    def _failure(
+        self, engine: Engine, exc: BaseException, exchange: _Exchange
+    ) -> errors.PynectorError:
+        secrets = self._secrets_of(exchange)
+        engine.hide(exc, secrets)  # it becomes the __cause__: tracebacks show its text
+        if exchange.timeout is not None and engine.deadline_expired(exc, exchange.deadline):
+            return self._deadline_error(exchange)
+        return failure(
+            engine.classify(exc),
+            exc,
+            method=exchange.method,
+            url=exchange.url,
+            replayable=exchange.replayable(),
+            secrets=secrets,
+        )
+
+    def _response(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
+        return Response._from_engine(
+            reply.status_code,
+            content,
+            reply.url,
+            reply.reason_phrase,
+            reply.http_version,
+            exchange.method,
+            reply,
+        )
+
+    def _status_error(self, response: Response, exchange: _Exchange) -> errors.HTTPStatusError:
+        return status_error(
+            response,
+            method=exchange.method,
+            replayable=exchange.replayable(),
+            secrets=self._secrets_of(exchange),
+        )
 
     def replayable(self, data: Any, **options: Any) -> bool:
         """Whether the request may be sent again when its outcome is unknown.
@@ -415,36 +600,6 @@ class HTTPTransport:
         )
         return method in IDEMPOTENT_METHODS or keyed
 
-    def _replayable(self, request: httpx2.Request, idempotent: bool | None) -> bool:
-        if idempotent is not None:
-            return idempotent
-        return request.method in IDEMPOTENT_METHODS or "idempotency-key" in request.headers
-
-    def _engine_error(
-        self, exc: Exception, request: httpx2.Request, idempotent: bool | None
-    ) -> errors.PynectorError:
-        try:
-            failed = exc.request  # type: ignore[attr-defined]
-        except (AttributeError, RuntimeError):
-            failed = request
-        return translate(
-            exc,
-            method=request.method,
-            url=str(failed.url),
-            replayable=self._replayable(request, idempotent),
-            secrets=self._secrets_of(request),
-        )
-
-    def _status_error(
-        self, response: Response, request: httpx2.Request, idempotent: bool | None
-    ) -> errors.HTTPStatusError:
-        return status_error(
-            response,
-            method=request.method,
-            replayable=self._replayable(request, idempotent),
-            secrets=self._secrets_of(request),
-        )
-
     async def request(self, data: Any, **options: Any) -> Response:
         """Send one request and return the complete response.
 
@@ -465,24 +620,96 @@ class HTTPTransport:
         Raises:
             HTTPStatusError: For any other status (a subclass chosen by status).
             ConnectionError: When no connection could be made or it broke.
-            TimeoutError: When one of httpx2's own timeouts expired.
+            TimeoutError: When one of the transport's own timeouts expired.
             ProtocolError: When the server's reply is not valid HTTP.
-            ConfigurationError: For invalid request data or options.
+            ConfigurationError: For invalid request data or options, or
+                ``engine="aiohttp"`` outside asyncio.
         """
-        client = self._client or self._open()
-        request, follow, idempotent = self._build(client, data, options)
+        engine = self._engine or self._open()
+        exchange = self._prepare(data, options)
         try:
-            raw = await self._send(client, request, follow)
+            # Awaited directly when no redirect is followed: one coroutine less
+            # on every suspension of the request (this is the hot path).
+            reply = await (
+                self._exchange(engine, exchange)
+                if exchange.follow
+                else engine.send(
+                    exchange.method, exchange.url, exchange.headers, exchange.body, exchange.origin
+                )
+            )
             try:
-                await raw.aread()
+                content = await reply.read()
             except BaseException:
-                await raw.aclose()
+                await reply.aclose()
                 raise
-        except _ENGINE_ERRORS as exc:
-            raise self._engine_error(exc, request, idempotent) from exc
-        response = _convert(raw)
+        except errors.PynectorError:
+            raise
+        except engine.failures as exc:
+            raise self._failure(engine, exc, exchange) from exc
+        return self._finish(reply, content, exchange)
+
+    async def request_within(self, timeout: float, data: Any, **options: Any) -> Response:
+        """Send one request that must finish within ``timeout`` seconds.
+
+        The same as :meth:`request` under a deadline, for a caller (the
+        client) that would otherwise wrap it in a cancel scope: the aiohttp
+        engine enforces the deadline with its own timer, which costs less CPU;
+        the httpx2 engine uses an AnyIO cancel scope. The deadline covers
+        waiting for a pooled connection, connecting, redirects and reading the
+        body.
+
+        Args:
+            timeout: Seconds (positive) the whole request may take.
+            data: The request, as for :meth:`request`.
+            **options: As for :meth:`request`.
+
+        Raises:
+            TimeoutError: When the deadline expired; ``retryable`` only if the
+                request may be repeated (see :meth:`replayable`), since the
+                server may have acted on it. The other errors of :meth:`request`.
+        """
+        engine = self._engine or self._open()
+        if not engine.native_deadline:
+            limit = deadline(timeout, "request")
+            try:
+                with limit:
+                    return await self.request(data, **options)
+            except errors.TimeoutError as exc:
+                if limit.expired and not self.replayable(data, **options):
+                    exc.retryable = False
+                raise
+        exchange = self._prepare(data, options)
+        exchange.timeout = timeout
+        exchange.deadline = time.monotonic() + timeout
+        try:
+            reply = await (
+                self._exchange(engine, exchange)
+                if exchange.follow
+                else engine.send(
+                    exchange.method,
+                    exchange.url,
+                    exchange.headers,
+                    exchange.body,
+                    exchange.origin,
+                    timeout,
+                )
+            )
+            try:
+                content = await reply.read()
+            except BaseException:
+                await reply.aclose()
+                raise
+        except errors.PynectorError:
+            raise
+        except engine.failures as exc:
+            raise self._failure(engine, exc, exchange) from exc
+        return self._finish(reply, content, exchange)
+
+    def _finish(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
+        """The :class:`Response` of a complete reply, or the status error for a non-2xx one."""
+        response = self._response(reply, content, exchange)
         if not 200 <= response.status_code < 300:
-            raise self._status_error(response, request, idempotent)
+            raise self._status_error(response, exchange)
         return response
 
     def stream(self, data: Any, **options: Any) -> _StreamContext:
@@ -504,58 +731,22 @@ class HTTPTransport:
         return _StreamContext(self, data, options)
 
 
-def _convert(raw: httpx2.Response) -> Response:
-    """Turn a fully read httpx2 response into pynector-http's own."""
-    sent = raw.request
-    url = str(sent.url)
-    return Response(
-        raw.status_code,
-        headers=Headers.from_raw(raw.headers.raw),
-        content=raw.content,
-        url=url,
-        request=Request(sent.method, url, Headers.from_raw(sent.headers.raw)),
-        elapsed=raw.elapsed,
-        reason_phrase=raw.reason_phrase,
-        http_version=raw.http_version,
-    )
-
-
-async def _abandon(iterator: AsyncIterator[bytes]) -> None:
-    """Finish a body iterator that will not be read to the end.
-
-    httpx2's body iterator is a chain of nested async generators. Closing only
-    the outermost one leaves the inner ones suspended for the garbage collector
-    (trio warns about each). Cancelling the pending read instead unwinds the
-    whole chain through its own cleanup, which also closes the connection; a
-    body already complete in the buffer just runs to its end.
-    """
-    with anyio.CancelScope() as scope:
-        scope.cancel()
-        try:
-            while True:
-                await iterator.__anext__()
-        except StopAsyncIteration:
-            pass
-        except _ENGINE_ERRORS:
-            pass  # the connection broke: it is being closed anyway
-
-
 class _Chunks:
     """The body chunks of a streamed response, with engine errors translated."""
 
-    __slots__ = ("_idempotent", "_iterator", "_request", "_transport")
+    __slots__ = ("_engine", "_exchange", "_iterator", "_transport")
 
     def __init__(
         self,
         transport: HTTPTransport,
+        engine: Engine,
         iterator: AsyncIterator[bytes],
-        request: httpx2.Request,
-        idempotent: bool | None,
+        exchange: _Exchange,
     ) -> None:
         self._transport = transport
+        self._engine = engine
         self._iterator = iterator
-        self._request = request
-        self._idempotent = idempotent
+        self._exchange = exchange
 
     def __aiter__(self) -> _Chunks:
         return self
@@ -563,65 +754,65 @@ class _Chunks:
     async def __anext__(self) -> bytes:
         try:
             return await self._iterator.__anext__()
-        except _ENGINE_ERRORS as exc:
-            raise self._transport._engine_error(exc, self._request, self._idempotent) from exc
+        except errors.PynectorError:
+            raise
+        except self._engine.failures as exc:
+            raise self._transport._failure(self._engine, exc, self._exchange) from exc
 
 
 class _StreamContext:
     """``async with transport.stream(data) as response``: opens and always closes it."""
 
-    __slots__ = ("_data", "_iterator", "_options", "_raw", "_stream", "_transport")
+    __slots__ = ("_data", "_iterator", "_options", "_reply", "_stream", "_transport")
 
     def __init__(self, transport: HTTPTransport, data: Any, options: Mapping[str, Any]) -> None:
         self._transport = transport
         self._data = data
         self._options = options
-        self._raw: httpx2.Response | None = None
-        self._iterator: Any = None
+        self._reply: Reply | None = None
+        self._iterator: AsyncIterator[bytes] | None = None
         self._stream: ResponseStream | None = None
 
     async def __aenter__(self) -> ResponseStream:
         transport = self._transport
-        client = transport._client or transport._open()
-        request, follow, idempotent = transport._build(client, self._data, self._options)
+        engine = transport._engine or transport._open()
+        exchange = transport._prepare(self._data, self._options)
         try:
-            raw = await transport._send(client, request, follow)
-        except _ENGINE_ERRORS as exc:
-            raise transport._engine_error(exc, request, idempotent) from exc
-        if not 200 <= raw.status_code < 300:
+            reply = await transport._exchange(engine, exchange)
+        except errors.PynectorError:
+            raise
+        except engine.failures as exc:
+            raise transport._failure(engine, exc, exchange) from exc
+        if not 200 <= reply.status_code < 300:
             try:
-                await raw.aread()
-            except _ENGINE_ERRORS as exc:
-                raise transport._engine_error(exc, request, idempotent) from exc
+                content = await reply.read()
+            except errors.PynectorError:
+                raise
+            except engine.failures as exc:
+                raise transport._failure(engine, exc, exchange) from exc
             finally:
-                await raw.aclose()
-            raise transport._status_error(_convert(raw), request, idempotent)
-        self._raw = raw
-        self._iterator = raw.aiter_bytes()
-        sent = raw.request
-        url = str(sent.url)
+                await reply.aclose()
+            raise transport._status_error(transport._response(reply, content, exchange), exchange)
+        self._reply = reply
+        self._iterator = reply.chunks()
+        url = reply.url
         self._stream = ResponseStream(
-            raw.status_code,
-            chunks=_Chunks(transport, self._iterator, request, idempotent),
+            reply.status_code,
+            chunks=_Chunks(transport, engine, self._iterator, exchange),
             aclose=self._close,
-            headers=Headers.from_raw(raw.headers.raw),
+            headers=reply.headers(),
             url=url,
-            request=Request(sent.method, url, Headers.from_raw(sent.headers.raw)),
-            reason_phrase=raw.reason_phrase,
-            http_version=raw.http_version,
+            request=Request(exchange.method, url, reply.sent_headers()),
+            reason_phrase=reply.reason_phrase,
+            http_version=reply.http_version,
         )
         return self._stream
 
     async def _close(self) -> None:
-        raw, self._raw = self._raw, None
+        reply, self._reply = self._reply, None
         iterator, self._iterator = self._iterator, None
-        if raw is None:
-            return
-        try:
-            if iterator is not None:
-                await _abandon(iterator)
-        finally:
-            await raw.aclose()
+        if reply is not None:
+            await reply.aclose(iterator)
 
     async def __aexit__(
         self,

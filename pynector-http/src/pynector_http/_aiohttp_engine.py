@@ -1,0 +1,374 @@
+"""The aiohttp engine: asyncio only, several times less CPU per request than httpx2.
+
+Imported only when a transport picks it. One ``aiohttp.ClientSession`` per
+proxy route (direct included), each with a pool of ``max_connections``, as
+httpx2 has one pool per mount; the cookie jar is shared. Redirects, headers,
+bodies and errors are the transport's: this module only sends one request and
+says what kind of failure each aiohttp exception is.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import select
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import timedelta
+from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import aiohttp
+import anyio
+from aiohttp.http_exceptions import ContentEncodingError, DecompressSizeError
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from pynector.redact import redact_url, scrub
+
+from . import _errors as kinds
+from ._body import Body
+from ._engine import Settings
+from ._headers import Headers
+from ._urls import Origin
+
+__all__ = ["AiohttpEngine"]
+
+# aiohttp adds "Content-Type: application/octet-stream" to a body or a
+# POST/PUT/PATCH without one; httpx2 sends none, and so do we.
+_NO_CONTENT_TYPE = ("Content-Type",)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_HTTP_11 = aiohttp.HttpVersion11
+
+
+class _Route(NamedTuple):
+    """How requests to one origin go out: the session and the proxy, if any."""
+
+    session: aiohttp.ClientSession
+    proxy: str | None
+    # For a plain-HTTP request through a proxy, the request itself goes to the
+    # proxy, so the proxy's credentials ride on it (as aiohttp itself does).
+    request_headers: tuple[tuple[str, str], ...]
+    # For HTTPS through a proxy, they go on the CONNECT only.
+    proxy_headers: dict[str, str] | None
+
+
+async def _settle() -> None:
+    """Let the event loop run once, even in a cancelled scope.
+
+    aiohttp closes a connection by scheduling the socket's closing for the
+    next loop iteration; after a failure or a cancellation the connection is
+    then really closed when the call returns, as with httpx2.
+    """
+    with anyio.CancelScope(shield=True):
+        await anyio.lowlevel.checkpoint()
+
+
+def _drop_closed(connections: Iterable[tuple[Any, float]]) -> None:
+    """Close pooled connections that the server hung up on while they were idle.
+
+    aiohttp learns that a server closed an idle connection only when the event
+    loop next polls; a request sent on it before that fails. httpx2 checks a
+    pooled connection's socket before reusing it, and so do we: aiohttp reuses
+    from the left, so the connections are checked from there up to the first
+    healthy one (one ``select`` call, usually); a closed one is skipped by
+    aiohttp.
+    """
+    for protocol, _ in connections:
+        transport = protocol.transport
+        if transport is None or transport.is_closing():
+            continue  # aiohttp skips it
+        sock = transport.get_extra_info("socket")
+        if sock is None or not select.select((sock,), (), (), 0)[0]:
+            return  # idle and quiet: this is the one aiohttp reuses
+        protocol.close()  # readable while idle: the server closed it (or broke HTTP)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """A ``TCPConnector`` that never reuses a connection the server closed while idle."""
+
+    # aiohttp's own hook for taking a pooled connection (its ``_get`` and
+    # ``_conns`` are as described above from 3.12 on: the extra pins >= 3.12).
+    async def _get(self, key: Any, traces: Any) -> Any:
+        connections = self._conns.get(key)
+        if connections:
+            _drop_closed(connections)
+        return await super()._get(key, traces)
+
+
+class _Reply:
+    """An aiohttp response whose body has not been read."""
+
+    __slots__ = (
+        "_complete",
+        "_finished",
+        "_raw",
+        "_started",
+        "http_version",
+        "reason_phrase",
+        "status_code",
+    )
+
+    def __init__(self, raw: aiohttp.ClientResponse, started: float) -> None:
+        self._raw = raw
+        self._started = started
+        self._finished = started
+        self._complete = False
+        self.status_code = raw.status
+        self.reason_phrase = raw.reason or ""
+        version = raw.version
+        self.http_version = (
+            "HTTP/1.1"
+            if version == _HTTP_11 or version is None
+            else f"HTTP/{version.major}.{version.minor}"
+        )
+
+    @property
+    def url(self) -> str:
+        return str(self._raw.url)
+
+    def headers(self) -> Headers:
+        return Headers.from_raw(self._raw.raw_headers)
+
+    def sent_headers(self) -> Headers:
+        return Headers.from_loader(self._sent)
+
+    def _sent(self) -> Iterable[tuple[str, str]]:
+        return self._raw.request_info.headers.items()
+
+    def location(self) -> str | None:
+        return self._raw.headers.get("Location")
+
+    def elapsed(self) -> timedelta:
+        return timedelta(seconds=self._finished - self._started)
+
+    async def read(self) -> bytes:
+        body = await self._raw.read()
+        self._finished = time.perf_counter()
+        self._complete = True
+        return body
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self._raw.content.iter_any()
+
+    async def aclose(self, chunks: AsyncIterator[bytes] | None = None) -> None:
+        # A body read to the end has already given its connection back to the
+        # pool; one left unread is closed with its connection.
+        self._raw.close()
+        if not self._complete:
+            await _settle()
+
+
+def _basic(userinfo: str) -> str:
+    username, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(username)}:{unquote(password)}".encode()).decode()
+    return f"Basic {token}"
+
+
+def _proxy_patterns(settings: Settings) -> list[tuple[object, str | None]]:
+    """The proxy mounts in httpx2's matching order, so both engines route alike."""
+    # httpx2's own pattern type and environment reader: the same routing rules
+    # (schemes, wildcards, ports, CIDR networks, NO_PROXY) as the httpx2 engine.
+    from httpx2._utils import URLPattern, get_environment_proxies
+
+    mounts = settings.proxies
+    if not mounts and settings.trust_env:
+        mounts = get_environment_proxies()
+    return [(pattern, mounts[pattern.pattern]) for pattern in sorted(map(URLPattern, mounts))]
+
+
+class AiohttpEngine:
+    """aiohttp sessions, one per proxy route; redirects left to the transport."""
+
+    name = "aiohttp"
+    native_deadline = True
+    # ServerTimeoutError and aiohttp's own timeouts are TimeoutError, a broken
+    # socket may surface as a plain OSError.
+    failures: tuple[type[BaseException], ...] = (aiohttp.ClientError, OSError)
+
+    def __init__(self, settings: Settings, user_agent: str) -> None:
+        self._settings = settings
+        self._user_agent = f"{user_agent} aiohttp/{aiohttp.__version__}"
+        timeouts = settings.timeouts
+        # aiohttp's "connect" covers waiting for a free connection and opening a
+        # new one; "sock_connect" the TCP connect alone. So "pool" bounds both.
+        pool = timeouts.pool
+        # No rounding up to whole seconds (aiohttp's default above 5 s): a
+        # deadline fires when it is due.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=pool,
+            sock_connect=timeouts.connect,
+            sock_read=timeouts.read,
+            ceil_threshold=math.inf,
+        )
+        # The same timeouts plus a total, per deadline (a client uses one or two).
+        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # aiohttp speaks HTTP/1.1 only. httpx2 sets "h2" on a context it shares
+        # for HTTP/2 (it sets the protocols before each connection it opens),
+        # so say "http/1.1" here too, or an HTTP/2 server would pick h2.
+        settings.ssl_context.set_alpn_protocols(["http/1.1"])
+        self._jar = aiohttp.CookieJar(unsafe=True)  # as httpx2: cookies from IP hosts too
+        self._sessions: dict[str | None, aiohttp.ClientSession] = {}
+        self._routes: dict[Origin, _Route] = {}
+        self._patterns: list[tuple[object, str | None]] | None = None
+        self._direct = self._session(None)
+
+    def _session(self, proxy: str | None) -> aiohttp.ClientSession:
+        session = self._sessions.get(proxy)
+        if session is None:
+            limit = self._settings.max_connections or 0  # aiohttp: 0 is no limit
+            connector = _Connector(
+                limit=limit,
+                limit_per_host=0,
+                ssl=self._settings.ssl_context,
+                keepalive_timeout=5.0,  # as httpx2's keep-alive expiry
+            )
+            session = self._sessions[proxy] = aiohttp.ClientSession(
+                connector=connector,
+                headers={"User-Agent": self._user_agent},
+                timeout=self._timeout,
+                cookie_jar=self._jar,
+                auto_decompress=True,
+                trust_env=False,  # proxies are routed here; aiohttp's would also read .netrc
+            )
+        return session
+
+    def _route(self, origin: Origin) -> _Route:
+        patterns = self._patterns
+        if patterns is None:
+            patterns = self._patterns = _proxy_patterns(self._settings)
+        proxy = None
+        if patterns:
+            import httpx2
+
+            host = f"[{origin.host}]" if ":" in origin.host else origin.host
+            url = httpx2.URL(f"{origin.scheme}://{host}:{origin.port}/")
+            for pattern, target in patterns:
+                if pattern.matches(url):  # type: ignore[attr-defined]
+                    proxy = target
+                    break
+        if proxy is None:
+            route = _Route(self._direct, None, (), None)
+        else:
+            parts = urlsplit(proxy)
+            credentials = None
+            if "@" in parts.netloc:
+                userinfo, _, hostport = parts.netloc.rpartition("@")
+                credentials = _basic(userinfo)
+                proxy = urlunsplit((parts.scheme, hostport, parts.path, "", ""))
+            auth = () if credentials is None else (("Proxy-Authorization", credentials),)
+            if origin.scheme == "https":
+                route = _Route(self._session(proxy), proxy, (), dict(auth) or None)
+            else:
+                route = _Route(self._session(proxy), proxy, auth, None)
+        self._routes[origin] = route
+        return route
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        body: Body,
+        origin: Origin,
+        timeout: float | None = None,
+    ) -> _Reply:
+        route = self._routes.get(origin) or self._route(origin)
+        limits = self._timeout
+        if timeout is not None:
+            limits = self._timeouts.get(timeout) or self._total(timeout)
+        if route.request_headers:
+            headers = [*headers, *route.request_headers]
+        skip: Iterable[str] | None = None
+        if (body is not None or method in _BODY_METHODS) and not any(
+            name.lower() == "content-type" for name, _ in headers
+        ):
+            skip = _NO_CONTENT_TYPE
+        started = time.perf_counter()
+        try:
+            raw = await route.session.request(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                allow_redirects=False,
+                proxy=route.proxy,
+                proxy_headers=route.proxy_headers,
+                skip_auto_headers=skip,
+                timeout=limits,
+            )
+        except BaseException:
+            await _settle()  # aiohttp has closed the connection: let the socket go now
+            raise
+        return _Reply(raw, started)
+
+    def _total(self, seconds: float) -> aiohttp.ClientTimeout:
+        base = self._timeout
+        timeout = aiohttp.ClientTimeout(
+            total=seconds,
+            connect=base.connect,
+            sock_connect=base.sock_connect,
+            sock_read=base.sock_read,
+            ceil_threshold=math.inf,
+        )
+        if len(self._timeouts) >= 16:
+            self._timeouts.clear()
+        self._timeouts[seconds] = timeout
+        return timeout
+
+    def hide(self, exc: BaseException, secrets: set[str]) -> None:
+        # aiohttp's messages quote the request URL (query included), and its
+        # response errors carry the request's headers: mask them in the whole chain.
+        seen: set[int] = set()
+        current: BaseException | None = exc
+        while current is not None and id(current) not in seen:
+            seen.add(id(current))
+            if isinstance(current, aiohttp.ClientResponseError):
+                info = current.request_info
+                if info is not None:
+                    url = URL(redact_url(str(info.real_url)), encoded=True)
+                    current.request_info = aiohttp.RequestInfo(
+                        url, info.method, CIMultiDictProxy(CIMultiDict()), url
+                    )
+            if secrets:
+                current.args = tuple(
+                    scrub(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
+                )
+            current = current.__cause__ or current.__context__
+
+    def deadline_expired(self, exc: BaseException, deadline: float) -> bool:
+        # aiohttp's total timeout raises a TimeoutError (a ConnectionTimeoutError
+        # while connecting); the time tells it from the per-phase timeouts.
+        return isinstance(exc, TimeoutError) and time.monotonic() >= deadline - 0.001
+
+    def classify(self, exc: BaseException) -> str:
+        if isinstance(exc, aiohttp.ClientHttpProxyError):
+            return kinds.PROXY
+        if isinstance(exc, aiohttp.ConnectionTimeoutError):
+            return kinds.CONNECT_TIMEOUT
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return kinds.CONNECT  # refused, DNS, TLS (told apart by the cause), proxy down
+        if isinstance(exc, TimeoutError):
+            return kinds.READ_TIMEOUT  # sock_read (SocketTimeoutError), aiohttp's other timers
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            cause = exc.__cause__
+            if isinstance(cause, ContentEncodingError | DecompressSizeError):
+                return kinds.DECODE
+            return kinds.BROKEN
+        if isinstance(exc, aiohttp.InvalidURL):
+            return kinds.INVALID_URL
+        if isinstance(exc, aiohttp.NonHttpUrlClientError):
+            return kinds.UNSUPPORTED
+        if isinstance(exc, aiohttp.ClientResponseError):
+            return kinds.PROTOCOL  # bad status line, oversized headers, too many redirects
+        if isinstance(exc, aiohttp.ClientConnectionError | OSError):
+            return kinds.BROKEN  # server disconnected, reset, a write that failed
+        return kinds.OTHER
+
+    async def aclose(self) -> None:
+        sessions = list(self._sessions.values())
+        self._sessions.clear()
+        self._routes.clear()
+        for session in sessions:
+            await session.close()

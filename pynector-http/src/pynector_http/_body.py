@@ -1,0 +1,78 @@
+"""Encoding a request's body once, the same way for every engine.
+
+``json`` is compact UTF-8 JSON, ``data`` a URL-encoded form, ``data`` with
+``files`` a multipart form, ``content`` raw bytes (``str`` as UTF-8) or an
+async iterable of bytes sent chunked. The encodings are httpx's, so both
+engines put the same bytes on the wire.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from collections.abc import AsyncIterable, Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from pynector.errors import ConfigurationError
+
+__all__ = ["Body", "encode_body"]
+
+Body = bytes | AsyncIterable[bytes] | None
+"""What an engine sends: bytes, a stream of bytes (chunked), or nothing."""
+
+
+def _form_items(form: Mapping[Any, Any]) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = []
+    for key, value in form.items():
+        values = value if isinstance(value, list | tuple) else (value,)
+        for item in values:
+            if item is True or item is False:
+                items.append((str(key), "true" if item else "false"))
+            else:
+                items.append((str(key), "" if item is None else str(item)))
+    return items
+
+
+def _multipart(form: Mapping[str, Any] | None, files: Any) -> tuple[bytes, str]:
+    import httpx2  # a hard dependency; only multipart bodies need it on the aiohttp engine
+
+    request = httpx2.Request("POST", "http://localhost/", data=form, files=files)
+    return request.read(), request.headers["Content-Type"]
+
+
+def encode_body(data: Mapping[str, Any]) -> tuple[Body, str | None]:
+    """Encode the body of a checked request dict; return it and its Content-Type.
+
+    Raises:
+        ConfigurationError: If a value cannot be encoded (not JSON-serialisable,
+            a form value that is not a string or number, a bad file entry).
+    """
+    try:
+        value = data.get("json")
+        if value is not None:
+            text = _json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+            return text.encode(), "application/json"
+        form = data.get("data")
+        files = data.get("files")
+        if files:
+            return _multipart(form, files)
+        if form:
+            return urlencode(_form_items(form)).encode(), "application/x-www-form-urlencoded"
+    except (TypeError, ValueError, AttributeError) as exc:  # a bad 'files' entry: AttributeError
+        keys = [key for key in ("json", "data", "files") if key in data]
+        raise ConfigurationError(
+            f"the request data could not be encoded ({type(exc).__name__}: {exc}); check "
+            f"{', '.join(repr(k) for k in keys) or 'the values'}: 'json' must be "
+            "JSON-serialisable, 'params' and 'data' dicts of strings or numbers, 'files' "
+            "a dict of name -> file or (filename, content[, content_type])"
+        ) from exc
+    content = data.get("content")
+    if content is None:
+        return None, None
+    if isinstance(content, str):
+        return content.encode(), None
+    if isinstance(content, bytes):
+        return content, None
+    if isinstance(content, bytearray | memoryview):
+        return bytes(content), None
+    return content, None
