@@ -26,7 +26,6 @@ memory must not grow with the number of lines.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -36,47 +35,14 @@ import tempfile
 import time
 from pathlib import Path
 
-BODY = b'{"ok":true}'
-REPLY = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
-    + BODY
-)
+from _loopback import started
+
 CONCURRENCY = 100
 SEMAPHORE = "httpx2 script, semaphore"
 WORKERS = "httpx2 script, 100 workers"
 DEFAULT_SIZES = "10000,100000"
 TIME_TARGET = 1.2
 MEMORY_TARGET = 1.2
-
-# -- the server (its own process) ----------------------------------------------------
-
-
-class _ServerProtocol(asyncio.Protocol):
-    """Answers every request head with the same small reply; keeps connections open."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        replies = self.buffer.count(b"\r\n\r\n")
-        if replies:
-            self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4 :]
-            self.transport.write(REPLY * replies)
-
-
-def serve() -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_ServerProtocol, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
-        server.close()
-
-    asyncio.run(main())
-
 
 # -- measuring ---------------------------------------------------------------------------
 
@@ -207,32 +173,18 @@ def main() -> int:
         help="line counts for the memory table (default 10000,100000)",
     )
     parser.add_argument("--quick", action="store_true", help="2,000 requests; 2,000 vs 20,000")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve()
-        return 0
     if args.quick:
         args.n = 2_000
         if args.memory == DEFAULT_SIZES:
             args.memory = "2000,20000"
     sizes = [int(size) for size in args.memory.split(",")]
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    try:
-        assert server.stdout is not None
-        url = f"http://127.0.0.1:{int(server.stdout.readline())}"
-        with tempfile.TemporaryDirectory(prefix="bench-cli-") as directory:
-            workdir = Path(directory)
-            env = environment(workdir)
-            compare(workdir, url, 20, 1, env)  # warm-up: compiles the bytecode of both sides
-            timing = compare(workdir, url, args.n, args.rounds, env)
-            peaks = memory(workdir, url, sizes, env)
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=10)
+    with started() as url, tempfile.TemporaryDirectory(prefix="bench-cli-") as directory:
+        workdir = Path(directory)
+        env = environment(workdir)
+        compare(workdir, url, 20, 1, env)  # warm-up: compiles the bytecode of both sides
+        timing = compare(workdir, url, args.n, args.rounds, env)
+        peaks = memory(workdir, url, sizes, env)
     import httpx2
 
     print(

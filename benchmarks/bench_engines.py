@@ -31,65 +31,18 @@ import functools
 import gc
 import os
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-BODY = b'{"ok":true}'
-REPLY = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
-    + BODY
-)
+from _loopback import started, workers
+
 TARGET = 1.3
 CONCURRENCY = (1, 10, 100)
 SIDES = ("raw aiohttp", "raw httpx2", "pynector aiohttp")
 
 
-# -- the server (its own process, its own core) ------------------------------------
-
-
-class _ServerProtocol(asyncio.Protocol):
-    """Answers every request head with the same small reply; keeps connections open."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        replies = self.buffer.count(b"\r\n\r\n")
-        if replies:
-            self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4 :]
-            self.transport.write(REPLY * replies)
-
-
-def serve(core: int | None) -> None:
-    if core is not None:
-        os.sched_setaffinity(0, {core})
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_ServerProtocol, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes stdin
-        server.close()
-
-    asyncio.run(main())
-
-
 # -- the client --------------------------------------------------------------------
-
-
-async def _workers(send: Callable[[], Awaitable[object]], n: int, concurrency: int) -> None:
-    async def worker(count: int) -> None:
-        for _ in range(count):
-            await send()
-
-    share, extra = divmod(n, concurrency)
-    await asyncio.gather(*(worker(share + (i < extra)) for i in range(concurrency)))
 
 
 async def measure(url: str, n: int, rounds: int) -> dict[int, dict[str, list[float]]]:
@@ -127,14 +80,14 @@ async def measure(url: str, n: int, rounds: int) -> dict[int, dict[str, list[flo
         results: dict[int, dict[str, list[float]]] = {}
         for concurrency in CONCURRENCY:
             for send in sends.values():  # warm up: connections, caches
-                await _workers(send, max(200, 2 * concurrency), concurrency)
+                await workers(send, max(200, 2 * concurrency), concurrency)
             samples: dict[str, list[float]] = {side: [] for side in SIDES}
             for index in range(rounds):
                 order = SIDES[index % len(SIDES) :] + SIDES[: index % len(SIDES)]
                 for side in order:
                     gc.collect()  # no side pays for another's garbage
                     start = time.process_time()
-                    await _workers(sends[side], n, concurrency)
+                    await workers(sends[side], n, concurrency)
                     samples[side].append((time.process_time() - start) / n * 1e6)
             results[concurrency] = samples
     return results
@@ -198,14 +151,14 @@ async def measure_sdk(port: int, n: int, rounds: int) -> list[tuple[str, int, fl
                     engine: functools.partial(call, client) for engine, client in clients.items()
                 }
                 for send in sends.values():
-                    await _workers(send, 50, concurrency)
+                    await workers(send, 50, concurrency)
                 samples: dict[str, list[float]] = {engine: [] for engine in sends}
                 for index in range(rounds):
                     order = list(sends) if index % 2 == 0 else list(sends)[::-1]
                     for engine in order:
                         gc.collect()
                         start = time.process_time()
-                        await _workers(sends[engine], n, concurrency)
+                        await workers(sends[engine], n, concurrency)
                         samples[engine].append((time.process_time() - start) / n * 1e6)
                 rows.append(
                     (
@@ -223,22 +176,10 @@ async def measure_sdk(port: int, n: int, rounds: int) -> list[tuple[str, int, fl
 
 def _sdk_main(args: argparse.Namespace, client_core: int | None, server_core: int) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, here)
-    server = subprocess.Popen(
-        [sys.executable, os.path.join(here, "bench_sdk.py"), "--serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        if server_core >= 0:
-            os.sched_setaffinity(server.pid, {server_core})
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
+    sdk_server = [sys.executable, os.path.join(here, "bench_sdk.py"), "--serve"]
+    with started(sdk_server, None if server_core < 0 else server_core) as url:
+        port = int(url.rpartition(":")[2])
         rows = asyncio.run(measure_sdk(port, args.n, args.rounds))
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=10)
     import anthropic
     import openai
 
@@ -262,16 +203,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="requests per round and side")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per side (median wins)")
-    parser.add_argument("--serve", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--sdk",
         action="store_true",
         help="instead: the openai/anthropic SDKs on their httpx2 vs their aiohttp client",
     )
     args = parser.parse_args()
-    if args.serve is not None:
-        serve(None if args.serve < 0 else args.serve)
-        return 0
     cores = sorted(os.sched_getaffinity(0))
     client_core, server_core = (cores[0], cores[1]) if len(cores) > 1 else (None, -1)
     if args.sdk:
@@ -279,22 +216,11 @@ def main() -> int:
             os.sched_setaffinity(0, {client_core})
         _sdk_main(args, client_core, server_core)
         return 0
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(server_core)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
+    with started(core=None if server_core < 0 else server_core) as url:
         if client_core is not None:
             os.sched_setaffinity(0, {client_core})
         load = os.getloadavg()[0]
-        results = asyncio.run(measure(f"http://127.0.0.1:{port}", args.n, args.rounds))
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=10)
+        results = asyncio.run(measure(url, args.n, args.rounds))
     import aiohttp
     import httpx2
 

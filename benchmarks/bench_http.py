@@ -20,60 +20,16 @@ import asyncio
 import functools
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 
-BODY = b'{"ok":true}'
-REPLY = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
-    + BODY
-)
+from _loopback import started, workers
+
 TARGET = 1.15
 
 
-# -- the server (its own process) ------------------------------------------------
-
-
-class _ServerProtocol(asyncio.Protocol):
-    """Answers every request head with the same small reply; keeps connections open."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        replies = self.buffer.count(b"\r\n\r\n")
-        if replies:
-            self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4 :]
-            self.transport.write(REPLY * replies)
-
-
-def serve() -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_ServerProtocol, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        # Runs until the parent closes our stdin.
-        await loop.run_in_executor(None, sys.stdin.read)
-        server.close()
-
-    asyncio.run(main())
-
-
 # -- the client -------------------------------------------------------------------
-
-
-async def _workers(send: Callable[[], Awaitable[object]], n: int, concurrency: int) -> None:
-    async def worker(count: int) -> None:
-        for _ in range(count):
-            await send()
-
-    share, extra = divmod(n, concurrency)
-    await asyncio.gather(*(worker(share + (i < extra)) for i in range(concurrency)))
 
 
 async def measure(url: str, n: int, rounds: int) -> list[tuple[str, float, float]]:
@@ -105,13 +61,13 @@ async def measure(url: str, n: int, rounds: int) -> list[tuple[str, float, float
 
         for concurrency in (1, 10, 100):
             # Warm up both sides (connections, caches) before measuring.
-            await _workers(raw_get, 200, concurrency)
-            await _workers(pynector_get, 200, concurrency)
+            await workers(raw_get, 200, concurrency)
+            await workers(pynector_get, 200, concurrency)
             raw_us, ours_us = [], []
             for index in range(rounds):
                 sides = [(raw_get, raw_us), (pynector_get, ours_us)]
                 for send, samples in sides if index % 2 == 0 else sides[::-1]:
-                    run = functools.partial(_workers, send, n, concurrency)
+                    run = functools.partial(workers, send, n, concurrency)
                     samples.append(await cpu(run))
             rows.append((f"request, concurrency {concurrency}", *_medians(raw_us, ours_us)))
 
@@ -123,7 +79,7 @@ async def measure(url: str, n: int, rounds: int) -> list[tuple[str, float, float
         await batch()
         raw_us, ours_us = [], []
         for _ in range(rounds):
-            raw_us.append(await cpu(lambda: _workers(raw_get, n, 100)))
+            raw_us.append(await cpu(lambda: workers(raw_get, n, 100)))
             ours_us.append(await cpu(batch))
         rows.append(("batch_request, max_concurrency 100", *_medians(raw_us, ours_us)))
     return rows
@@ -140,22 +96,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="requests per round and side")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per side (median wins)")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve()
-        return 0
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
-        rows = asyncio.run(measure(f"http://127.0.0.1:{port}", args.n, args.rounds))
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=10)
+    with started() as url:
+        rows = asyncio.run(measure(url, args.n, args.rounds))
     import httpx2
 
     from pynector._plugins import hooks

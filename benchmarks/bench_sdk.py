@@ -24,11 +24,12 @@ import functools
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from _loopback import serve, started, workers
 
 TARGET = 1.10
 API_KEY = "sk-bench-0000"
@@ -115,28 +116,7 @@ class _ServerProtocol(asyncio.Protocol):
             self.transport.write(b"".join(out))
 
 
-def serve() -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_ServerProtocol, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        # Runs until the parent closes our stdin.
-        await loop.run_in_executor(None, sys.stdin.read)
-        server.close()
-
-    asyncio.run(main())
-
-
 # -- the client -------------------------------------------------------------------
-
-
-async def _workers(send: Callable[[], Awaitable[object]], n: int, concurrency: int) -> None:
-    async def worker(count: int) -> None:
-        for _ in range(count):
-            await send()
-
-    share, extra = divmod(n, concurrency)
-    await asyncio.gather(*(worker(share + (i < extra)) for i in range(concurrency)))
 
 
 def _raw_client(provider: str, port: int) -> Any:
@@ -195,14 +175,14 @@ async def measure(provider: str, port: int, n: int, rounds: int) -> list[tuple[s
         try:
             for concurrency in (1, 10):
                 # Warm up both sides (connections, caches, lazy imports) first.
-                await _workers(raw_call, 50, concurrency)
-                await _workers(pynector_call, 50, concurrency)
+                await workers(raw_call, 50, concurrency)
+                await workers(pynector_call, 50, concurrency)
                 raw_us: list[float] = []
                 ours_us: list[float] = []
                 for index in range(rounds):
                     sides = [(raw_call, raw_us), (pynector_call, ours_us)]
                     for send, samples in sides if index % 2 == 0 else sides[::-1]:
-                        samples.append(await cpu(functools.partial(_workers, send, n, concurrency)))
+                        samples.append(await cpu(functools.partial(workers, send, n, concurrency)))
                 rows.append(
                     (
                         f"{provider} request, concurrency {concurrency}",
@@ -220,7 +200,7 @@ async def measure(provider: str, port: int, n: int, rounds: int) -> list[tuple[s
             raw_us, ours_us = [], []
             for index in range(rounds):
                 sides = [
-                    (lambda: _workers(raw_call, n, 10), raw_us),
+                    (lambda: workers(raw_call, n, 10), raw_us),
                     (batch, ours_us),
                 ]
                 for run, samples in sides if index % 2 == 0 else sides[::-1]:
@@ -244,21 +224,13 @@ def main() -> int:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve()
+        serve(_ServerProtocol)
         return 0
-    server = subprocess.Popen(
-        [sys.executable, __file__, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-    try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
+    with started([sys.executable, __file__, "--serve"]) as url:
+        port = int(url.rpartition(":")[2])
         rows = []
         for provider in ("openai", "anthropic"):
             rows += asyncio.run(measure(provider, port, args.n, args.rounds))
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait(timeout=10)
     import anthropic
     import openai
 
