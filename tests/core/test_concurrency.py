@@ -106,6 +106,26 @@ async def test_deadline_raises_pynector_timeout_and_none_means_no_deadline() -> 
 
 
 @pytest.mark.anyio
+async def test_deadline_is_an_anyio_cancel_scope_that_nests() -> None:
+    # What runs inside sees the deadline as AnyIO's effective deadline...
+    with deadline(30.0):
+        assert 29 < remaining_time() <= 30
+        # ...a nearer enclosing one wins, and its expiry is not this deadline's
+        with anyio.move_on_after(0.05) as outer:
+            limit = deadline(30.0)
+            with limit:
+                assert remaining_time() <= 0.05
+                await anyio.Event().wait()
+        assert outer.cancelled_caught and not limit.expired
+        # ...and cancelling from outside still reaches the block.
+        with anyio.CancelScope() as scope:
+            with deadline(30.0):
+                scope.cancel()
+                await anyio.Event().wait()
+        assert scope.cancelled_caught
+
+
+@pytest.mark.anyio
 async def test_worker_pool_raises_the_first_error_itself() -> None:
     async def handler(index: int, item: int) -> None:
         if item == 3:

@@ -269,12 +269,33 @@ class Pynector:
             )
         return self._config.timeout if timeout is None else check_timeout(timeout)
 
-    async def _send(self, data: Any, options: Mapping[str, Any]) -> Any:
-        """Connect if needed and run the transport, translating builtin errors."""
+    async def _admit(self, borrower: object) -> anyio.CapacityLimiter:
+        """Wait for the rate limiter, then for one of the ``max_connections`` slots."""
+        await self._limiter.acquire()
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = anyio.CapacityLimiter(self._config.max_connections)
         try:
-            if not self._connected:
-                await self._ensure_connected()
-            return await self._impl.request(data, **options)
+            slots.acquire_on_behalf_of_nowait(borrower)  # no checkpoint when not saturated
+        except anyio.WouldBlock:
+            await slots.acquire_on_behalf_of(borrower)
+        return slots
+
+    async def _send_within(self, timeout: float, data: Any, options: Mapping[str, Any]) -> Any:
+        """Connect if needed and run one exchange under the request's deadline.
+
+        One coroutine on purpose: every frame here is on the stack each time
+        the transport resumes (this is the request path).
+        """
+        limit = deadline(timeout, "request")
+        try:
+            with limit:
+                if not self._connected:
+                    await self._ensure_connected()
+                return await self._impl.request(data, **options)
+        except errors.TimeoutError as exc:
+            self._mark_unknown_outcome(exc, limit, data, options)
+            raise
         except RateLimitError as exc:
             if exc.retry_after:
                 self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
@@ -283,29 +304,6 @@ class Pynector:
             raise  # already ours (pynector's TimeoutError is also an OSError)
         except OSError as exc:
             raise _translate(exc) from exc
-
-    async def _admit(self) -> tuple[anyio.CapacityLimiter, object]:
-        """Wait for the rate limiter, then take one of the ``max_connections`` slots."""
-        await self._limiter.acquire()
-        slots = self._slots
-        if slots is None:
-            slots = self._slots = anyio.CapacityLimiter(self._config.max_connections)
-        borrower = object()  # one task may hold several slots (a request inside a stream)
-        try:
-            slots.acquire_on_behalf_of_nowait(borrower)  # no checkpoint when not saturated
-        except anyio.WouldBlock:
-            await slots.acquire_on_behalf_of(borrower)
-        return slots, borrower
-
-    async def _send_within(self, timeout: float, data: Any, options: Mapping[str, Any]) -> Any:
-        """Run one exchange under the request's deadline."""
-        limit = deadline(timeout, "request")
-        try:
-            with limit:
-                return await self._send(data, options)
-        except errors.TimeoutError as exc:
-            self._mark_unknown_outcome(exc, limit, data, options)
-            raise
 
     def _mark_unknown_outcome(
         self, error: errors.TimeoutError, limit: deadline, data: Any, options: Mapping[str, Any]
@@ -326,7 +324,16 @@ class Pynector:
         attempt: int = 1,
         batch_index: int | None = None,
     ) -> Any:
-        slots, borrower = await self._admit()
+        # A slot is taken without a coroutine when no wait is needed (the usual case).
+        borrower = object()  # one task may hold several slots (a request inside a stream)
+        slots = self._slots
+        if slots is None or not self._limiter.idle:
+            slots = await self._admit(borrower)
+        else:
+            try:
+                slots.acquire_on_behalf_of_nowait(borrower)
+            except anyio.WouldBlock:
+                slots = await self._admit(borrower)
         try:
             relay = hooks(self._telemetry)
             if relay is None:
@@ -594,7 +601,8 @@ class Pynector:
     async def _stream(
         self, data: Any, timeout: float, options: Mapping[str, Any]
     ) -> AsyncIterator[AsyncIterator[Any]]:
-        slots, borrower = await self._admit()
+        borrower = object()
+        slots = await self._admit(borrower)
         try:
             async with AsyncExitStack() as stack:
                 relay = hooks(self._telemetry)

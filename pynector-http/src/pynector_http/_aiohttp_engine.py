@@ -89,11 +89,12 @@ class _Connector(aiohttp.TCPConnector):
 
     # aiohttp's own hook for taking a pooled connection (its ``_get`` and
     # ``_conns`` are as described above from 3.12 on: the extra pins >= 3.12).
-    async def _get(self, key: Any, traces: Any) -> Any:
+    # Not a coroutine itself: it hands aiohttp's back, one frame less per request.
+    def _get(self, key: Any, traces: Any) -> Any:
         connections = self._conns.get(key)
         if connections:
             _drop_closed(connections)
-        return await super()._get(key, traces)
+        return super()._get(key, traces)
 
 
 class _Reply:

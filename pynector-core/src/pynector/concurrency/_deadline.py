@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from asyncio import _get_running_loop  # noqa: TID251 (a C call, not a primitive)
 from types import TracebackType
 
 import anyio
@@ -10,6 +11,25 @@ import anyio
 from pynector.errors import TimeoutError
 
 __all__ = ["deadline", "remaining_time"]
+
+# The asyncio backend's CancelScope class, learnt on first use. ``anyio.CancelScope(...)``
+# and ``anyio.current_time()`` each look the backend up first (through sniffio),
+# which on a request path costs as much as the scope itself; on asyncio the
+# class and the loop's clock are all they resolve to.
+_asyncio_scope: type[anyio.CancelScope] | None = None
+
+
+def _cancel_scope(timeout: float | None) -> anyio.CancelScope:
+    """An AnyIO cancel scope (not yet entered) that expires ``timeout`` seconds from now."""
+    global _asyncio_scope
+    loop = _get_running_loop()
+    if loop is None:  # trio (or no event loop: AnyIO raises its usual error)
+        at = math.inf if timeout is None else anyio.current_time() + timeout
+        return anyio.CancelScope(deadline=at)
+    scope_class = _asyncio_scope
+    if scope_class is None:
+        scope_class = _asyncio_scope = type(anyio.CancelScope())
+    return scope_class(deadline=math.inf if timeout is None else loop.time() + timeout)
 
 
 class deadline:
@@ -35,8 +55,7 @@ class deadline:
         """Whether this deadline fired (rather than an error from inside the block)."""
 
     def __enter__(self) -> None:
-        at = math.inf if self._timeout is None else anyio.current_time() + self._timeout
-        self._scope = scope = anyio.CancelScope(deadline=at)
+        self._scope = scope = _cancel_scope(self._timeout)
         scope.__enter__()
 
     def __exit__(

@@ -78,6 +78,11 @@ class RateLimiter:
         count, period = parse_rate(rate)
         return cls(count, period)
 
+    @property
+    def idle(self) -> bool:
+        """True when :meth:`acquire` would return at once without recording anything."""
+        return self.count is None and self._paused_until == -math.inf
+
     def pause(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` from now (extends, never shortens)."""
         self._paused_until = max(self._paused_until, anyio.current_time() + max(seconds, 0.0))
@@ -90,7 +95,7 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Wait until one more start is allowed, and record it."""
-        if self.count is None and self._paused_until == -math.inf:
+        if self.idle:
             return  # no limit and no pause: nothing to wait for or record
         now = anyio.current_time()
         lock = self._lock
