@@ -28,56 +28,14 @@ import asyncio
 import gc
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+from _loopback import started
+
 import pynector
-
-BODY = b'{"ok":true}'
-REPLY = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-    + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
-    + BODY
-)
-
-# -- the loopback server (its own process) ------------------------------------------
-
-
-class _Answer(asyncio.Protocol):
-    """Answers every request head with the same small reply; keeps the connection."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        heads = self.buffer.count(b"\r\n\r\n")
-        if heads:
-            self.buffer = self.buffer.rsplit(b"\r\n\r\n", 1)[1]
-            self.transport.write(REPLY * heads)
-
-
-async def _serve() -> None:
-    server = await asyncio.get_running_loop().create_server(_Answer, "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
-    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-
-
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [sys.executable, __file__, "--serve"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    port = int(process.stdout.readline())
-    return process, f"http://127.0.0.1:{port}"
-
 
 # -- the scenarios --------------------------------------------------------------------
 
@@ -165,15 +123,11 @@ def report(title: str, figures: dict[str, float], targets: dict[str, str]) -> No
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="fewer requests and rounds")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--mock-n", type=int, default=20_000)
     parser.add_argument("--http-n", type=int, default=2_000)
     args = parser.parse_args()
-    if args.serve:
-        asyncio.run(_serve())
-        return
     if args.quick:
         args.rounds, args.mock_n, args.http_n = 3, 5_000, 500
     os.environ["PYNECTOR_PLUGINS"] = ""  # installed plugins stay out; scenarios register theirs
@@ -191,8 +145,7 @@ def main() -> None:
         "otel installed, enable_telemetry=False": "<= 1.02x",
         "otel, enabled, no SDK configured": "<= 1.05x",
     }
-    server, url = start_server()
-    try:
+    with started() as url:
         print(
             f"## Telemetry: client CPU per request, median of {args.rounds} rounds, asyncio, "
             f"Python {sys.version.split()[0]}"
@@ -215,10 +168,6 @@ def main() -> None:
         }
         mock_sdk = rounds(after, "mock", url, args.mock_n, args.rounds, exporter.clear)
         http_sdk = rounds(after, "http", url, args.http_n, args.rounds, exporter.clear)
-    finally:
-        assert server.stdin is not None
-        server.stdin.close()
-        server.wait()
 
     report(f"MockTransport, {args.mock_n:,} requests per round", mock, targets)
     report("MockTransport, with the SDK configured", mock_sdk, {})

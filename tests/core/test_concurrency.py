@@ -116,7 +116,8 @@ async def test_deadline_is_an_anyio_cancel_scope_that_nests() -> None:
             with limit:
                 assert remaining_time() <= 0.05
                 await anyio.Event().wait()
-        assert outer.cancelled_caught and not limit.expired
+        assert outer.cancelled_caught
+        assert not limit.expired
         # ...and cancelling from outside still reaches the block.
         with anyio.CancelScope() as scope:
             with deadline(30.0):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pynector import Pynector, _plugins, hookimpl, registry
+from pynector import Pynector, _plugins, configure_telemetry, hookimpl, registry
 from pynector.errors import ConfigurationError
 from pynector.hookspecs import RetryWaitInfo
 from pynector.testing import MockTransport
@@ -89,7 +89,9 @@ def test_hooks_is_none_when_no_plugin_is_registered(discovery: Discovery) -> Non
 
 def test_hooks_returns_the_same_relay_on_every_call(discovery: Discovery) -> None:
     discovery.install("pynector-recorder")
+    discovery.set_plugins_env("recorder")  # no telemetry plugin, which may step aside
     assert _plugins.hooks() is _plugins.hooks() is _plugins.plugin_manager().hook
+    assert _plugins.relay() is _plugins.plugin_manager().hook
 
 
 def test_pynector_plugins_limits_which_installed_plugins_load(
@@ -335,6 +337,49 @@ class _Counting:
     @hookimpl
     def pynector_request(self, info: object) -> None:
         self.calls += 1
+
+
+class _Switchable(_Counting):
+    """A telemetry plugin that has somewhere to send data only while ``active``."""
+
+    def __init__(self) -> None:
+        super().__init__(telemetry=True)
+        self.active = False
+        self.configured: list[str] = []
+
+    def pynector_telemetry_active(self) -> bool:
+        return self.active
+
+    @hookimpl
+    def pynector_configure_telemetry(self, service_name: str, log_level: str) -> None:
+        self.configured.append(service_name)
+        self.active = True
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("pynector_logger")  # configure_telemetry sets its level
+async def test_telemetry_plugins_with_nowhere_to_send_data_are_left_out(
+    discovery: Discovery,
+) -> None:
+    discovery.set_plugins_env("")  # only this test's plugins
+    tracer, other = _Switchable(), _Counting(telemetry=False)
+    names = [registry.register_plugin(tracer), registry.register_plugin(other)]
+    try:
+        async with Pynector(transport=MockTransport(lambda d, **o: d)) as client:
+            await client.request("x")  # the tracer is inactive: only the other plugin
+            assert (tracer.calls, other.calls) == (0, 1)
+            # configure_telemetry reaches inactive plugins (it is what activates them)
+            configure_telemetry(service_name="svc")
+            assert tracer.configured == ["svc"]
+            await client.request("x")
+            assert (tracer.calls, other.calls) == (1, 2)
+        registry.unregister_plugin(names.pop())  # only the telemetry plugin is left
+        tracer.active = False
+        assert _plugins.hooks() is None  # nothing to call at all
+        assert _plugins.relay() is not None
+    finally:
+        for name in names:
+            registry.unregister_plugin(name)
 
 
 @pytest.mark.anyio

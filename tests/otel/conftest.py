@@ -114,16 +114,6 @@ def otel(exported: Exported, monkeypatch: pytest.MonkeyPatch) -> Iterator[Teleme
     exported.logs.clear()
 
 
-@pytest.fixture
-def pynector_logger() -> Iterator[logging.Logger]:
-    """The ``pynector`` logger, with its level and handlers restored afterwards."""
-    logger = logging.getLogger("pynector")
-    level, handlers = logger.level, logger.handlers[:]
-    yield logger
-    logger.setLevel(level)
-    logger.handlers[:] = handlers
-
-
 def traceparent_of(span: ReadableSpan) -> str:
     """The ``traceparent`` header a server receives from inside ``span``."""
     context = span.context

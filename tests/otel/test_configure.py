@@ -175,6 +175,59 @@ def test_the_installed_plugin_traces_requests_through_its_entry_point() -> None:
     assert result.stdout.strip() == "['pynector.request']"
 
 
+def test_without_a_tracer_provider_the_plugin_steps_aside_until_one_is_set() -> None:
+    result = run(
+        """
+        import logging
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from pynector.registry import hooks
+        from pynector_otel import plugin
+
+        print(plugin.pynector_telemetry_active(), hooks())
+        logging.getLogger("pynector.otel").setLevel(logging.DEBUG)  # its request lines
+        print(plugin.pynector_telemetry_active(), hooks() is not None)
+        logging.getLogger("pynector.otel").setLevel(logging.NOTSET)
+        print(plugin.pynector_telemetry_active())
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)  # the program's own, set after the import
+        print(plugin.pynector_telemetry_active(), hooks() is not None)
+        """,
+        REQUEST,
+        """
+        print([span.name for span in exporter.get_finished_spans()])
+        """,
+        PYNECTOR_PLUGINS="otel",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "False None",
+        "True True",
+        "False",
+        "True True",
+        "['pynector.request']",
+    ]
+
+
+def test_a_tracer_provider_named_by_the_environment_counts_as_configured() -> None:
+    result = run(
+        """
+        from opentelemetry import trace
+        from pynector_otel import plugin
+
+        print(plugin.pynector_telemetry_active(), type(trace.get_tracer_provider()).__name__)
+        """,
+        PYNECTOR_PLUGINS="otel",
+        OTEL_PYTHON_TRACER_PROVIDER="sdk_tracer_provider",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True TracerProvider"
+
+
 def test_a_tracer_provider_set_by_the_program_is_left_alone(
     otel: Telemetry, pynector_logger: logging.Logger
 ) -> None:

@@ -174,6 +174,41 @@ async def test_no_trace_context_is_sent_when_telemetry_is_disabled(
     assert otel.spans() == []
 
 
+class _TraceHeader:
+    """A telemetry plugin that always has somewhere to send data, and adds a header."""
+
+    pynector_telemetry = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    @pynector.hookimpl
+    def pynector_headers(self, headers: dict[str, str]) -> None:
+        self.calls += 1
+        headers["x-trace"] = "on"
+
+
+@pytest.mark.anyio
+async def test_a_client_with_telemetry_off_turns_it_off_on_its_transport(
+    otel: Telemetry, server: Server
+) -> None:
+    plugin = _TraceHeader()
+    name = registry.register_plugin(plugin)
+    try:
+        for enabled in (True, False):
+            async with Pynector(
+                transport_type="http", base_url=server.url, enable_telemetry=enabled
+            ) as client:
+                assert client.transport.enable_telemetry is enabled
+                await client.request({"path": "/users"})
+    finally:
+        registry.unregister_plugin(name)
+    on, off = server.received
+    assert on.headers["x-trace"] == "on"
+    assert "x-trace" not in off.headers
+    assert plugin.calls == 1  # the disabled client's transport never called it
+
+
 @pytest.mark.anyio
 async def test_no_trace_context_is_sent_without_a_configured_sdk(
     otel: Telemetry, server: Server

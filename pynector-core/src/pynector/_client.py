@@ -155,6 +155,9 @@ class Pynector:
         else:
             self._stream_impl = self._impl
         self._telemetry = bool(enable_telemetry)
+        if not self._telemetry and getattr(transport, "enable_telemetry", None) is True:
+            # The transport's own calls to telemetry plugins (trace headers) stop too.
+            transport.enable_telemetry = False  # type: ignore[union-attr]
         rate = self._config.rate_limit
         self._limiter = RateLimiter(*rate) if rate else RateLimiter(None)
         self._policy = RetryPolicy(

@@ -23,12 +23,22 @@ from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     import logging
+    from collections.abc import Callable
 
     import pluggy
 
     from .registry import PluginInfo, _Entry
 
-__all__ = ["ENV_VAR", "hooks", "plugin_infos", "plugin_manager", "register", "reset", "unregister"]
+__all__ = [
+    "ENV_VAR",
+    "hooks",
+    "plugin_infos",
+    "plugin_manager",
+    "register",
+    "relay",
+    "reset",
+    "unregister",
+]
 
 ENV_VAR = "PYNECTOR_PLUGINS"
 
@@ -47,6 +57,9 @@ _manager: pluggy.PluginManager | None = None
 _relay: pluggy.HookRelay | None = None
 # The same hooks without telemetry plugins, for clients with enable_telemetry=False.
 _quiet: Any = None
+# The telemetry plugins' pynector_telemetry_active methods; None when some
+# telemetry plugin has none (it is always active) or there is no telemetry plugin.
+_checks: tuple[Callable[[], bool], ...] | None = None
 _installed: list[_Installed] = []
 # Run-time registrations by name; they survive reset() and are registered first.
 _runtime: dict[str, object] = {}
@@ -61,21 +74,47 @@ def _logger() -> logging.Logger:
 def hooks(telemetry: bool = True) -> Any:
     """Return the hook relay, or ``None`` when no plugin is registered at all.
 
-    The first call creates the plugin manager; later calls only read a
-    module-level variable, so the client may call this on every request::
+    The first call creates the plugin manager; later calls only read
+    module-level variables, so the client may call this on every request::
 
         relay = hooks()
         if relay is not None:
             relay.pynector_retry_wait(info=info)
 
+    Telemetry plugins (those with a true ``pynector_telemetry`` attribute) are
+    left out when ``telemetry`` is false, and also when every one of them
+    says, through its ``pynector_telemetry_active()`` method, that it has
+    nowhere to send data right now (no tracing SDK configured): then a call
+    costs what it costs without them.
+
     Args:
-        telemetry: ``False`` leaves out telemetry plugins (those with a true
-            ``pynector_telemetry`` attribute), for a client created with
-            ``enable_telemetry=False``; ``None`` when no other plugin remains.
+        telemetry: ``False`` for a client created with ``enable_telemetry=False``.
+
+    Returns:
+        The relay of every plugin, the relay without the telemetry plugins, or
+        ``None`` when no plugin remains.
     """
     if _manager is None:
         plugin_manager()
-    return _relay if telemetry else _quiet
+    if telemetry:
+        checks = _checks
+        if checks is None:
+            return _relay
+        for active in checks:
+            if active():
+                return _relay
+    return _quiet
+
+
+def relay() -> Any:
+    """The relay of every registered plugin, active or not (``None`` when there is none).
+
+    For calls every plugin must see whatever its state, such as
+    ``pynector_configure_telemetry`` (which is what makes a telemetry plugin active).
+    """
+    if _manager is None:
+        plugin_manager()
+    return _relay
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -97,10 +136,10 @@ def reset() -> None:
 
     Run-time registrations are kept and registered again with the new manager.
     """
-    global _manager, _relay, _quiet, _installed
+    global _manager, _relay, _quiet, _checks, _installed
     with _lock:
         _manager = None
-        _relay = _quiet = None
+        _relay = _quiet = _checks = None
         _installed = []
 
 
@@ -191,9 +230,14 @@ class _WithoutTelemetry:
 
 def _refresh(manager: pluggy.PluginManager) -> None:
     """Recompute the relays after the set of plugins changed."""
-    global _relay, _quiet
+    global _relay, _quiet, _checks
     plugins = manager.get_plugins()
     telemetry = [plugin for plugin in plugins if getattr(plugin, "pynector_telemetry", False)]
+    checks = [getattr(plugin, "pynector_telemetry_active", None) for plugin in telemetry]
+    if telemetry and all(callable(check) for check in checks):
+        _checks = tuple(check for check in checks if callable(check))
+    else:
+        _checks = None
     _relay = manager.hook if plugins else None
     if len(telemetry) == len(plugins):
         _quiet = None

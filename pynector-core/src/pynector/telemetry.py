@@ -45,8 +45,8 @@ def configure_telemetry(service_name: str = "pynector", log_level: str = "INFO")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
 
-    from ._plugins import hooks
+    from ._plugins import relay
 
-    relay = hooks()
-    if relay is not None:
-        relay.pynector_configure_telemetry(service_name=service_name, log_level=level)
+    plugins = relay()  # every plugin: configuring is what makes one active
+    if plugins is not None:
+        plugins.pynector_configure_telemetry(service_name=service_name, log_level=level)

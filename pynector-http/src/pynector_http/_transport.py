@@ -179,6 +179,9 @@ class HTTPTransport:
         engine: ``"auto"`` (aiohttp on asyncio when it is installed and the
             options allow it, else httpx2), ``"aiohttp"`` (asyncio only; needs
             ``pip install 'pynector-http[aiohttp]'``) or ``"httpx2"``.
+        enable_telemetry: Let telemetry plugins add headers (the W3C trace
+            context) to requests. A client created with ``enable_telemetry=False``
+            turns it off on the transport it owns.
 
     Raises:
         ConfigurationError: For an invalid option, naming it and the fix.
@@ -200,6 +203,7 @@ class HTTPTransport:
         http2: bool = False,
         trust_env: bool = True,
         engine: str = "auto",
+        enable_telemetry: bool = True,
     ) -> None:
         base = check_base_url(base_url)
         defaults = dict(check_headers({} if headers is None else headers, "headers"))
@@ -243,6 +247,7 @@ class HTTPTransport:
             require_module("h2", "http2=True", "'pynector-http[http2]'")
         self._trust_env = bool_option("trust_env", trust_env)
         self._engine_option = check_engine(engine, http2=self._http2, proxies=self._proxies)
+        self.enable_telemetry = bool_option("enable_telemetry", enable_telemetry)
         self._ssl_context: ssl.SSLContext | None = None
         self._engine: Engine | None = None
         self._pending: Response | None = None
@@ -444,7 +449,7 @@ class HTTPTransport:
                 n.lower() == "content-type" for n, _ in headers
             ):
                 headers = [*headers, ("Content-Type", content_type)]
-        relay = hooks()
+        relay = hooks(self.enable_telemetry)
         if relay is not None:
             extra: dict[str, str] = {}
             relay.pynector_headers(headers=extra)

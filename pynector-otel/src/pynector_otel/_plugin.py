@@ -42,6 +42,21 @@ RESPONSE_HEADERS_ENV = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_RESPONS
 
 _MAX_DESCRIPTION = 500
 _NOOP_TRACER = trace.NoOpTracer()
+_UNSET = object()
+# opentelemetry-api loads a global provider named by this variable on first use.
+_PROVIDER_ENV = "OTEL_PYTHON_TRACER_PROVIDER"
+
+
+def _no_global_provider() -> bool:
+    """True while no global tracer provider has been set.
+
+    opentelemetry-api keeps it in ``trace._TRACER_PROVIDER`` (``None`` until
+    set); reading that costs a twentieth of ``trace.get_tracer_provider()``,
+    which also looks the environment up on every call. Should the variable
+    ever go, this answers ``False`` and the public call decides.
+    """
+    return getattr(trace, "_TRACER_PROVIDER", _UNSET) is None
+
 
 # Inside one of our request spans: the transport may inject trace context.
 _INJECT: ContextVar[bool] = ContextVar("pynector_otel_inject", default=False)
@@ -382,6 +397,7 @@ class OtelPlugin:
         self.capture_message_content = False
         self._provider: trace.TracerProvider | None = None
         self._tracer: trace.Tracer | None = None
+        self._provider_from_env = False
         self.configure(
             tracer_provider=tracer_provider,
             capture_message_content=capture_message_content,
@@ -408,6 +424,7 @@ class OtelPlugin:
         self.request_headers = _allow_list("request_headers", request_headers)
         self.response_headers = _allow_list("response_headers", response_headers)
         self._provider = tracer_provider
+        self._provider_from_env = _PROVIDER_ENV in os.environ
         self._tracer = None
 
     def __repr__(self) -> str:
@@ -426,6 +443,20 @@ class OtelPlugin:
         if _log.isEnabledFor(logging.DEBUG):
             return _NOOP_TRACER  # no spans, but the request log lines
         return None
+
+    def pynector_telemetry_active(self) -> bool:
+        """Whether there is anywhere for data to go right now (asked on every call).
+
+        True with a tracer provider other than the API's no-op one, or with
+        the ``pynector.otel`` logger enabled for DEBUG (the request log lines).
+        When it is false, the client leaves this plugin out of the call, so
+        having it installed without an SDK costs close to nothing.
+        """
+        if self._tracer is not None:
+            return True
+        if self._provider is None and not self._provider_from_env and _no_global_provider():
+            return _log.isEnabledFor(logging.DEBUG)
+        return self._active_tracer() is not None
 
     # -- hooks -----------------------------------------------------------------
 

@@ -94,6 +94,9 @@ class SDKTransport:
             10 minutes). Deadlines belong to the pynector client.
         max_connections: Size of the SDK's connection pool; the client passes
             its ``config["max_connections"]``. Ignored with ``http_client=``.
+        enable_telemetry: Let telemetry plugins add headers (the W3C trace
+            context) to calls. A client created with ``enable_telemetry=False``
+            turns it off on the transport it owns.
         **client_options: Any other option of the SDK's async client
             (``project``, ``default_headers``, ``default_query``,
             ``http_client``, ``auth_token``, ...), except ``max_retries`` and
@@ -106,6 +109,7 @@ class SDKTransport:
 
     Attributes:
         provider: The provider's name, ``"openai"`` or ``"anthropic"``.
+        enable_telemetry: As the argument.
     """
 
     transport_type: ClassVar[str] = "sdk"
@@ -120,10 +124,12 @@ class SDKTransport:
         base_url: str | None = None,
         timeout: float | None = None,
         max_connections: int | None = None,
+        enable_telemetry: bool = True,
         **client_options: Any,
     ) -> None:
         spec = get_provider(provider)
         self.provider: str = spec.name
+        self.enable_telemetry = bool(enable_telemetry)
         self._spec = spec
         _check_timeout(timeout)
         self._max_connections = _check_max_connections(max_connections)
@@ -309,7 +315,7 @@ class SDKTransport:
         parameters = operation.parameters
         if parameters is not None and not parameters.issuperset(kwargs):
             _unknown_arguments(self.provider, operation, kwargs)
-        relay = hooks()
+        relay = hooks(self.enable_telemetry)
         if relay is not None:
             # Plugins' headers (W3C trace context of pynector's span); the caller's win.
             headers: dict[str, str] = {}
