@@ -11,7 +11,7 @@ from anyio.abc import SocketStream, TaskStatus
 
 from pynector import Pynector
 from pynector.errors import ConnectionError, TimeoutError
-from pynector.transport.protocol import Transport
+from pynector.transport.protocol import LifecycleMixin, Transport
 
 pytestmark = pytest.mark.anyio
 
@@ -233,3 +233,31 @@ async def test_a_request_cut_short_by_the_deadline_is_retried_only_if_replayable
             )
     assert caught.value.retryable is safe
     assert transport.sent == attempts
+
+
+class ManagedTransport(LifecycleMixin, ChunkTransport):
+    """A transport that gets ``aclose()`` and ``async with`` from the mixin."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def connect(self) -> None:
+        self.calls.append("connect")
+
+    async def disconnect(self) -> None:
+        self.calls.append("disconnect")
+
+
+async def test_lifecycle_mixin_connects_on_enter_and_disconnects_on_exit_and_aclose() -> None:
+    transport = ManagedTransport()
+    with pytest.raises(LookupError):
+        async with transport as entered:
+            assert entered is transport
+            assert transport.calls == ["connect"]
+            raise LookupError  # the block's error propagates, after disconnect()
+    assert transport.calls == ["connect", "disconnect"]
+    await transport.aclose()
+    assert transport.calls == ["connect", "disconnect", "disconnect"]
+    async with Pynector(transport=transport) as client:
+        assert await client.request([b"still ", b"a transport"]) == b"still a transport"

@@ -23,6 +23,7 @@ from pynector import errors
 from pynector.concurrency import deadline
 from pynector.redact import SENSITIVE_HEADERS, redact_url, secret_values
 from pynector.registry import hooks
+from pynector.transport.protocol import LifecycleMixin
 
 from ._body import Body, encode_body
 from ._engine import Engine, Reply, Settings, choose_engine, open_engine
@@ -133,14 +134,15 @@ class _Exchange:
         )
 
 
-class HTTPTransport:
+class HTTPTransport(LifecycleMixin):
     """The ``http`` transport: requests as dicts, replies as :class:`Response`.
 
     Registered as ``transport_type="http"``; ``Pynector(transport_type="http",
     base_url=..., ...)`` creates one and passes it these options. One
     connection pool serves every concurrent request of the transport; it is
     opened by :meth:`connect` (or on first use) and closed by
-    :meth:`disconnect`. The transport sends each request once: deadlines and
+    :meth:`disconnect` (also ``aclose()``, and leaving ``async with
+    transport:``). The transport sends each request once: deadlines and
     retries belong to the client, which reads the errors' ``retryable`` and
     ``retry_after``.
 
@@ -295,22 +297,6 @@ class HTTPTransport:
         if engine is not None:
             with anyio.CancelScope(shield=True):
                 await engine.aclose()
-
-    async def aclose(self) -> None:
-        """Same as :meth:`disconnect`."""
-        await self.disconnect()
-
-    async def __aenter__(self) -> HTTPTransport:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.disconnect()
 
     @property
     def base_url(self) -> str | None:
@@ -630,28 +616,7 @@ class HTTPTransport:
             ConfigurationError: For invalid request data or options, or
                 ``engine="aiohttp"`` outside asyncio.
         """
-        engine = self._engine or self._open()
-        exchange = self._prepare(data, options)
-        try:
-            # Awaited directly when no redirect is followed: one coroutine less
-            # on every suspension of the request (this is the hot path).
-            reply = await (
-                self._exchange(engine, exchange)
-                if exchange.follow
-                else engine.send(
-                    exchange.method, exchange.url, exchange.headers, exchange.body, exchange.origin
-                )
-            )
-            try:
-                content = await reply.read()
-            except BaseException:
-                await reply.aclose()
-                raise
-        except errors.PynectorError:
-            raise
-        except engine.failures as exc:
-            raise self._failure(engine, exc, exchange) from exc
-        return self._finish(reply, content, exchange)
+        return await self._request(data, options, None)
 
     async def request_within(self, timeout: float, data: Any, **options: Any) -> Response:
         """Send one request that must finish within ``timeout`` seconds.
@@ -683,10 +648,20 @@ class HTTPTransport:
                 if limit.expired and not self.replayable(data, **options):
                     exc.retryable = False
                 raise
+        return await self._request(data, options, timeout)
+
+    async def _request(
+        self, data: Any, options: Mapping[str, Any], timeout: float | None
+    ) -> Response:
+        """Send a request and read its body; ``timeout``, if any, the engine enforces."""
+        engine = self._engine or self._open()
         exchange = self._prepare(data, options)
-        exchange.timeout = timeout
-        exchange.deadline = time.monotonic() + timeout
+        if timeout is not None:
+            exchange.timeout = timeout
+            exchange.deadline = time.monotonic() + timeout
         try:
+            # Awaited directly when no redirect is followed: one coroutine less
+            # on every suspension of the request (this is the hot path).
             reply = await (
                 self._exchange(engine, exchange)
                 if exchange.follow

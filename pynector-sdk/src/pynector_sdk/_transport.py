@@ -8,7 +8,7 @@ import math
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from types import ModuleType, TracebackType
+from types import ModuleType
 from typing import Any, ClassVar, NoReturn
 
 import anyio
@@ -16,6 +16,7 @@ import anyio
 from pynector.errors import ConfigurationError, TransportError
 from pynector.redact import Secret, redact_url, scrub, secret_values
 from pynector.registry import hooks
+from pynector.transport.protocol import LifecycleMixin
 
 from ._errors import ErrorMap
 from ._operations import Operation, resolve_operation
@@ -68,7 +69,7 @@ class _Replies:
         return self._queue.popleft()
 
 
-class SDKTransport:
+class SDKTransport(LifecycleMixin):
     """Sends requests through the official OpenAI or Anthropic async SDK.
 
     Created by ``Pynector(transport_type="sdk", provider=..., ...)``. Each
@@ -256,22 +257,6 @@ class SDKTransport:
         if client is not None:
             with anyio.CancelScope(shield=True):
                 await client.close()
-
-    async def aclose(self) -> None:
-        """Same as :meth:`disconnect`."""
-        await self.disconnect()
-
-    async def __aenter__(self) -> SDKTransport:
-        await self.connect()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.disconnect()
 
     def _open_client(self) -> Any:
         client = self._client

@@ -1,6 +1,7 @@
 """Transports: the pluggable part of pynector that talks to a remote service."""
 
+from .protocol import LifecycleMixin as LifecycleMixin
 from .protocol import StreamingTransport as StreamingTransport
 from .protocol import Transport as Transport
 
-__all__ = ["StreamingTransport", "Transport"]
+__all__ = ["LifecycleMixin", "StreamingTransport", "Transport"]

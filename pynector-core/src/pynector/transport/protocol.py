@@ -9,6 +9,9 @@ A transport that can serve concurrent callers by itself also provides
 ``request(data, **options)`` and, optionally, ``stream(data, **options)``
 (:class:`StreamingTransport`); the client uses them when present. The built-in
 HTTP and SDK transports do.
+
+:class:`LifecycleMixin` adds ``aclose()`` and ``async with transport:`` on top
+of a transport's own ``connect`` and ``disconnect``.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
-__all__ = ["StreamingTransport", "Transport"]
+__all__ = ["LifecycleMixin", "StreamingTransport", "Transport"]
 
 
 @runtime_checkable
@@ -62,3 +65,46 @@ class StreamingTransport(Transport, Protocol):
     @abstractmethod
     def stream(self, data: Any, **options: Any) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
         """Open a streamed reply; leaving the context releases it."""
+
+
+class LifecycleMixin:
+    """``aclose()`` and ``async with`` for a transport, from its ``connect``/``disconnect``.
+
+    ``async with transport:`` connects the transport and disconnects it on the
+    way out, even after an error; ``aclose()`` is the same as ``disconnect()``.
+    For code that uses a transport on its own: a client given the transport
+    connects and disconnects it by itself. The built-in HTTP and SDK
+    transports use it::
+
+        class MyTransport(LifecycleMixin, Transport):
+            async def connect(self) -> None: ...
+            async def disconnect(self) -> None: ...
+
+            ...  # send and receive
+
+        async with MyTransport() as transport:  # connect(), then disconnect()
+            await transport.send(b"ping")
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:  # provided by the class the mixin is combined with
+
+        @abstractmethod
+        async def connect(self) -> None: ...
+
+        @abstractmethod
+        async def disconnect(self) -> None: ...
+
+    async def aclose(self) -> None:
+        """Same as ``disconnect()``."""
+        await self.disconnect()
+
+    async def __aenter__(self) -> Self:
+        """Connect, and return the transport."""
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Disconnect; an exception from the block propagates."""
+        await self.disconnect()
