@@ -26,6 +26,9 @@ _NO_TIME = timedelta(0)
 class _Source(Protocol):
     """Where a response built by an engine gets what it computes on first use."""
 
+    @property
+    def url(self) -> str: ...
+
     def headers(self) -> Headers: ...
 
     def sent_headers(self) -> Headers: ...
@@ -130,11 +133,11 @@ class Response(_StatusMixin):
         "_method",
         "_request",
         "_source",
+        "_url",
         "content",
         "http_version",
         "reason_phrase",
         "status_code",
-        "url",
     )
 
     def __init__(
@@ -152,7 +155,7 @@ class Response(_StatusMixin):
         self.status_code = status_code
         self._headers: Headers | None = _as_headers(headers)
         self.content = content
-        self.url = url
+        self._url: str | None = url
         self._request = request
         self._elapsed = elapsed
         self._source: _Source | None = None
@@ -165,13 +168,12 @@ class Response(_StatusMixin):
         cls,
         status_code: int,
         content: bytes,
-        url: str,
         reason_phrase: str,
         http_version: str,
         method: str,
         source: _Source,
     ) -> Response:
-        """A response whose headers, request and elapsed time ``source`` gives on first use.
+        """A response whose URL, headers, request and elapsed time ``source`` gives on first use.
 
         Most callers read the status and the body only; building the header
         and request objects when they are asked for keeps each request cheap.
@@ -179,7 +181,7 @@ class Response(_StatusMixin):
         self = cls.__new__(cls)
         self.status_code = status_code
         self.content = content
-        self.url = url
+        self._url = None
         self.reason_phrase = reason_phrase
         self.http_version = http_version
         self._method = method
@@ -188,6 +190,19 @@ class Response(_StatusMixin):
         self._request = None
         self._elapsed = _NO_TIME
         return self
+
+    @property
+    def url(self) -> str:
+        """The URL that answered (after redirects), as a string."""
+        url = self._url
+        if url is None:
+            assert self._source is not None
+            url = self._url = self._source.url
+        return url
+
+    @url.setter
+    def url(self, url: str) -> None:
+        self._url = url
 
     @property
     def headers(self) -> Headers:

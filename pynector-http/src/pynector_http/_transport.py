@@ -556,7 +556,6 @@ class HTTPTransport(LifecycleMixin):
         return Response._from_engine(
             reply.status_code,
             content,
-            reply.url,
             reply.reason_phrase,
             reply.http_version,
             exchange.method,
