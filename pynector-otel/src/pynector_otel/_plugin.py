@@ -458,27 +458,25 @@ class OtelPlugin:
             return _log.isEnabledFor(logging.DEBUG)
         return self._active_tracer() is not None
 
+    def _tracer_for(self, telemetry: bool) -> trace.Tracer | None:
+        """The tracer for a client's call, or ``None`` when it is not to be traced."""
+        if not telemetry:
+            return None
+        return self._tracer or self._active_tracer()
+
     # -- hooks -----------------------------------------------------------------
 
     @pynector.hookimpl
     def pynector_request(self, info: RequestInfo) -> _RequestScope | None:
         """Wrap one attempt in a CLIENT span (HTTP or GenAI conventions)."""
-        if not info.telemetry:
-            return None
-        tracer = self._tracer or self._active_tracer()
-        if tracer is None:
-            return None
-        return _RequestScope(self, tracer, info)
+        tracer = self._tracer_for(info.telemetry)
+        return None if tracer is None else _RequestScope(self, tracer, info)
 
     @pynector.hookimpl
     def pynector_retry(self, info: RetryInfo) -> _RetryScope | None:
         """Wrap a whole ``request_with_retry`` in a ``pynector.retry`` span."""
-        if not info.telemetry:
-            return None
-        tracer = self._tracer or self._active_tracer()
-        if tracer is None:
-            return None
-        return _RetryScope(tracer, info)
+        tracer = self._tracer_for(info.telemetry)
+        return None if tracer is None else _RetryScope(tracer, info)
 
     @pynector.hookimpl
     def pynector_retry_wait(self, info: RetryWaitInfo) -> None:
@@ -501,12 +499,8 @@ class OtelPlugin:
     @pynector.hookimpl
     def pynector_batch(self, info: BatchInfo) -> _BatchScope | None:
         """Wrap a ``batch_request`` in a ``pynector.batch`` span, the parent of its requests."""
-        if not info.telemetry:
-            return None
-        tracer = self._tracer or self._active_tracer()
-        if tracer is None:
-            return None
-        return _BatchScope(tracer, info)
+        tracer = self._tracer_for(info.telemetry)
+        return None if tracer is None else _BatchScope(tracer, info)
 
     @pynector.hookimpl
     def pynector_headers(self, headers: dict[str, str]) -> None:
