@@ -39,7 +39,7 @@ def test_a_plain_line_gives_its_id_and_the_rest_is_the_request() -> None:
     assert parser.parse(3, b'{"id": "a", "path": "/x"}\n').id == "a"
     line = parser.parse(3, b'{"path": "/x"}\r\n')
     assert (line.id, line.line, line.data) == (3, 3, {"path": "/x"})
-    assert parser.parse(1, b'{"id": 7, "json": {"id": 1}}').data == {"json": {"id": 1}}
+    assert parser.parse(1, b'{"id": 7, "json": {"id": 1}}').data["json"] == {"id": 1}
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,10 @@ def test_dropping_failed_results_keeps_everything_else_in_order(tmp_path: Path) 
     out = tmp_path / "out.jsonl"
     out.write_bytes(result("a", True) + result("b", False) + b'{"note": 1}\n' + result("c", True))
 
-    assert drop_failed(out) == 1
+    dropped, rewritten = drop_failed(out)
+    assert rewritten is not None
+    rewritten.close()
 
+    assert dropped == 1
     assert out.read_bytes() == result("a", True) + b'{"note": 1}\n' + result("c", True)
     assert list(tmp_path.iterdir()) == [out]

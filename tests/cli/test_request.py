@@ -144,7 +144,7 @@ def test_an_api_path_picks_the_sdk_operation_for_other_transports() -> None:
         (["http://x/", "--json", "{oops"], "--json is not valid JSON"),
         (["--transport", "echo", "/v1/images", "--json", "{}"], "is not a supported API path"),
         (["a", "b", "c"], "expected [METHOD] URL, got 3 words"),
-        (["--transport", "nope", "--json", "1"], "Unknown transport_type 'nope'"),
+        (["--transport", "nope", "--json", "1"], "Unknown --transport 'nope'"),
     ],
 )
 def test_usage_errors_exit_two_with_the_fix(args: list[str], message: str) -> None:
