@@ -235,8 +235,22 @@ def test_a_binary_body_in_a_json_form_is_scrubbed_before_it_is_encoded() -> None
         ("follow_redirects=5 is invalid", "--option follow_redirects=5 is invalid"),
         ("'path' '/x' needs a base_url", "'path' '/x' needs a --base-url"),
         ("check 'headers' and 'url'", "check 'headers' and 'url'"),  # the request's own keys
+        (
+            "timed out after 0.5 s; pass a larger timeout=... or set config={'timeout': ...}",
+            "timed out after 0.5 s; pass a larger --timeout ...",
+        ),
     ],
 )
 def test_client_messages_are_put_in_the_words_of_the_command_line(message: str, shown: str) -> None:
     args = argparse.Namespace(option=["follow_redirects=5"])
-    assert shown in cli_message(message, args)
+    shown_by_the_cli = cli_message(message, args)
+    assert shown in shown_by_the_cli
+    assert "config" not in shown_by_the_cli
+
+
+def test_a_message_about_a_request_keeps_the_names_of_its_keys() -> None:
+    message = "unknown key(s) 'timeout'; 'path' '/x' needs a base_url"
+
+    shown = cli_message(message, argparse.Namespace(option=[]), about_request=True)
+
+    assert shown == "unknown key(s) 'timeout'; 'path' '/x' needs a --base-url"

@@ -218,19 +218,20 @@ def test_a_body_without_a_method_is_posted(server: CountingServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "shown", "hidden"),
+    ("args", "status", "shown", "hidden"),
     [
-        (["--base-url", "ftp://x", "/x"], "--base-url 'ftp://x' must be", "base_url"),
-        (["/x"], "needs a --base-url", "base_url"),
-        (["--option", "follow_redirects=5", "http://x/"], "--option follow_redirects=5 is", ""),
+        (["--base-url", "ftp://x", "/x"], 2, "--base-url 'ftp://x' must be", "base_url"),
+        (["/x"], 2, "needs a --base-url: run with --base-url", "base_url"),
+        (["--option", "follow_redirects=5", "{url}/ok/1"], 2, "--option follow_redirects=5", ""),
+        (["{url}/ok/1?delay=3", "--timeout", "0.3"], 1, "pass a larger --timeout", "config="),
     ],
 )
 def test_errors_name_the_flags_of_the_command_line(
-    args: list[str], shown: str, hidden: str
+    server: CountingServer, args: list[str], status: int, shown: str, hidden: str
 ) -> None:
-    done = run_cli("request", *args)
+    done = run_cli("request", *(arg.format(url=server.url) for arg in args))
 
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == status, done.stderr
     assert shown in done.stderr
     assert not hidden or hidden not in done.stderr
 

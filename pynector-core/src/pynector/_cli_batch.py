@@ -313,8 +313,10 @@ class _Batch:
                 }
             )
             self.reporter.note(
-                f"{self.args.input}:{request.line}: its {what} could not be written as JSON "
-                f"({_unreadable(exc)}); recorded as failed"
+                secrets.scrub(
+                    f"{self.args.input}:{request.line}: its {what} could not be written as JSON "
+                    f"({_unreadable(exc)}); recorded as failed"
+                )
             )
         key = ',"response":' if ok else ',"error":'
         head = json.dumps(request.id, ensure_ascii=False)
@@ -443,17 +445,20 @@ class _Batch:
     def dry_run(self) -> None:
         """Read the whole input as a real run would, and check each request; send nothing."""
         budget, validate = self.budget, self.validate
-        for request, _secrets, tokens in self.requests_to_send():
+        for request, secrets, tokens in self.requests_to_send():
             self.sent += 1
             if validate is not None:
                 try:
                     validate(request.data)
                 except Exception as exc:
                     self.rejected += 1
-                    why = cli_message(str(exc), self.args) or type(exc).__name__
+                    why = cli_message(str(exc), self.args, about_request=True)
+                    why = why or type(exc).__name__
                     self.reporter.note(
-                        f"{self.args.input}:{request.line}: the {self.transport} transport "
-                        f"rejects it: {why}; it would fail without being sent"
+                        secrets.scrub(
+                            f"{self.args.input}:{request.line}: the {self.transport} transport "
+                            f"rejects it: {why}; it would fail without being sent"
+                        )
                     )
                     continue
             if budget is not None and tokens > budget.limit:
@@ -734,10 +739,14 @@ def _check_first_request(batch: _Batch, state: OutputState) -> None:
     try:
         validate(request.data)
     except ConfigurationError as exc:
+        secrets = batch.secrets + request_secrets(request.data)
         raise UsageError(
-            f"{batch.args.input}:{request.line}: the first request to send is rejected by the "
-            f"{batch.transport} transport: {cli_message(str(exc), batch.args)}. Nothing was "
-            "sent; fix it (--dry-run checks every line)"
+            secrets.scrub(
+                f"{batch.args.input}:{request.line}: the first request to send is rejected by "
+                f"the {batch.transport} transport: "
+                f"{cli_message(str(exc), batch.args, about_request=True)}. "
+                "Nothing was sent; fix it (--dry-run checks every line)"
+            )
         ) from None
     except Exception:  # checked again, and reported, when the line is sent
         return

@@ -641,27 +641,43 @@ _FLAGS = {
 }
 
 
-def cli_message(message: str, args: argparse.Namespace) -> str:
+def cli_message(message: str, args: argparse.Namespace, *, about_request: bool = False) -> str:
     """``message`` (from the client or a transport) with settings named by their flags.
 
     ``base_url='ftp://x'`` becomes ``--base-url 'ftp://x'``, ``config['timeout']=0``
     ``--timeout 0``, ``transport_type`` ``--transport``, and an option given with
     ``--option follow_redirects=5`` stays ``--option follow_redirects=5``.
+
+    Args:
+        message: The error message.
+        args: The parsed command line (its ``--option`` names).
+        about_request: The message is about a request's data, whose own keys
+            (``timeout``, ``headers``, ...) keep their names: only ``base_url``
+            is a flag there.
     """
-    flags = dict(_FLAGS)
-    for text in getattr(args, "option", ()):
-        name = text.partition("=")[0].strip()
-        if _OPTION_NAME.match(name):
-            flags[name] = f"--option {name}"
+    flags = {"base_url": _FLAGS["base_url"]} if about_request else dict(_FLAGS)
+    if not about_request:
+        for text in getattr(args, "option", ()):
+            name = text.partition("=")[0].strip()
+            if _OPTION_NAME.match(name):
+                flags[name] = f"--option {name}"
     names = "|".join(re.escape(name) for name in sorted(flags, key=len, reverse=True))
 
     def assigned(match: re.Match[str]) -> str:
         flag = flags[match.group("key")]
-        return f"{flag}=" if flag.startswith("--option") else f"{flag} "
+        value = match.groupdict().get("value")
+        if flag.startswith("--option"):
+            return f"{flag}={value or ''}"
+        return f"{flag} {value}" if value else f"{flag} "
 
+    message = re.sub(
+        rf"config=\{{['\"](?P<key>{names})['\"]: (?P<value>[^}}]*)\}}", assigned, message
+    )
     message = re.sub(rf"config\[['\"](?P<key>{names})['\"]\]=", assigned, message)
     message = re.sub(rf"(?<![\w.'\"\[-])(?P<key>{names})=", assigned, message)
     message = re.sub(rf"'(?P<key>{names})'", lambda match: flags[match.group("key")], message)
+    # Advice that now says the same thing twice ("a larger --timeout ... or set --timeout ...").
+    message = re.sub(r"(--[\w-]+ \S+) or set \1", r"\1", message)
     # A transport's advice on how it is created: on the command line, a flag does it.
     message = message.replace("create the transport with --", "run with --")
     # The bare names of the two settings every command takes ("needs a base_url").
