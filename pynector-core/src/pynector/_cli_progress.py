@@ -18,7 +18,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TextIO
 
 from ._cli_common import Secrets
 from ._histogram import Latencies
@@ -50,14 +50,23 @@ class Reporter:
 
     Args:
         secrets: Scrubbed from everything written.
-        plain: Whether to print ``progress:`` lines (every tenth of the input).
+        plain: Whether to print ``progress:`` lines (``steps`` of them over the input).
         clock: Seconds, for the rate and the times (tests pass a fake one).
+        out: Where lines go; default ``sys.stderr``.
+        steps: How many ``progress:`` lines a run prints.
     """
 
     def __init__(
-        self, secrets: Secrets, plain: bool, clock: Callable[[], float] = time.perf_counter
+        self,
+        secrets: Secrets,
+        plain: bool,
+        clock: Callable[[], float] = time.perf_counter,
+        out: TextIO | None = None,
+        steps: int = 10,
     ) -> None:
         self.secrets = secrets
+        self._out = out
+        self._steps = steps
         self.latencies = Latencies()
         self._plain = plain
         self._clock = clock
@@ -84,7 +93,7 @@ class Reporter:
         self._expected_done = already_done
         self._start = self._clock()
         if self._plain and total:
-            self._step = max(total // 10, 1)
+            self._step = max(total // self._steps, 1)
             self._next = self._step
 
     def advance(self, ok: bool | None, attempts: int = 1) -> None:
@@ -165,8 +174,9 @@ class Reporter:
         self._write(text)
 
     def _write(self, text: str) -> None:
-        sys.stderr.write(self.secrets.scrub(text) + "\n")
-        sys.stderr.flush()
+        out = self._out or sys.stderr
+        out.write(self.secrets.scrub(text) + "\n")
+        out.flush()
 
     def stop(self) -> None:
         """The run ended: a last progress line unless the last one said it all."""
