@@ -47,17 +47,21 @@ raise SystemExit(status)
 """
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> float:
-    """Run ``argv`` to completion; return its wall time in seconds."""
+def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run ``argv`` to completion; return its wall time and CPU time (user + system)."""
     start = time.perf_counter()
-    done = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _pid, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"{argv} failed with status {done.returncode}:\n{done.stderr.decode()}")
-    return wall
+    assert process.stderr is not None
+    errors = process.stderr.read().decode()
+    process.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{argv} failed with status {status}:\n{errors}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
-def sides(url: str, env: dict[str, str]) -> dict[str, Callable[[], float]]:
+def sides(url: str, env: dict[str, str]) -> dict[str, Callable[[], tuple[float, float]]]:
     python = sys.executable
     request = [python, "-m", "pynector", "request", f"{url}/"]
     quiet = {**env, "PYNECTOR_PLUGINS": ""}
@@ -98,14 +102,17 @@ def main() -> int:
         commands = sides(url, env)
         for measure in commands.values():  # warm-up: compiles the bytecode
             measure()
-        samples: dict[str, list[float]] = {name: [] for name in commands}
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
         for index in range(args.rounds):
             order = list(commands) if index % 2 == 0 else list(commands)[::-1]
             for name in order:
                 samples[name].append(commands[name]())
         heavy = heavy_modules(url, env)
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    baseline = medians[BASELINE]
+    medians = {
+        name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+        for name, values in samples.items()
+    }
+    baseline, baseline_cpu = medians[BASELINE]
     import aiohttp
 
     print(
@@ -113,14 +120,18 @@ def main() -> int:
         f"processes; aiohttp {aiohttp.__version__}, Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} cores"
     )
-    print(f"{'command':<36}{'wall ms':>9}{'/ aiohttp':>11}")
-    for name, wall in medians.items():
-        print(f"{name:<36}{wall * 1000:>9.0f}{wall / baseline:>10.2f}x")
-    ours = medians[REQUEST]
+    print(f"{'command':<36}{'wall ms':>9}{'/ aiohttp':>11}{'CPU ms':>9}{'/ aiohttp':>11}")
+    for name, (wall, cpu) in medians.items():
+        print(
+            f"{name:<36}{wall * 1000:>9.0f}{wall / baseline:>10.2f}x"
+            f"{cpu * 1000:>9.0f}{cpu / baseline_cpu:>10.2f}x"
+        )
+    ours, ours_cpu = medians[REQUEST]
     verdict = "within" if ours <= TARGET_SECONDS else "ABOVE"
     print(
-        f"pynector request: {ours:.2f} s wall, {ours / baseline:.2f}x import aiohttp, "
-        f"{(ours - baseline) * 1000:.0f} ms more: {verdict} the {TARGET_SECONDS} s target"
+        f"pynector request: {ours:.2f} s wall ({ours / baseline:.2f}x import aiohttp, "
+        f"{(ours - baseline) * 1000:.0f} ms more), CPU {ours_cpu / baseline_cpu:.2f}x: "
+        f"{verdict} the {TARGET_SECONDS} s target"
     )
     print(f"heavy modules imported by pynector request: {heavy}")
     return 0
