@@ -124,3 +124,9 @@ def test_demo_rejects_a_bad_batch_size_with_a_clear_message() -> None:
     )
     assert done.returncode == 2
     assert "--requests and --concurrency must be at least 1" in done.stderr
+
+
+def test_demo_on_trio_without_trio_says_how_to_install_it() -> None:
+    done, _ = _demo("--backend", "trio", prelude="sys.modules['trio'] = None")
+    assert done.returncode == 2
+    assert "--backend trio needs trio: pip install trio" in done.stderr

@@ -13,6 +13,7 @@ demo knows nothing of it but the shape of an OpenAI chat completion.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import re
 import subprocess
@@ -421,6 +422,9 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     if args.requests < 1 or args.concurrency < 1:
         print("pynector demo: --requests and --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    if args.backend == "trio" and importlib.util.find_spec("trio") is None:
+        print("pynector demo: --backend trio needs trio: pip install trio", file=sys.stderr)
         return 2
     out = _Output()
     try:
