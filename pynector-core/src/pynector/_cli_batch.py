@@ -191,7 +191,7 @@ class _Batch:
 
         parse = self.parser.parse
         seen, ok, failed = self.seen, self.state.ok, self.state.failed
-        advance, resume = self.reporter.advance, self.reporter.resume
+        advance = self.reporter.advance
         for number, raw in iter_lines(self.args.input):
             if self.stopped_by is not None:
                 return
@@ -211,11 +211,11 @@ class _Batch:
                 continue
             if key in ok:
                 self.done_ok += 1
-                resume()
+                self.reporter.resume()
                 continue
             if key in failed:
                 self.done_failed += 1
-                resume()
+                self.reporter.resume()
                 continue
             yield request
 
