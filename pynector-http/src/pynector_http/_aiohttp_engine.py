@@ -168,14 +168,24 @@ def _basic(userinfo: str) -> str:
 
 def _proxy_patterns(settings: Settings) -> list[tuple[object, str | None]]:
     """The proxy mounts in httpx2's matching order, so both engines route alike."""
+    mounts = settings.proxies
+    if not mounts and not (settings.trust_env and _environment_has_proxies()):
+        return []  # every request goes direct: no need to import httpx2 at all
     # httpx2's own pattern type and environment reader: the same routing rules
     # (schemes, wildcards, ports, CIDR networks, NO_PROXY) as the httpx2 engine.
     from httpx2._utils import URLPattern, get_environment_proxies
 
-    mounts = settings.proxies
-    if not mounts and settings.trust_env:
+    if not mounts:
         mounts = get_environment_proxies()
     return [(pattern, mounts[pattern.pattern]) for pattern in sorted(map(URLPattern, mounts))]
+
+
+def _environment_has_proxies() -> bool:
+    """Whether the environment (or the OS settings) names an http, https or all proxy."""
+    from urllib.request import getproxies
+
+    proxies = getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class AiohttpEngine:

@@ -7,12 +7,15 @@ import math
 import os
 import ssl
 from collections.abc import Mapping
-from typing import Any, NamedTuple
-
-import httpx2
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pynector.errors import ConfigurationError
 from pynector.redact import redact_url
+
+from ._tls import default_ssl_context, unverified_ssl_context
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -67,6 +70,8 @@ def check_base_url(base_url: object) -> httpx2.URL | None:
     """Validate ``base_url``: an absolute http(s) URL, or ``None``."""
     if base_url is None:
         return None
+    import httpx2  # only now: a command that needs no base_url starts without it
+
     example = "base_url='https://api.example.com'"
     if not isinstance(base_url, str) or not base_url:
         raise ConfigurationError(f"base_url={base_url!r} must be a URL string, e.g. {example}")
@@ -156,7 +161,7 @@ def ssl_context(verify: bool | str | ssl.SSLContext, trust_env: bool) -> ssl.SSL
         if os.path.isdir(verify):
             return ssl.create_default_context(capath=verify)
         return ssl.create_default_context(cafile=verify)
-    return httpx2.create_ssl_context(verify=verify, trust_env=trust_env)
+    return default_ssl_context(trust_env) if verify else unverified_ssl_context()
 
 
 def check_max_connections(value: object) -> int | None:
@@ -179,6 +184,8 @@ def _check_proxy_url(key: str, url: object) -> str | None:
             f"proxies[{key!r}] must be a proxy URL string such as 'http://proxy:8080', "
             f"got {type(url).__name__}"
         )
+    import httpx2
+
     try:
         parsed = httpx2.URL(url)
     except httpx2.InvalidURL as exc:
