@@ -204,9 +204,7 @@ async def test_a_request_with_a_body_and_no_method_is_a_post(
     assert response.request.method == "POST"
 
 
-async def test_a_streamed_body_and_no_method_is_a_post(
-    control: ControlServer, engine: str
-) -> None:
+async def test_a_streamed_body_and_no_method_is_a_post(control: ControlServer, engine: str) -> None:
     async with HTTPTransport(base_url=control.url, engine=engine) as transport:
         response = await transport.request({"path": "/echo", "content": _chunks()})
     assert response.json()["method"] == "POST"

@@ -110,7 +110,8 @@ class Pynector:
             or any name published under the ``pynector.transports`` entry point).
         enable_telemetry: Whether telemetry plugins trace this client's calls.
         config: Client settings (``timeout``, ``retry_count``, ``max_connections``,
-            ``rate_limit``, ...); they override ``PYNECTOR_*`` environment variables.
+            ``rate_limit``, ``max_response_size``, ...); they override ``PYNECTOR_*``
+            environment variables.
         **transport_options: Passed to the transport factory (``base_url``, ...).
 
     Raises:
@@ -187,8 +188,10 @@ class Pynector:
             parameters = inspect.signature(factory).parameters
         except (TypeError, ValueError):
             parameters = {}  # type: ignore[assignment]
-        if "max_connections" in parameters and "max_connections" not in kwargs:
-            kwargs["max_connections"] = self._config.max_connections
+        # Settings that a transport may take as options: its own option wins.
+        for key in ("max_connections", "max_response_size"):
+            if key in parameters and key not in kwargs:
+                kwargs[key] = getattr(self._config, key)
         try:
             return factory(**kwargs)
         except TypeError as exc:

@@ -10,6 +10,7 @@ says what kind of failure each aiohttp exception is.
 from __future__ import annotations
 
 import base64
+import inspect
 import math
 import select
 import time
@@ -28,7 +29,7 @@ from pynector.redact import redact_url, scrub
 
 from . import _errors as kinds
 from ._body import Body
-from ._engine import Settings
+from ._engine import MAX_HEAD_SIZE, BodyTooLarge, HeadTooLarge, Settings, head_size
 from ._headers import Headers
 from ._urls import Origin
 
@@ -39,6 +40,13 @@ __all__ = ["AiohttpEngine"]
 _NO_CONTENT_TYPE = ("Content-Type",)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _HTTP_11 = aiohttp.HttpVersion11
+# The same reply-head limits as the httpx2 engine: one line may be as long as the
+# whole head (aiohttp's default is 8190 bytes per line); the total is checked
+# after the head arrived. The count of lines is bounded by the total only
+# (aiohttp >= 3.13.4 has a count limit of its own, 128 by default).
+_HEAD_LIMITS: dict[str, Any] = {"max_line_size": MAX_HEAD_SIZE, "max_field_size": MAX_HEAD_SIZE}
+if "max_headers" in inspect.signature(aiohttp.ClientSession).parameters:
+    _HEAD_LIMITS["max_headers"] = MAX_HEAD_SIZE // 4  # the shortest header line: "a:" CRLF
 
 
 class _Route(NamedTuple):
@@ -143,11 +151,33 @@ class _Reply:
     def elapsed(self) -> timedelta:
         return timedelta(seconds=self._finished - self._started)
 
-    async def read(self) -> bytes:
-        body = await self._raw.read()
+    async def read(self, limit: int | None) -> bytes:
+        raw = self._raw
+        if limit is None or (
+            (length := raw.content_length) is not None
+            and length <= limit
+            and "Content-Encoding" not in raw.headers
+        ):
+            body = await raw.read()  # the length is known and allowed: no counting
+        else:
+            body = await self._read_at_most(limit)
         self._finished = time.perf_counter()
         self._complete = True
         return body
+
+    async def _read_at_most(self, limit: int) -> bytes:
+        """Read the body as it arrives (decoded), giving up once it passes ``limit`` bytes."""
+        raw = self._raw
+        content = raw.content
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            parts.append(chunk)
+        await raw.read()  # at the end of the body: lets aiohttp release the connection
+        return b"".join(parts)
 
     def chunks(self) -> AsyncIterator[bytes]:
         return self._raw.content.iter_any()
@@ -231,6 +261,7 @@ class AiohttpEngine:
                 timeout=self._timeout,
                 cookie_jar=self._jar,
                 auto_decompress=True,
+                **_HEAD_LIMITS,
                 trust_env=False,  # proxies are routed here; aiohttp's would also read .netrc
             )
         return session
@@ -302,6 +333,10 @@ class AiohttpEngine:
         except BaseException:
             await _settle()  # aiohttp has closed the connection: let the socket go now
             raise
+        if head_size(raw.raw_headers) > MAX_HEAD_SIZE:
+            raw.close()
+            await _settle()
+            raise HeadTooLarge(MAX_HEAD_SIZE)
         return _Reply(raw, started)
 
     def _total(self, seconds: float) -> aiohttp.ClientTimeout:

@@ -16,6 +16,7 @@ from pynector.redact import redact_url
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_TIMEOUTS",
     "ENGINES",
     "Timeouts",
@@ -23,6 +24,7 @@ __all__ = [
     "check_base_url",
     "check_engine",
     "check_max_connections",
+    "check_max_response_size",
     "check_proxies",
     "check_timeout",
     "check_verify",
@@ -32,6 +34,9 @@ __all__ = [
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds allowed to open a connection when ``timeout`` is not given."""
+
+DEFAULT_MAX_RESPONSE_SIZE = 100 * 1024 * 1024
+"""Largest body ``request()`` reads, in bytes after decompression (100 MiB)."""
 
 ENGINES = ("auto", "aiohttp", "httpx2")
 """The values of the ``engine`` option."""
@@ -167,6 +172,18 @@ def check_max_connections(value: object) -> int | None:
         raise ConfigurationError(
             f"max_connections={value!r} is invalid: it must be a whole number >= 1 "
             "(or None for no limit), e.g. max_connections=100"
+        )
+    return value
+
+
+def check_max_response_size(value: object) -> int | None:
+    """Validate ``max_response_size``: a whole number of bytes >= 1, or ``None`` for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"max_response_size={value!r} is invalid: it must be a whole number of bytes >= 1 "
+            "(or None for no limit), e.g. max_response_size=104857600 (100 MiB)"
         )
     return value
 

@@ -26,14 +26,25 @@ from pynector.registry import hooks
 from pynector.transport.protocol import LifecycleMixin
 
 from ._body import Body, StreamedBody, encode_body, has_body, is_streamed
-from ._engine import Engine, Reply, Settings, choose_engine, open_engine
+from ._engine import (
+    MAX_HEAD_SIZE,
+    BodyTooLarge,
+    Engine,
+    Reply,
+    ReplyTooLarge,
+    Settings,
+    choose_engine,
+    open_engine,
+)
 from ._errors import failure, status_error
 from ._options import (
+    DEFAULT_MAX_RESPONSE_SIZE,
     DEFAULT_TIMEOUTS,
     bool_option,
     check_base_url,
     check_engine,
     check_max_connections,
+    check_max_response_size,
     check_proxies,
     check_timeout,
     check_verify,
@@ -196,6 +207,11 @@ class HTTPTransport(LifecycleMixin):
             the proxy.
         max_connections: Size of the connection pool (``None``: no limit). The
             client passes its ``config["max_connections"]``.
+        max_response_size: Largest body :meth:`request` reads, in bytes after
+            decompression (default 100 MiB; ``None``: no limit). A larger one
+            raises ``ResponseTooLargeError`` as soon as it passes the limit, and
+            its connection is closed. :meth:`stream` is not limited. The client
+            passes its ``config["max_response_size"]``.
         http2: Negotiate HTTP/2 over TLS (needs ``pip install 'pynector-http[http2]'``
             and the httpx2 engine).
         trust_env: Read ``HTTP(S)_PROXY``, ``NO_PROXY`` and ``SSL_CERT_FILE``
@@ -224,6 +240,7 @@ class HTTPTransport(LifecycleMixin):
         verify: bool | str | ssl.SSLContext = True,
         proxies: str | Mapping[str, str | None] | None = None,
         max_connections: int | None = 100,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
         http2: bool = False,
         trust_env: bool = True,
         engine: str = "auto",
@@ -266,6 +283,7 @@ class HTTPTransport(LifecycleMixin):
         self._verify = check_verify(verify)
         self._proxies = check_proxies(proxies)
         self._max_connections = check_max_connections(max_connections)
+        self._max_response_size = check_max_response_size(max_response_size)
         self._http2 = bool_option("http2", http2)
         if http2:
             require_module("h2", "http2=True", "'pynector-http[http2]'")
@@ -498,7 +516,7 @@ class HTTPTransport(LifecycleMixin):
         hops = 0
         while reply.status_code in REDIRECT_STATUSES and (location := reply.location()) is not None:
             try:
-                content = await reply.read()
+                content = await reply.read(self._max_response_size)
             finally:
                 await reply.aclose()
             hops += 1
@@ -574,6 +592,23 @@ class HTTPTransport(LifecycleMixin):
         if exchange.spent():
             _not_resent(error)
         return error
+
+    def _too_large(self, exc: ReplyTooLarge, exchange: _Exchange) -> errors.TransportError:
+        """The error for a reply that went past a limit (its connection is closed)."""
+        where = f"{exchange.method} {redact_url(exchange.url)}"
+        if isinstance(exc, BodyTooLarge):
+            return errors.ResponseTooLargeError(
+                f"{where}: the response body is larger than max_response_size={exc.limit} "
+                f"bytes ({exc.limit / 1048576:g} MiB, counted after decompression), so it was "
+                "not read to the end. Raise the limit with config={'max_response_size': ...} "
+                "(or the transport option max_response_size=...), pass None for no limit, "
+                "or read the body chunk by chunk with stream()",
+                limit=exc.limit,
+            )
+        return errors.ProtocolError(
+            f"{where}: the server sent an invalid HTTP reply (its header lines are larger "
+            f"than {MAX_HEAD_SIZE} bytes, the limit of both engines)"
+        )
 
     def _secrets_of(self, exchange: _Exchange) -> set[str]:
         """The secrets a message about this request must not show."""
@@ -728,12 +763,14 @@ class HTTPTransport(LifecycleMixin):
                 )
             )
             try:
-                content = await reply.read()
+                content = await reply.read(self._max_response_size)
             except BaseException:
                 await reply.aclose()
                 raise
         except errors.PynectorError:
             raise
+        except ReplyTooLarge as exc:
+            raise self._too_large(exc, exchange) from None
         except engine.failures as exc:
             raise self._failure(engine, exc, exchange) from exc
         return self._finish(reply, content, exchange)
@@ -814,13 +851,17 @@ class _StreamContext:
             reply = await transport._exchange(engine, exchange)
         except errors.PynectorError:
             raise
+        except ReplyTooLarge as exc:
+            raise transport._too_large(exc, exchange) from None
         except engine.failures as exc:
             raise transport._failure(engine, exc, exchange) from exc
         if not 200 <= reply.status_code < 300:
             try:
-                content = await reply.read()
+                content = await reply.read(transport._max_response_size)
             except errors.PynectorError:
                 raise
+            except ReplyTooLarge as exc:
+                raise transport._too_large(exc, exchange) from None
             except engine.failures as exc:
                 raise transport._failure(engine, exc, exchange) from exc
             finally:
