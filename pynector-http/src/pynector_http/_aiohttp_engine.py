@@ -235,10 +235,6 @@ class AiohttpEngine:
         )
         # The same timeouts plus a total, per deadline (a client uses one or two).
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        # aiohttp speaks HTTP/1.1 only. httpx2 sets "h2" on a context it shares
-        # for HTTP/2 (it sets the protocols before each connection it opens),
-        # so say "http/1.1" here too, or an HTTP/2 server would pick h2.
-        settings.ssl_context.set_alpn_protocols(["http/1.1"])
         self._jar = aiohttp.CookieJar(unsafe=True)  # as httpx2: cookies from IP hosts too
         self._sessions: dict[str | None, aiohttp.ClientSession] = {}
         self._routes: dict[Origin, _Route] = {}

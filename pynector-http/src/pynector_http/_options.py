@@ -154,14 +154,25 @@ def check_verify(verify: object) -> bool | str | ssl.SSLContext:
 
 
 def ssl_context(verify: bool | str | ssl.SSLContext, trust_env: bool) -> ssl.SSLContext:
-    """Build the one SSL context shared by every connection of a transport."""
+    """Build the one SSL context shared by every connection of a transport.
+
+    A context the caller passed is used as it is: it may be shared with other
+    code, so nothing here changes it.
+    """
     if isinstance(verify, ssl.SSLContext):
         return verify
     if isinstance(verify, str):
         if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    return httpx2.create_ssl_context(verify=verify, trust_env=trust_env)
+            context = ssl.create_default_context(capath=verify)
+        else:
+            context = ssl.create_default_context(cafile=verify)
+    else:
+        context = httpx2.create_ssl_context(verify=verify, trust_env=trust_env)
+    # aiohttp speaks HTTP/1.1 only and offers no protocol itself: without this an
+    # HTTP/2 server could pick h2. (httpx2 sets the protocols it speaks on each
+    # connection it opens.)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def check_max_connections(value: object) -> int | None:
