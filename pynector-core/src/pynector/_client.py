@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
@@ -203,6 +204,18 @@ class Pynector:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<Pynector transport_type={self._transport_type!r} state={state}>"
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        # Like an unclosed file: a client that connected its transport and was
+        # dropped without aclose() left connections (and sockets) open.
+        if getattr(self, "_connected", False) and not self._closed:
+            _warn(
+                f"unclosed Pynector client {self!r}: its transport was left connected. "
+                "Close the client with `await client.aclose()`, or use it as "
+                "`async with Pynector(...) as client:`",
+                ResourceWarning,
+                source=self,
+            )
 
     @property
     def config(self) -> Config:

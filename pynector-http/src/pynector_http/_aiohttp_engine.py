@@ -14,6 +14,7 @@ import inspect
 import math
 import select
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -103,6 +104,22 @@ class _Connector(aiohttp.TCPConnector):
         if connections:
             _drop_closed(connections)
         return super()._get(key, traces)
+
+    def close_now(self) -> None:
+        """Close every connection at once, without waiting (for an engine never closed).
+
+        What aiohttp's own finalizer does before it warns about the connector
+        (``_close()``, the synchronous part of ``close()``): here the owner of
+        the transport (the ``Pynector`` client) is the one that warns.
+        """
+        close = getattr(self, "_close", None)
+        if close is not None and not self.closed:
+            close()
+
+
+def _close_connectors(connectors: list[_Connector]) -> None:
+    for connector in connectors:
+        connector.close_now()
 
 
 class _Reply:
@@ -237,6 +254,10 @@ class AiohttpEngine:
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._jar = aiohttp.CookieJar(unsafe=True)  # as httpx2: cookies from IP hosts too
         self._sessions: dict[str | None, aiohttp.ClientSession] = {}
+        # Closed when the engine is collected without aclose(): the sockets go,
+        # and aiohttp does not warn about its session and connector internals.
+        self._connectors: list[_Connector] = []
+        weakref.finalize(self, _close_connectors, self._connectors)
         self._routes: dict[Origin, _Route] = {}
         self._patterns: list[tuple[object, str | None]] | None = None
         self._direct = self._session(None)
@@ -251,6 +272,7 @@ class AiohttpEngine:
                 ssl=self._settings.ssl_context,
                 keepalive_timeout=5.0,  # as httpx2's keep-alive expiry
             )
+            self._connectors.append(connector)
             session = self._sessions[proxy] = aiohttp.ClientSession(
                 connector=connector,
                 headers={"User-Agent": self._user_agent},
