@@ -219,3 +219,15 @@ async def test_a_request_without_a_body_or_method_is_a_get(
         empty = await transport.request({"path": "/echo", "json": None, "data": {}})
     assert plain.json()["method"] == "GET"
     assert empty.json()["method"] == "GET"
+
+
+async def test_an_engine_cannot_start_a_one_shot_body_over(engine: str) -> None:
+    # What an engine that retries by itself (aiohttp before 3.14) would do: it gets
+    # an OSError, which the transport reports as the broken connection.
+    from pynector_http._body import StreamedBody
+
+    body = StreamedBody(_chunks())
+    first = [chunk async for chunk in body]
+    assert first == [b'{"part": 1,', b' "part2": 2}']
+    with pytest.raises(OSError, match="cannot be sent again"):
+        body.__aiter__()

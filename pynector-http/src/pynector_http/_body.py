@@ -21,6 +21,10 @@ Body = bytes | AsyncIterable[bytes] | None
 """What an engine sends: bytes, a stream of bytes (chunked), or nothing."""
 
 
+class BodyResentError(OSError):
+    """An engine tried to send a :class:`StreamedBody` again."""
+
+
 class StreamedBody:
     """A request body given as an async iterable: it can be sent once only.
 
@@ -38,6 +42,14 @@ class StreamedBody:
         self.started = False
 
     def __aiter__(self) -> StreamedBody:
+        if self.started:
+            # An engine starting over with a body it already sent: aiohttp before
+            # 3.14 did so on its own, on a new connection, after a kept-alive one
+            # broke. Failing here is that connection's failure (an OSError).
+            raise BodyResentError(
+                "the connection broke after the request's body was sent, and a body "
+                "given as an async iterable cannot be sent again"
+            )
         return self
 
     async def __anext__(self) -> bytes:
