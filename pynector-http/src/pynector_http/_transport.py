@@ -160,6 +160,14 @@ _SPENT = (
 )
 
 
+def _in_units(size: int) -> str:
+    """`` (100 MiB)`` for a size of at least 1 KiB, else nothing."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f" ({size / scale:.4g} {unit})"
+    return ""
+
+
 def _not_resent(error: errors.PynectorError) -> None:
     """Mark an error of a call whose one-shot body is spent as not retryable, saying why."""
     if error.retryable:
@@ -599,10 +607,11 @@ class HTTPTransport(LifecycleMixin):
         if isinstance(exc, BodyTooLarge):
             return errors.ResponseTooLargeError(
                 f"{where}: the response body is larger than max_response_size={exc.limit} "
-                f"bytes ({exc.limit / 1048576:g} MiB, counted after decompression), so it was "
-                "not read to the end. Raise the limit with config={'max_response_size': ...} "
-                "(or the transport option max_response_size=...), pass None for no limit, "
-                "or read the body chunk by chunk with stream()",
+                f"bytes{_in_units(exc.limit)} (counted after decompression), so it was not "
+                "read to the end. Raise the limit with config={'max_response_size': ...} "
+                "(or the transport option max_response_size=..., or the environment "
+                "variable PYNECTOR_MAX_RESPONSE_SIZE), None for no limit, or read the body "
+                "chunk by chunk with stream()",
                 limit=exc.limit,
             )
         return errors.ProtocolError(
