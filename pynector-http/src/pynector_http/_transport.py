@@ -695,9 +695,11 @@ class HTTPTransport(LifecycleMixin):
 
         Args:
             data: The request: ``path`` (relative to ``base_url``) or ``url``,
-                ``method`` (default ``GET``), ``params``, ``headers``, and at
-                most one body: ``json``, ``data`` (form fields, optionally with
-                ``files``) or ``content`` (bytes, str or an async iterable).
+                ``method`` (default ``GET``, or ``POST`` when there is a body),
+                ``params``, ``headers``, and at most one body: ``json``,
+                ``data`` (form fields, optionally with ``files``) or ``content``
+                (bytes, str or an async iterable, which is sent once: no error
+                of the call is then retryable once it has been read).
             **options: ``follow_redirects`` (overrides the transport's) and
                 ``idempotent`` (``True`` lets the client retry a POST/PATCH
                 whose outcome is unknown; ``False`` forbids it for any method).
@@ -707,9 +709,11 @@ class HTTPTransport(LifecycleMixin):
 
         Raises:
             HTTPStatusError: For any other status (a subclass chosen by status).
+            ResponseTooLargeError: When the body passes ``max_response_size``.
             ConnectionError: When no connection could be made or it broke.
             TimeoutError: When one of the transport's own timeouts expired.
-            ProtocolError: When the server's reply is not valid HTTP.
+            ProtocolError: When the server's reply is not valid HTTP (or its header
+                lines pass 64 KiB).
             ConfigurationError: For invalid request data or options, or
                 ``engine="aiohttp"`` outside asyncio.
         """
