@@ -76,13 +76,17 @@ async def test_an_endless_body_fails_at_the_limit_and_its_connection_is_closed(
 async def test_a_body_at_the_limit_is_read_whole(
     control: ControlServer, engine: str, gzip: str
 ) -> None:
+    before = control.connections_opened
     async with HTTPTransport(
         base_url=control.url, engine=engine, max_response_size=LIMIT
     ) as transport:
         response = await transport.request(
             {"path": "/big", "params": {"size": LIMIT, "gzip": gzip}}
         )
+        again = await transport.request({"path": "/big", "params": {"size": 10, "gzip": gzip}})
     assert len(response.content) == LIMIT
+    assert again.content == (bytes(10) if gzip == "1" else b"x" * 10)
+    assert control.connections_opened == before + 1  # read to the end: back to the pool
 
 
 async def test_max_response_size_none_disables_the_limit(
