@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_TIMEOUTS",
     "ENGINES",
     "Timeouts",
@@ -26,6 +27,7 @@ __all__ = [
     "check_base_url",
     "check_engine",
     "check_max_connections",
+    "check_max_response_size",
     "check_proxies",
     "check_timeout",
     "check_verify",
@@ -35,6 +37,9 @@ __all__ = [
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds allowed to open a connection when ``timeout`` is not given."""
+
+DEFAULT_MAX_RESPONSE_SIZE = 100 * 1024 * 1024
+"""Largest body ``request()`` reads, in bytes after decompression (100 MiB)."""
 
 ENGINES = ("auto", "aiohttp", "httpx2")
 """The values of the ``engine`` option."""
@@ -154,14 +159,25 @@ def check_verify(verify: object) -> bool | str | ssl.SSLContext:
 
 
 def ssl_context(verify: bool | str | ssl.SSLContext, trust_env: bool) -> ssl.SSLContext:
-    """Build the one SSL context shared by every connection of a transport."""
+    """Build the one SSL context shared by every connection of a transport.
+
+    A context the caller passed is used as it is: it may be shared with other
+    code, so nothing here changes it.
+    """
     if isinstance(verify, ssl.SSLContext):
         return verify
     if isinstance(verify, str):
         if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    return default_ssl_context(trust_env) if verify else unverified_ssl_context()
+            context = ssl.create_default_context(capath=verify)
+        else:
+            context = ssl.create_default_context(cafile=verify)
+    else:
+        context = default_ssl_context(trust_env) if verify else unverified_ssl_context()
+    # aiohttp speaks HTTP/1.1 only and offers no protocol itself: without this an
+    # HTTP/2 server could pick h2. (httpx2 sets the protocols it speaks on each
+    # connection it opens.)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def check_max_connections(value: object) -> int | None:
@@ -172,6 +188,18 @@ def check_max_connections(value: object) -> int | None:
         raise ConfigurationError(
             f"max_connections={value!r} is invalid: it must be a whole number >= 1 "
             "(or None for no limit), e.g. max_connections=100"
+        )
+    return value
+
+
+def check_max_response_size(value: object) -> int | None:
+    """Validate ``max_response_size``: a whole number of bytes >= 1, or ``None`` for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"max_response_size={value!r} is invalid: it must be a whole number of bytes >= 1 "
+            "(or None for no limit), e.g. max_response_size=104857600 (100 MiB)"
         )
     return value
 
