@@ -242,6 +242,8 @@ def test_errors_name_the_flags_of_the_command_line(
         ["request", "--transport", "htp", "http://x/"],
         ["request", "--transport", "HTP"],
         ["request", "--transport", "htp", "--json", "{}"],
+        ["request", "--transport", "htp", "-H", "no colon", "http://x/"],
+        ["batch", "in.jsonl", "-o", "out.jsonl", "--transport", "htp", "--option", "bad"],
         ["batch", "missing.jsonl", "-o", "out.jsonl", "--transport", "htp"],
         ["batch", "in.jsonl", "-o", "out.jsonl", "--transport", "htp", "--dry-run"],
         ["batch", "in.jsonl", "-o", "/dev/full", "--transport", "htp"],

@@ -849,8 +849,8 @@ def run_batch(args: argparse.Namespace) -> int:
     batch: _Batch | None = None
     plugin_name: str | None = None
     try:
+        check_transport(args.transport, args)
         name, options, secrets = transport_options(args)
-        check_transport(name, args)
         if args.rate is not None and not args.rate.strip():
             raise UsageError("--rate is empty; give e.g. --rate 10/s")
         _check_input(args.input)

@@ -271,8 +271,8 @@ def run_request(args: argparse.Namespace) -> int:
 
     secrets = Secrets()
     try:
+        check_transport(args.transport, args)
         name, options, secrets = transport_options(args)
-        check_transport(name, args)
         data = build_request(args, name, options.get("base_url"))
         secrets = secrets + request_secrets(data)  # the URL's and --param's secrets too
         try:
