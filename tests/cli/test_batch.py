@@ -293,7 +293,7 @@ def test_an_output_that_cannot_be_written_is_a_usage_error_before_anything_is_se
         done = run_cli("batch", source, "-o", out, "--base-url", server.url, *dry_run)
 
         assert done.returncode == 2, done.stderr
-        assert f"pynector batch: cannot write the output {out}: " in done.stderr
+        assert f"pynector batch: cannot write the output -o {out}: " in done.stderr
         assert why in done.stderr
     assert server.total_hits == 0
 

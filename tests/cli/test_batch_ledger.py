@@ -44,6 +44,12 @@ def requests(count: int, delay: float = 0.0) -> list[dict[str, Any]]:
     return [{"id": f"r{n}", "path": f"/ok/{n}", **params} for n in range(count)]
 
 
+def old_result(request_id: str, ok: bool) -> bytes:
+    record = {"id": request_id, "line": 1, "ok": ok, "attempts": 1, "elapsed": 0.0}
+    outcome = {"response": {"status_code": 200}} if ok else {"error": {"type": "ServerError"}}
+    return json.dumps({**record, **outcome}).encode() + b"\n"
+
+
 # -- what cannot be a ledger ---------------------------------------------------------------
 
 
@@ -136,6 +142,32 @@ def test_a_write_that_fails_during_the_run_stops_the_batch_cleanly_and_it_resume
     assert Counter(ids(read_results(out))) == {f"r{n}": 1 for n in range(200)}
 
 
+def test_an_output_that_cannot_take_a_write_at_the_start_is_a_usage_error(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    source = write_lines(tmp_path / "in.jsonl", requests(3))
+    out = tmp_path / "out.jsonl"
+    # A whole result without its newline: the resume must add one, and cannot.
+    out.write_bytes(old_result("r0", True)[:-1])
+    size = out.stat().st_size
+
+    done = subprocess.run(
+        [*PYNECTOR, "batch", str(source), "-o", str(out), "--base-url", server.url],
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=50,
+        preexec_fn=_limit_file_size(size),
+        check=False,
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert f"pynector batch: cannot write the output -o {out}: File too large" in done.stderr
+    assert "name another file" in done.stderr
+    assert server.total_hits == 0
+    assert out.stat().st_size == size
+
+
 # -- the lock during --retry-failed ---------------------------------------------------------
 
 
@@ -148,12 +180,6 @@ def locked(path: Path) -> bool:
             return True
         fcntl.flock(file.fileno(), fcntl.LOCK_UN)
         return False
-
-
-def old_result(request_id: str, ok: bool) -> bytes:
-    record = {"id": request_id, "line": 1, "ok": ok, "attempts": 1, "elapsed": 0.0}
-    outcome = {"response": {"status_code": 200}} if ok else {"error": {"type": "ServerError"}}
-    return json.dumps({**record, **outcome}).encode() + b"\n"
 
 
 def test_retry_failed_keeps_the_output_locked_while_it_rewrites_it(

@@ -593,8 +593,10 @@ def _output_problem(path: Path, exc: OSError) -> UsageError:
     elif isinstance(exc, FileNotFoundError) and not parent.exists():
         why = f"the directory {parent} does not exist; create it first"
     else:
-        why = exc.strerror or str(exc)
-    return UsageError(f"cannot write the output {path}: {why}")
+        full = exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC))
+        fix = "free some space" if full else "fix that"
+        why = f"{exc.strerror or exc}; {fix}, or name another file"
+    return UsageError(f"cannot write the output -o {path}: {why}")
 
 
 _KINDS = (
