@@ -845,3 +845,24 @@ def test_a_binary_reply_is_scrubbed_as_bytes_before_it_is_written(
     (result,) = read_results(out)
     body = base64.b64decode(result["response"]["body_base64"])
     assert body == b"\xff\xfe[redacted] \x80"
+
+
+def test_the_first_request_checked_is_the_first_one_a_resume_would_send(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [{"id": "a", "path": "/ok/a"}])
+    out = tmp_path / "out.jsonl"
+    args = ("batch", source, "-o", out, "--base-url", server.url)
+    assert run_cli(*args).returncode == 0
+    write_lines(source, [{"id": "a", "path": "/ok/a"}, {"id": "b", "path": "/ok/b", "methd": 1}])
+    before = out.read_bytes()
+
+    done = run_cli(*args)
+
+    assert done.returncode == 2, done.stderr
+    assert f"{source}:2: the first request to send is rejected by the http transport" in (
+        done.stderr
+    )
+    assert "'methd'" in done.stderr
+    assert out.read_bytes() == before
+    assert server.total_hits == 1

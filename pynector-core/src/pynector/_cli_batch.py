@@ -848,7 +848,6 @@ def run_batch(args: argparse.Namespace) -> int:
     from ._jsonl import OutputState, RequestParser, count_lines
 
     secrets = Secrets()
-    batch: _Batch | None = None
     plugin_name: str | None = None
     try:
         check_transport(args.transport, args)
@@ -867,9 +866,8 @@ def run_batch(args: argparse.Namespace) -> int:
             budget = TokenBudget(args.tpm)
         parser = RequestParser(name, options.get("base_url"))
         batch = _Batch(args, client, parser, OutputState(), None, secrets, reporter, budget)
-        checked = batch
         state, batch.output = _prepare_output(
-            args, reporter, lambda found: _check_first_request(checked, found)
+            args, reporter, lambda found: _check_first_request(batch, found)
         )
         batch.state = state
     except UsageError as exc:
