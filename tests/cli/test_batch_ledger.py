@@ -44,6 +44,14 @@ def requests(count: int, delay: float = 0.0) -> list[dict[str, Any]]:
     return [{"id": f"r{n}", "path": f"/ok/{n}", **params} for n in range(count)]
 
 
+def written_to(path: Path) -> bool:
+    """Whether ``path`` exists and something was written to it."""
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
 def old_result(request_id: str, ok: bool) -> bytes:
     record = {"id": request_id, "line": 1, "ok": ok, "attempts": 1, "elapsed": 0.0}
     outcome = {"response": {"status_code": 200}} if ok else {"error": {"type": "ServerError"}}
@@ -199,7 +207,7 @@ def test_retry_failed_keeps_the_output_locked_while_it_rewrites_it(
     ) as process:
         temporary = out.with_name(f".{out.name}.{process.pid}.tmp")
         deadline = time.monotonic() + 30
-        while not (temporary.exists() and temporary.stat().st_size > 0):
+        while not written_to(temporary):
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the rewrite never started"
             time.sleep(0.001)
