@@ -9,7 +9,7 @@ engines put the same bytes on the wire.
 from __future__ import annotations
 
 import json as _json
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -58,6 +58,11 @@ def encode_body(data: Mapping[str, Any]) -> tuple[Body, str | None]:
             return _multipart(form, files)
         if form:
             return urlencode(_form_items(form)).encode(), "application/x-www-form-urlencoded"
+    except RecursionError:
+        raise ConfigurationError(
+            "'json' is nested too deeply to be encoded; flatten it, or encode it yourself "
+            "and send the bytes as 'content'"
+        ) from None
     except (TypeError, ValueError, AttributeError) as exc:  # a bad 'files' entry: AttributeError
         keys = [key for key in ("json", "data", "files") if key in data]
         raise ConfigurationError(
@@ -70,9 +75,49 @@ def encode_body(data: Mapping[str, Any]) -> tuple[Body, str | None]:
     if content is None:
         return None, None
     if isinstance(content, str):
-        return content.encode(), None
+        try:
+            return content.encode(), None
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"'content' is a str that cannot be sent as UTF-8 ({exc}); remove the lone "
+                "surrogates, or pass the bytes you mean to send"
+            ) from None
     if isinstance(content, bytes):
         return content, None
     if isinstance(content, bytearray | memoryview):
         return bytes(content), None
-    return content, None
+    return _Chunks(content), None
+
+
+class _Chunks:
+    """An async iterable body, checked chunk by chunk: bytes go out, anything else is refused.
+
+    A class, not an async generator: one abandoned mid-body (the request failed)
+    leaves nothing for the garbage collector to finalise.
+    """
+
+    __slots__ = ("_iterator", "_source")
+
+    def __init__(self, source: AsyncIterable[Any]) -> None:
+        self._source = source
+        self._iterator: AsyncIterator[Any] | None = None
+
+    def __aiter__(self) -> _Chunks:
+        self._iterator = self._source.__aiter__()
+        return self
+
+    async def __anext__(self) -> bytes:
+        iterator = self._iterator
+        if iterator is None:
+            iterator = self._iterator = self._source.__aiter__()
+        chunk = await iterator.__anext__()
+        if type(chunk) is bytes:
+            return chunk
+        if isinstance(chunk, bytes | bytearray | memoryview):
+            return bytes(chunk)
+        kind = type(chunk).__name__
+        hint = "yield chunk.encode()" if isinstance(chunk, str) else "yield bytes"
+        raise ConfigurationError(
+            f"'content' is an async iterable that yielded a {kind}: it must yield bytes "
+            f"({hint}), or pass the whole body as bytes or str"
+        )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 
 import anyio
 import httpx2
 
-from pynector.redact import redact_url
+from pynector.redact import REDACTED, is_secret_name, redact_url
 
 from . import _errors as kinds
 from ._body import Body
@@ -33,7 +34,47 @@ class _RedactedRequestLog(logging.Filter):
         return True
 
 
+# A (name, value) header pair as httpcore2 and hpack print them: (b'Set-Cookie', b'...').
+_HEADER_PAIR = re.compile(
+    r"""\(\s*b?(['"])([!#$%&*+.^_`|~0-9A-Za-z-]+)\1\s*,\s*b?(['"])((?:\\.|(?!\3).)*)\3\s*\)"""
+)
+
+
+def _masked_pair(match: re.Match[str]) -> str:
+    if not is_secret_name(match.group(2)):
+        return match.group()
+    quote = match.group(3)
+    prefix = match.group()[: match.start(4) - match.start()]
+    return f"{prefix}{REDACTED}{quote})"
+
+
+class _SecretHeadersLog(logging.Filter):
+    """httpcore2 logs the reply's headers at DEBUG (``Set-Cookie`` values too): mask them.
+
+    Installed on httpcore2's loggers (and hpack's, for HTTP/2) when this engine
+    is imported; it applies to every httpx2 client in the process. A record is
+    formatted here only when DEBUG is on for its logger.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "(" in message:
+            masked = _HEADER_PAIR.sub(_masked_pair, message)
+            if masked != message:
+                record.msg, record.args = masked, ()
+        return True
+
+
 logging.getLogger("httpx2").addFilter(_RedactedRequestLog())
+for _name in (
+    "httpcore2.connection",
+    "httpcore2.http11",
+    "httpcore2.http2",
+    "httpcore2.proxy",
+    "httpcore2.socks",
+    "hpack.hpack",
+):
+    logging.getLogger(_name).addFilter(_SecretHeadersLog())
 
 
 class _Reply:
@@ -192,7 +233,8 @@ class Httpx2Engine:
         return kinds.OTHER
 
     def hide(self, exc: BaseException, secrets: set[str]) -> None:
-        pass  # httpx2's messages name neither the URL nor the headers
+        # h11 quotes the header line of a malformed reply (a Set-Cookie, say).
+        kinds.hide_in_chain(exc, secrets)
 
     def deadline_expired(self, exc: BaseException, deadline: float) -> bool:
         return False  # the transport's cancel scope enforces deadlines for httpx2

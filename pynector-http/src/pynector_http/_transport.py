@@ -21,7 +21,7 @@ import anyio
 
 from pynector import errors
 from pynector.concurrency import deadline
-from pynector.redact import SENSITIVE_HEADERS, redact_url, secret_values
+from pynector.redact import is_secret_name, redact_url, secret_values
 from pynector.registry import hooks
 from pynector.transport.protocol import LifecycleMixin
 
@@ -47,13 +47,17 @@ from ._request import (
     check_data_keys,
     check_headers,
     check_options,
+    check_target_text,
     fail,
     request_method,
+    unusable_data,
 )
 from ._response import Request, Response, ResponseStream
 from ._urls import (
     REDIRECT_STATUSES,
     Origin,
+    is_absolute,
+    merge_query,
     origin_of,
     query_secrets,
     redirect,
@@ -75,6 +79,8 @@ _USER_AGENT = f"pynector-http/{__version__}"
 # Dropped on every redirect (as httpx does): the engine's cookie jar decides.
 _REDIRECT_DROP = frozenset({"cookie"})
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
+# What request data can raise that is the caller's mistake, not the server's.
+_DATA_ERRORS = (UnicodeError, RecursionError, TypeError, ValueError)
 
 
 _NO_BODY_KEYS = REQUEST_KEYS - BODY_KEYS
@@ -215,6 +221,7 @@ class HTTPTransport(LifecycleMixin):
             base = base.copy_with(username=None, password=None)
         self._base_url = base
         self._base_prefix = ""
+        self._base_query = ""
         self._base_origin: Origin | None = None
         if base is not None:
             # As httpx: base_url is a prefix that ends with "/" ("https://h/api" +
@@ -222,14 +229,17 @@ class HTTPTransport(LifecycleMixin):
             parts = urlsplit(str(base))
             path = parts.path if parts.path.endswith("/") else parts.path + "/"
             self._base_prefix = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+            # Kept and merged in front of each request's own query (Azure's ?api-version=).
+            self._base_query = parts.query
             self._base_origin = origin_of(parts)
         self._defaults: dict[str, tuple[str, str]] = {
             name.lower(): (name, value) for name, value in defaults.items()
         }
         self._default_pairs = list(self._defaults.values())
         self._secrets = secret_values(self._default_pairs)
-        # Dropped from a redirect that leaves the first request's origin.
-        self._cross_origin_drop = SENSITIVE_HEADERS | self._defaults.keys() | {"host"}
+        # Dropped from a redirect that leaves the first request's origin, with
+        # every header pynector.redact.is_secret_name flags.
+        self._cross_origin_drop = self._defaults.keys() | {"host"}
         self._timeouts = DEFAULT_TIMEOUTS if timeout is _DEFAULT_TIMEOUT else check_timeout(timeout)
         self._follow_redirects = bool_option("follow_redirects", follow_redirects)
         if (
@@ -243,6 +253,10 @@ class HTTPTransport(LifecycleMixin):
         self._max_redirects = max_redirects
         self._verify = check_verify(verify)
         self._proxies = check_proxies(proxies)
+        for proxy_url in self._proxies.values():
+            if proxy_url is not None:
+                # A proxy may echo the request (Proxy-Authorization included) in an error body.
+                self._secrets |= query_secrets(proxy_url)
         self._max_connections = check_max_connections(max_connections)
         self._http2 = bool_option("http2", http2)
         if http2:
@@ -347,7 +361,8 @@ class HTTPTransport(LifecycleMixin):
                 fail("the request data has both 'path' and 'url'; give one of them")
             if not isinstance(path, str):
                 fail(f"'path' must be a string such as '/users', got {type(path).__name__}")
-            if "://" in path or path.startswith("//"):
+            check_target_text("path", path)
+            if is_absolute(path):
                 fail(
                     f"'path' {redact_url(path)!r} is an absolute URL; 'path' is relative to "
                     "base_url. Use {'url': ...} for an absolute URL"
@@ -357,33 +372,59 @@ class HTTPTransport(LifecycleMixin):
                     f"'path' {redact_url(path)!r} needs a base_url: create the transport with "
                     "base_url='https://api.example.com', or pass an absolute {'url': ...}"
                 )
-            return self._base_prefix + path.lstrip("/"), base_origin, None
+            return self._on_base(path), base_origin, None
         if url is None:
             if base_origin is None:
                 fail(
                     "the request data has neither 'path' nor 'url'; e.g. "
                     "{'url': 'https://api.example.com/users'} (or set base_url and use 'path')"
                 )
-            return self._base_prefix, base_origin, None
+            return self._on_base(""), base_origin, None
         if not isinstance(url, str):
             fail(f"'url' must be a string, got {type(url).__name__}")
-        if "://" not in url:
+        check_target_text("url", url)
+        if not is_absolute(url):
             if base_origin is None:
                 fail(
                     f"'url' {redact_url(url)!r} is relative and the transport has no base_url; "
                     "pass an absolute URL such as 'https://api.example.com/users'"
                 )
-            return self._base_prefix + url.lstrip("/"), base_origin, None
+            return self._on_base(url), base_origin, None
         try:
             target = split_absolute(url)
         except ValueError as exc:
             fail(f"'url' {redact_url(url)!r} is not a valid URL ({exc})")
         if target.origin.scheme not in ("http", "https") or not target.origin.host:
             fail(f"'url' {redact_url(url)!r} must be an http:// or https:// URL")
+        host = target.origin.host
+        if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+            fail(
+                f"'url' {redact_url(url)!r} has an invalid host name: DNS allows at most 63 "
+                "characters between dots and 253 in all; check the host"
+            )
         return target
 
+    def _on_base(self, path: str) -> str:
+        """The URL of ``path`` under ``base_url``, with ``base_url``'s query in front of its own."""
+        url = self._base_prefix + path.lstrip("/")
+        return merge_query(self._base_query, url) if self._base_query else url
+
     def _prepare(self, data: Any, options: Mapping[str, Any]) -> _Exchange:
-        """Validate the request dict and options; return the request to send."""
+        """Validate the request dict and options; return the request to send.
+
+        The one place where request data is turned into a request: whatever
+        it raises about the data (an encoding, type or value error, a
+        structure too deep to encode) becomes a ``ConfigurationError``.
+        """
+        try:
+            return self._build(data, options)
+        except errors.PynectorError:
+            raise
+        except _DATA_ERRORS as exc:
+            raise unusable_data(exc, data) from exc
+
+    def _build(self, data: Any, options: Mapping[str, Any]) -> _Exchange:
+        """:meth:`_prepare` without the translation of unexpected errors."""
         # The common request (a dict without a body, a standard method, a
         # 'path') takes the short way: this runs for every request.
         follow, idempotent = check_options(options) if options else (None, None)
@@ -402,6 +443,8 @@ class HTTPTransport(LifecycleMixin):
             and "url" not in data
             and "://" not in path
             and not path.startswith("//")
+            and path.isprintable()
+            and not self._base_query
         ):
             url, origin, credentials = self._base_prefix + path.lstrip("/"), self._base_origin, None
         else:
@@ -506,7 +549,8 @@ class HTTPTransport(LifecycleMixin):
         method, url = redirect(exchange.method, exchange.url, status, location)
         origin = origin_of(urlsplit(url))
         drop = _REDIRECT_DROP
-        if origin != first_origin:
+        cross_origin = origin != first_origin
+        if cross_origin:
             drop = drop | self._cross_origin_drop
         if method != exchange.method and method == "GET":
             drop = drop | _BODY_HEADERS
@@ -517,7 +561,11 @@ class HTTPTransport(LifecycleMixin):
                 "a request whose body is an async iterable, which cannot be sent twice; send "
                 "bytes, or pass follow_redirects=False"
             )
-        exchange.headers = [(n, v) for n, v in exchange.headers if n.lower() not in drop]
+        exchange.headers = [
+            (n, v)
+            for n, v in exchange.headers
+            if n.lower() not in drop and not (cross_origin and is_secret_name(n))
+        ]
         exchange.method, exchange.url, exchange.origin = method, url, origin
 
     def _deadline_error(self, exchange: _Exchange) -> errors.TimeoutError:
@@ -541,6 +589,11 @@ class HTTPTransport(LifecycleMixin):
     ) -> errors.PynectorError:
         secrets = self._secrets_of(exchange)
         engine.hide(exc, secrets)  # it becomes the __cause__: tracebacks show its text
+        mistake = _caller_mistake(exc)
+        if mistake is not None:
+            # The body iterator (or another piece of request data) failed inside
+            # the engine, which reports it as a broken connection.
+            return errors.ConfigurationError(str(mistake))
         if exchange.timeout is not None and engine.deadline_expired(exc, exchange.deadline):
             return self._deadline_error(exchange)
         return failure(
@@ -682,6 +735,8 @@ class HTTPTransport(LifecycleMixin):
             raise
         except engine.failures as exc:
             raise self._failure(engine, exc, exchange) from exc
+        except UnicodeError as exc:  # the engine could not encode a URL or header
+            raise unusable_data(exc, data) from exc
         return self._finish(reply, content, exchange)
 
     def _finish(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
@@ -708,6 +763,18 @@ class HTTPTransport(LifecycleMixin):
             An async context manager yielding a :class:`ResponseStream`.
         """
         return _StreamContext(self, data, options)
+
+
+def _caller_mistake(exc: BaseException) -> errors.ConfigurationError | None:
+    """A ``ConfigurationError`` raised by request data somewhere in ``exc``'s chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, errors.ConfigurationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class _Chunks:
@@ -762,6 +829,8 @@ class _StreamContext:
             raise
         except engine.failures as exc:
             raise transport._failure(engine, exc, exchange) from exc
+        except UnicodeError as exc:  # the engine could not encode a URL or header
+            raise unusable_data(exc, self._data) from exc
         if not 200 <= reply.status_code < 300:
             try:
                 content = await reply.read()
