@@ -159,7 +159,9 @@ class HTTPTransport(LifecycleMixin):
 
     Args:
         base_url: Prefix of every ``path``; its origin is the only one that
-            receives the default ``headers``. Credentials in it
+            receives the default ``headers``. A query in it is kept on every
+            request, before the path's own query and ``params`` (which replace
+            the keys they repeat). Credentials in it
             (``https://user:pw@host``) become a Basic ``Authorization`` header.
         headers: Default headers, sent only to ``base_url``'s origin (to every
             URL when there is no ``base_url``) and dropped on a redirect to
