@@ -10,9 +10,11 @@ rule, the errors and the ``Response``. An engine (``_httpx2_engine``,
 from __future__ import annotations
 
 import base64
+import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +23,7 @@ import anyio
 
 from pynector import errors
 from pynector.concurrency import deadline
-from pynector.redact import is_secret_name, redact_url, secret_values
+from pynector.redact import is_secret_name, redact_url, scrub, secret_values
 from pynector.registry import hooks
 from pynector.transport.protocol import LifecycleMixin
 
@@ -81,6 +83,8 @@ _REDIRECT_DROP = frozenset({"cookie"})
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
 # What request data can raise that is the caller's mistake, not the server's.
 _DATA_ERRORS = (UnicodeError, RecursionError, TypeError, ValueError)
+_STANDARD_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 _NO_BODY_KEYS = REQUEST_KEYS - BODY_KEYS
@@ -584,7 +588,14 @@ class HTTPTransport(LifecycleMixin):
 
     def _secrets_of(self, exchange: _Exchange) -> set[str]:
         """The secrets a message about this request must not show."""
-        return self._secrets | secret_values(exchange.headers) | query_secrets(exchange.url)
+        found = self._secrets | secret_values(exchange.headers) | query_secrets(exchange.url)
+        if self._trust_env and not self._proxies:
+            # Credentials of a proxy from the environment (HTTPS_PROXY=http://u:pw@...).
+            for name in _PROXY_VARIABLES:
+                for value in (os.environ.get(name), os.environ.get(name.upper())):
+                    if value and "@" in value:
+                        found |= query_secrets(value if "://" in value else f"http://{value}")
+        return found
 
     def _failure(
         self, engine: Engine, exc: BaseException, exchange: _Exchange
@@ -607,11 +618,19 @@ class HTTPTransport(LifecycleMixin):
             secrets=secrets,
         )
 
+    def _reason(self, reply: Reply, exchange: _Exchange) -> str:
+        """The reply's reason phrase; one of the server's own words is scrubbed of secrets."""
+        reason = reply.reason_phrase
+        if reason and reason != _STANDARD_REASONS.get(reply.status_code):
+            # A server may echo credentials there; the repr of a Response shows it.
+            reason = scrub(reason, self._secrets_of(exchange))
+        return reason
+
     def _response(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
         return Response._from_engine(
             reply.status_code,
             content,
-            reply.reason_phrase,
+            self._reason(reply, exchange),
             reply.http_version,
             exchange.method,
             reply,
@@ -853,7 +872,7 @@ class _StreamContext:
             headers=reply.headers(),
             url=url,
             request=Request(exchange.method, url, reply.sent_headers()),
-            reason_phrase=reply.reason_phrase,
+            reason_phrase=transport._reason(reply, exchange),
             http_version=reply.http_version,
         )
         return self._stream
