@@ -7,11 +7,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from pynector import hookimpl, registry
 from pynector.errors import ConfigurationError
 from pynector_http import HTTPTransport
 
@@ -211,3 +212,31 @@ async def test_base_url_query_with_a_path_under_it(control: ControlServer, engin
     assert response.json()["path"] == "/echo"
     assert response.json()["query"] == {"api-version": "1", "limit": "5"}
     assert response.url == f"{control.url}/echo?api-version=1&limit=5"
+
+
+class _BadHeaderPlugin:
+    @hookimpl
+    def pynector_headers(self, headers: dict[str, str]) -> None:
+        headers["X-Plugin"] = "caf\u00e9"
+
+
+@pytest.fixture
+def bad_header_plugin() -> Iterator[None]:
+    name = registry.register_plugin(_BadHeaderPlugin(), name="http-test-bad-header")
+    yield
+    registry.unregister_plugin(name)
+
+
+@pytest.mark.usefixtures("bad_header_plugin")
+@pytest.mark.parametrize("backend_engine", [("asyncio", "aiohttp")], ids=["asyncio"])
+async def test_a_header_a_plugin_adds_is_checked_like_the_callers_on_both_engines(
+    control: ControlServer,
+) -> None:
+    messages = []
+    for engine in ("aiohttp", "httpx2"):
+        async with HTTPTransport(engine=engine, base_url=control.url) as transport:
+            with pytest.raises(ConfigurationError) as caught:
+                await transport.request({"path": "/echo"})
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1]
+    assert "'pynector_headers'['X-Plugin']" in messages[0]

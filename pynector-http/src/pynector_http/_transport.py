@@ -489,6 +489,8 @@ class HTTPTransport(LifecycleMixin):
             extra: dict[str, str] = {}
             relay.pynector_headers(headers=extra)
             if extra:
+                # Checked like the caller's own, so both engines refuse the same values.
+                check_headers(extra, "pynector_headers")
                 present = {name.lower() for name, _ in headers}
                 headers = [
                     *headers,
