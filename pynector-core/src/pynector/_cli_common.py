@@ -258,7 +258,8 @@ def request_secrets(data: Any) -> list[str]:
 def _value_secrets(name: str, value: Any) -> list[str]:
     """Secret strings inside a ``--option`` value."""
     if isinstance(value, str):
-        return [value] if _SECRET_OPTION.search(name) else _url_secrets(value)
+        secret = _SECRET_OPTION.search(name) or is_secret_name(name)
+        return [value] if secret else _url_secrets(value)
     if isinstance(value, Mapping):
         found: list[str] = []
         for key, item in value.items():
