@@ -301,3 +301,22 @@ async def test_an_echoed_secret_header_is_scrubbed_in_every_form(
                 }
             )
     assert_clean(str(caught.value), token)
+
+
+@pytest.mark.parametrize(
+    "backend_engine", [("asyncio", "httpx2"), ("trio", "httpx2")], ids=["asyncio", "trio"]
+)
+async def test_httpx2_request_log_lines_never_show_an_echoed_reason(
+    head_server: HeadServer, engine: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="httpx2")
+    base = head_server.url.replace("://", f"://{USER}:{quote(PASSWORD, safe='')}@")
+    async with HTTPTransport(engine=engine, base_url=base) as transport:
+        with pytest.raises(AuthenticationError):
+            await transport.request({"path": "/reason"})
+        await transport.request({"path": "/cookie"})
+    lines = [record.getMessage() for record in caplog.records if record.name == "httpx2"]
+    assert lines[0].endswith('"HTTP/1.1 401 [redacted]"'), lines
+    assert lines[1].endswith('"HTTP/1.1 200 OK"'), lines
+    for line in lines:
+        assert_clean(line, PASSWORD)

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from http import HTTPStatus
 
 import anyio
 import httpx2
@@ -21,16 +22,25 @@ from ._urls import Origin
 __all__ = ["Httpx2Engine"]
 
 
+_STANDARD_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
 class _RedactedRequestLog(logging.Filter):
-    """httpx2 logs every request at INFO with its URL: show it as pynector shows URLs."""
+    """httpx2 logs every request at INFO with its URL: show it as pynector shows URLs.
+
+    The line ends with the reply's reason phrase; one in the server's own
+    words (which may echo a credential) is shown as ``[redacted]``.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(arg, httpx2.URL) for arg in record.args
-        ):
-            record.args = tuple(
-                redact_url(str(arg)) if isinstance(arg, httpx2.URL) else arg for arg in record.args
-            )
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(arg, httpx2.URL) for arg in args):
+            shown = [redact_url(str(arg)) if isinstance(arg, httpx2.URL) else arg for arg in args]
+            status, reason = (shown[3], shown[4]) if len(shown) == 5 else (0, None)
+            standard = _STANDARD_REASONS.get(status) if isinstance(status, int) else None
+            if isinstance(reason, str) and reason and reason != standard:
+                shown[4] = REDACTED
+            record.args = tuple(shown)
         return True
 
 
