@@ -42,7 +42,7 @@ from ._headers import Headers
 from ._patterns import ProxyPattern, environment_proxies, route_table
 from ._urls import Origin
 
-__all__ = ["AiohttpEngine"]
+__all__ = ["AiohttpEngine", "pool_hook_available"]
 
 # aiohttp adds "Content-Type: application/octet-stream" to a body or a
 # POST/PUT/PATCH without one; httpx2 sends none, and so do we.
