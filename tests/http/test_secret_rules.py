@@ -12,6 +12,7 @@ import base64
 import contextlib
 import logging
 import socket
+import ssl
 import threading
 import traceback
 from collections.abc import Callable, Iterator
@@ -320,3 +321,20 @@ async def test_httpx2_request_log_lines_never_show_an_echoed_reason(
     assert lines[1].endswith('"HTTP/1.1 200 OK"'), lines
     for line in lines:
         assert_clean(line, PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "backend_engine", [("asyncio", "httpx2"), ("trio", "httpx2")], ids=["asyncio", "trio"]
+)
+async def test_http2_debug_logs_never_show_secret_header_values(
+    http2_url: str, ca_context: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    async with HTTPTransport(base_url=http2_url, verify=ca_context, http2=True) as transport:
+        response = await transport.request({"path": "/h2", "headers": OWN_SECRETS})
+    assert response.http_version == "HTTP/2"
+    lines = [record.getMessage() for record in caplog.records]
+    assert any(record.name == "hpack.hpack" for record in caplog.records)
+    assert any("x-auth-token" in line and "[redacted]" in line for line in lines)
+    for line in lines:
+        assert_clean(line, *OWN_SECRETS.values())

@@ -61,9 +61,9 @@ def _masked_pair(match: re.Match[str]) -> str:
 class _SecretHeadersLog(logging.Filter):
     """httpcore2 logs the reply's headers at DEBUG (``Set-Cookie`` values too): mask them.
 
-    Installed on httpcore2's loggers (and hpack's, for HTTP/2) when this engine
-    is imported; it applies to every httpx2 client in the process. A record is
-    formatted here only when DEBUG is on for its logger.
+    Installed on httpcore2's loggers when this engine is imported; it applies
+    to every httpx2 client in the process. A record is formatted here only
+    when DEBUG is on for its logger.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -75,6 +75,39 @@ class _SecretHeadersLog(logging.Filter):
         return True
 
 
+def _hpack_arg(arg: object) -> object:
+    if isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[0], bytes):
+        # A decoded (name, value) header.
+        if is_secret_name(arg[0].decode("latin-1")):
+            return (arg[0], REDACTED.encode())
+        return arg
+    if isinstance(arg, bytes | bytearray | memoryview):
+        return f"<{len(arg)} bytes>"  # a raw header block: values may be in plain text
+    return arg
+
+
+class _HpackLog(logging.Filter):
+    """hpack (HTTP/2) logs each header it encodes or decodes at DEBUG: mask the secret ones.
+
+    ``Adding name=value to the header table`` loses the value of a secret
+    header, a decoded ``(name, value)`` likewise, and a raw header block is
+    shown by its length only.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not isinstance(args, tuple) or not args:
+            return True
+        name = args[0]
+        if str(record.msg).startswith("Adding ") and isinstance(name, bytes | str):
+            text = name.decode("latin-1") if isinstance(name, bytes) else name
+            if len(args) > 1 and is_secret_name(text):
+                record.args = (name, REDACTED, *args[2:])
+            return True
+        record.args = tuple(_hpack_arg(arg) for arg in args)
+        return True
+
+
 logging.getLogger("httpx2").addFilter(_RedactedRequestLog())
 for _name in (
     "httpcore2.connection",
@@ -82,9 +115,9 @@ for _name in (
     "httpcore2.http2",
     "httpcore2.proxy",
     "httpcore2.socks",
-    "hpack.hpack",
 ):
     logging.getLogger(_name).addFilter(_SecretHeadersLog())
+logging.getLogger("hpack.hpack").addFilter(_HpackLog())
 
 
 class _Reply:
