@@ -281,9 +281,13 @@ async def test_httpcore2_debug_logs_never_show_set_cookie_values(
     caplog.set_level(logging.DEBUG)
     async with HTTPTransport(engine=engine, base_url=head_server.url) as transport:
         response = await transport.request({"path": "/cookie"})
+        for malformed in ("/cookie-nul", "/cookie-no-colon"):
+            with pytest.raises(ProtocolError):
+                await transport.request({"path": malformed})
     assert COOKIE in response.headers["set-cookie"]  # it did arrive
     lines = [record.getMessage() for record in caplog.records]
     assert any("Set-Cookie" in line for line in lines if "receive_response_headers" in line)
+    assert any("illegal header line" in line for line in lines)
     for line in lines:
         assert COOKIE not in line, line
 

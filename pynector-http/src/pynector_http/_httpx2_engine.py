@@ -70,6 +70,9 @@ class _SecretHeadersLog(logging.Filter):
         message = record.getMessage()
         if "(" in message:
             masked = _HEADER_PAIR.sub(_masked_pair, message)
+            if ".failed exception=" in masked:
+                # h11's error quotes the malformed header line it refused.
+                masked = kinds.clean_text(masked, ())
             if masked != message:
                 record.msg, record.args = masked, ()
         return True
