@@ -110,14 +110,22 @@ class _Chunks:
         iterator = self._iterator
         if iterator is None:
             iterator = self._iterator = self._source.__aiter__()
-        chunk = await iterator.__anext__()
-        if type(chunk) is bytes:
-            return chunk
-        if isinstance(chunk, bytes | bytearray | memoryview):
-            return bytes(chunk)
-        kind = type(chunk).__name__
-        hint = "yield chunk.encode()" if isinstance(chunk, str) else "yield bytes"
-        raise ConfigurationError(
-            f"'content' is an async iterable that yielded a {kind}: it must yield bytes "
-            f"({hint}), or pass the whole body as bytes or str"
-        )
+        return _chunk_bytes(await iterator.__anext__())
+
+
+def _chunk_bytes(chunk: object) -> bytes:
+    """One chunk of an async iterable body as bytes; any other type is the caller's mistake.
+
+    Raised here, the error reaches the caller as it is: aiohttp would report
+    a ``str`` chunk as a broken connection, httpx2 as a ``TypeError``.
+    """
+    if type(chunk) is bytes:
+        return chunk
+    if isinstance(chunk, bytes | bytearray | memoryview):
+        return bytes(chunk)
+    kind = type(chunk).__name__
+    hint = "yield chunk.encode()" if isinstance(chunk, str) else "yield bytes"
+    raise ConfigurationError(
+        f"'content' is an async iterable that yielded a {kind}: it must yield bytes "
+        f"({hint}), or pass the whole body as bytes or str"
+    )
