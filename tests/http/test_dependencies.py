@@ -24,7 +24,12 @@ from aiohttp.client_proto import ResponseHandler
 
 from pynector_http import HTTPTransport
 from pynector_http._aiohttp_engine import AiohttpEngine, pool_hook_available
-from pynector_http._patterns import ProxyPattern, environment_proxies, route_table
+from pynector_http._patterns import (
+    ProxyPattern,
+    environment_has_proxies,
+    environment_proxies,
+    route_table,
+)
 
 from ._control import ControlServer
 
@@ -242,7 +247,9 @@ def test_environment_proxies_follow_curls_no_proxy_rules(monkeypatch: pytest.Mon
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
+    assert not environment_has_proxies()
     monkeypatch.setenv("HTTP_PROXY", "proxy.test:3128")
+    assert environment_has_proxies()
     monkeypatch.setenv("HTTPS_PROXY", "http://secure.test:3128")
     monkeypatch.setenv("NO_PROXY", "localhost,.internal.test,example.com,10.0.0.0/8,::1,[")
     assert environment_proxies() == {

@@ -24,7 +24,7 @@ import select
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
@@ -39,8 +39,10 @@ from . import _errors as kinds
 from ._body import Body
 from ._engine import Settings
 from ._headers import Headers
-from ._patterns import ProxyPattern, environment_proxies, route_table
 from ._urls import Origin
+
+if TYPE_CHECKING:
+    from ._patterns import ProxyPattern
 
 __all__ = ["AiohttpEngine", "pool_hook_available"]
 
@@ -206,10 +208,12 @@ def _basic(userinfo: str) -> str:
 
 def _proxy_patterns(settings: Settings) -> list[tuple[ProxyPattern, str | None]]:
     """The proxy mounts in httpx2's matching order, so both engines route alike."""
+    from ._patterns import environment_has_proxies, environment_proxies, route_table
+
     mounts = settings.proxies
-    if not mounts and settings.trust_env:
+    if not mounts and settings.trust_env and environment_has_proxies():
         mounts = environment_proxies()
-    return route_table(mounts)
+    return route_table(mounts) if mounts else []
 
 
 class AiohttpEngine:

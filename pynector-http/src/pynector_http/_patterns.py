@@ -21,11 +21,12 @@ request takes the same route on both engines:
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-__all__ = ["ProxyPattern", "environment_proxies", "route_table"]
+__all__ = ["ProxyPattern", "environment_has_proxies", "environment_proxies", "route_table"]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -117,6 +118,14 @@ def route_table(mounts: Mapping[str, str | None]) -> list[tuple[ProxyPattern, st
     table = [(ProxyPattern(pattern), target) for pattern, target in mounts.items()]
     table.sort(key=lambda entry: entry[0].priority)
     return table
+
+
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+
+def environment_has_proxies() -> bool:
+    """Whether the environment names a proxy at all (cheap: no ``urllib.request`` import)."""
+    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
 
 
 def environment_proxies() -> dict[str, str | None]:
