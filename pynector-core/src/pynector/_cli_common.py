@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .redact import REDACTED, SECRET_QUERY_PARAMS, is_secret_header
+from .redact import REDACTED, is_secret_header, is_secret_name
 
 if TYPE_CHECKING:
     from ._tokens import TokenBudget
@@ -219,7 +219,7 @@ def _url_secrets(url: str) -> list[str]:
     found = [
         value
         for name, value in parse_qsl(parts.query, keep_blank_values=False)
-        if name.lower() in SECRET_QUERY_PARAMS
+        if is_secret_name(name)
     ]
     userinfo, at, _host = parts.netloc.rpartition("@")
     if not at:
@@ -250,7 +250,7 @@ def request_secrets(data: Any) -> list[str]:
     params = data.get("params")
     if isinstance(params, Mapping):
         for name, value in params.items():
-            if str(name).lower() in SECRET_QUERY_PARAMS:
+            if is_secret_name(str(name)):
                 found += [str(item) for item in (value if isinstance(value, list) else [value])]
     return found
 
@@ -258,7 +258,8 @@ def request_secrets(data: Any) -> list[str]:
 def _value_secrets(name: str, value: Any) -> list[str]:
     """Secret strings inside a ``--option`` value."""
     if isinstance(value, str):
-        return [value] if _SECRET_OPTION.search(name) else _url_secrets(value)
+        secret = _SECRET_OPTION.search(name) or is_secret_name(name)
+        return [value] if secret else _url_secrets(value)
     if isinstance(value, Mapping):
         found: list[str] = []
         for key, item in value.items():
