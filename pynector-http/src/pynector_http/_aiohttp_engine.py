@@ -144,21 +144,18 @@ class _Connector(aiohttp.TCPConnector):
                 )
         return super()._get(key, traces)
 
-    def close_now(self) -> None:
-        """Close every connection at once, without waiting (for an engine never closed).
-
-        What aiohttp's own finalizer does before it warns about the connector
-        (``_close()``, the synchronous part of ``close()``): here the owner of
-        the transport (the ``Pynector`` client) is the one that warns.
-        """
-        close = getattr(self, "_close", None)
-        if close is not None and not self.closed:
-            close()
-
 
 def _close_connectors(connectors: list[aiohttp.TCPConnector]) -> None:
+    """Close every connection at once, without waiting (for an engine never closed).
+
+    What aiohttp's own finalizer does before it warns about the connector
+    (``_close()``, the synchronous part of ``close()``): here the owner of the
+    transport (the ``Pynector`` client) is the one that warns.
+    """
     for connector in connectors:
-        connector.close_now()
+        close = getattr(connector, "_close", None)
+        if close is not None and not connector.closed:
+            close()
 
 
 class _Reply:
