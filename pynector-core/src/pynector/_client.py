@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from . import errors
-from ._config import Config, check_timeout, load_config
 from ._exchange import ExchangeAdapter
 from ._plugins import hooks
 from .concurrency import RateLimiter, RetryPolicy, WorkerPool, deadline, remaining_time
+from .concurrency._deadline import check_timeout
 from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
 
 if TYPE_CHECKING:
+    from ._config import Config
     from .hookspecs import Wrapper
     from .transport.protocol import Transport
 
@@ -125,6 +126,8 @@ class Pynector:
         config: dict[str, Any] | None = None,
         **transport_options: Any,
     ) -> None:
+        from ._config import load_config  # pydantic and the settings: on first use
+
         self._config: Config = load_config(config)
         if transport is not None:
             if transport_options:
