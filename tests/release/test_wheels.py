@@ -255,3 +255,32 @@ def test_the_aiohttp_extra_requires_the_first_aiohttp_with_decompress_size_error
 ) -> None:
     requires = metadata(wheels["pynector-http"]).get_all("Requires-Dist") or []
     assert "aiohttp<4,>=3.13.3; extra == 'aiohttp'" in requires, requires
+
+
+def _make_variable(name: str) -> list[str]:
+    makefile = (ROOT / "Makefile").read_text()
+    line = next(line for line in makefile.splitlines() if line.startswith(f"{name} :="))
+    return line.split(":=", 1)[1].split()
+
+
+# The test folders that exercise each distribution.
+SUITES = {
+    "pynector": ["tests/core", "tests/cli", "tests/http"],
+    "pynector-core": ["tests/core", "tests/cli"],
+    "pynector-http": ["tests/http"],
+    "pynector-sdk": ["tests/sdk"],
+    "pynector-otel": ["tests/otel"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(DISTRIBUTIONS))
+def test_python_classifiers_list_exactly_the_versions_make_test_runs(
+    wheels: dict[str, Path], name: str
+) -> None:
+    # `make test` runs everything on 3.11 and OTHER_SUITES on OTHER_PYTHONS.
+    tested = {"3.11"}
+    if set(SUITES[name]) <= set(_make_variable("OTHER_SUITES")):
+        tested |= set(_make_variable("OTHER_PYTHONS"))
+    classifiers = metadata(wheels[name]).get_all("Classifier") or []
+    declared = {c.removeprefix("Programming Language :: Python :: ") for c in classifiers}
+    assert {v for v in declared if v.startswith("3.")} == tested, classifiers
