@@ -2,29 +2,117 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import time
 
+import pytest
 
-def test_demo_shows_request_timeout_retry_and_batch_and_exits_zero() -> None:
+# The demo's promise: a newcomer sees all of it in under ten seconds.
+DEMO_SECONDS = 10.0
+
+
+def _demo(*args: str, prelude: str = "") -> tuple[subprocess.CompletedProcess[str], float]:
+    code = f"{prelude}\nfrom pynector._cli import main\nraise SystemExit(main(sys.argv[1:]))"
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pynector", "demo", "--requests", "100"],
+        [sys.executable, "-c", f"import sys\n{code}", "demo", *args],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
-    elapsed = time.perf_counter() - start
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    return done, time.perf_counter() - start
+
+
+REQUESTS = {"asyncio": "300", "trio": "100"}  # asyncio: the default size, as make demo runs it
+
+
+@pytest.fixture(scope="module", params=["asyncio", "trio"])
+def demo(request: pytest.FixtureRequest) -> tuple[str, str, float]:
+    """The demo run once per event loop: (backend, its stdout, its wall time)."""
+    backend: str = request.param
+    done, elapsed = _demo("--backend", backend, "--requests", REQUESTS[backend])
+    assert done.returncode == 0, done.stdout + done.stderr
+    return backend, done.stdout, elapsed
+
+
+def test_demo_shows_request_timeout_retry_and_batch_within_ten_seconds(
+    demo: tuple[str, str, float],
+) -> None:
+    backend, out, elapsed = demo
+    requests = REQUESTS[backend]
     assert "GET /users/1 -> 200" in out
     assert "with timeout=0.5 -> TimeoutError" in out
     assert "429 RateLimitError; waiting 1.00 s (retry-after)" in out
     assert "the server counted 3 requests" in out
-    assert "succeeded                    100" in out
-    assert elapsed < 30
+    assert f"{'succeeded':<20}{requests:>12}" in out
+    assert f"progress: {requests}/{requests} lines (100%): {requests} succeeded, 0 failed" in out
+    assert elapsed < DEMO_SECONDS, out
+
+
+def test_demo_makes_an_llm_call_through_the_sdk_transport(demo: tuple[str, str, float]) -> None:
+    out = demo[1]
+    assert "5. An LLM call through the sdk transport" in out
+    assert "POST /v1/chat/completions through the openai SDK: 'What does pynector do?'" in out
+    assert "-> ChatCompletion from demo-model:" in out
+    assert "'Hello from the demo server: pynector sent this through the openai SDK.'" in out
+    assert "4 prompt + 12 completion tokens; the server counted 1 request" in out
+
+
+def test_demo_stops_a_batch_with_sigterm_and_resumes_it_with_nothing_lost_or_repeated(
+    demo: tuple[str, str, float],
+) -> None:
+    out = demo[1]
+    stopped = re.search(r"sent SIGTERM \(what `kill` sends\) at (\d+) of 150 lines done", out)
+    assert stopped is not None, out
+    assert "SIGTERM: starting no new requests; waiting for the 5 in flight" in out
+    written = re.search(r"it wrote (\d+) results and exited with status 143", out)
+    assert written is not None, out
+    # Stopped mid-way: what was done by then is kept (the batch goes on while the
+    # signal travels, and finishes the requests in flight).
+    assert int(stopped[1]) <= int(written[1]) < 150
+    resumed = re.search(
+        r"the same command again: (\d+) already done, (\d+) sent; exit status 0", out
+    )
+    assert resumed is not None, out
+    assert resumed[1] == written[1]
+    assert int(resumed[1]) + int(resumed[2]) == 150
+    assert (
+        "150 result lines for 150 ids; the server answered 150 requests for 150 orders: "
+        "0 lost, 0 repeated" in out
+    )
+
+
+@pytest.mark.parametrize("missing", ["pynector_sdk", "openai"])
+def test_demo_without_the_sdk_says_how_to_install_it_and_goes_on(missing: str) -> None:
+    # As if the distribution were not installed: its import fails.
+    done, _ = _demo("--requests", "20", prelude=f"sys.modules[{missing!r}] = None")
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    section = out[out.index("5. An LLM call") : out.index("6. A batch")]
+    assert "skipped: " in section
+    assert 'Install the sdk transport and the openai SDK with: pip install "pynector[sdk]"' in (
+        section
+    )
+    assert "0 lost, 0 repeated" in out
+
+
+def test_the_cli_and_the_demo_do_not_import_the_sdk_until_the_demo_runs() -> None:
+    code = (
+        "import json, sys\n"
+        "import pynector, pynector._cli, pynector._demo, pynector._demo_server\n"
+        "pynector._cli.build_parser()\n"
+        "print(json.dumps([m for m in ('pynector_sdk', 'openai', 'anthropic', 'rich') "
+        "if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert json.loads(done.stdout) == []
 
 
 def test_demo_rejects_a_bad_batch_size_with_a_clear_message() -> None:
@@ -37,3 +125,9 @@ def test_demo_rejects_a_bad_batch_size_with_a_clear_message() -> None:
     )
     assert done.returncode == 2
     assert "--requests and --concurrency must be at least 1" in done.stderr
+
+
+def test_demo_on_trio_without_trio_says_how_to_install_it() -> None:
+    done, _ = _demo("--backend", "trio", prelude="sys.modules['trio'] = None")
+    assert done.returncode == 2
+    assert "--backend trio needs trio: pip install trio" in done.stderr

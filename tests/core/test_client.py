@@ -248,6 +248,7 @@ def test_public_names_of_pynector() -> None:
         "ConfigurationError",
         "Pynector",
         "PynectorError",
+        "ResponseTooLargeError",
         "TimeoutError",
         "TransportError",
         "__version__",

@@ -117,3 +117,38 @@ def test_seed_configuration_snippet_keys_are_accepted() -> None:
         3,
         10,
     )
+
+
+@pytest.mark.parametrize(
+    ("config", "environ", "expected"),
+    [
+        (None, {}, 100 * 1024 * 1024),
+        ({"max_response_size": 1024}, {}, 1024),
+        ({"max_response_size": None}, {"PYNECTOR_MAX_RESPONSE_SIZE": "1024"}, None),
+        (None, {"PYNECTOR_MAX_RESPONSE_SIZE": "2048"}, 2048),
+        (None, {"PYNECTOR_MAX_RESPONSE_SIZE": "none"}, None),
+        (None, {"PYNECTOR_MAX_RESPONSE_SIZE": ""}, None),
+    ],
+)
+def test_max_response_size_from_config_or_environment(
+    config: dict[str, Any] | None, environ: dict[str, str], expected: int | None
+) -> None:
+    assert load_config(config, environ).max_response_size == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "environ", "named"),
+    [
+        ({"max_response_size": 0}, {}, "config['max_response_size']=0"),
+        ({"max_response_size": "1MB"}, {}, "config['max_response_size']='1MB'"),
+        ({"max_response_size": True}, {}, "config['max_response_size']=True"),
+        (None, {"PYNECTOR_MAX_RESPONSE_SIZE": "1MB"}, "PYNECTOR_MAX_RESPONSE_SIZE='1MB'"),
+    ],
+)
+def test_a_bad_max_response_size_names_the_key_and_the_fix(
+    config: dict[str, Any] | None, environ: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_config(config, environ)
+    assert named in str(caught.value)
+    assert "None for no limit" in str(caught.value)

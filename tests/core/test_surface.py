@@ -114,3 +114,16 @@ def test_redact_hides_credentials_in_urls_headers_and_text() -> None:
     assert secrets == {"Bearer sk-123456", "sk-123456"}
     assert scrub("token sk-123456 was rejected", secrets) == "token [redacted] was rejected"
     assert repr(Secret("sk-123456")) == str(Secret("sk-123456")) == "'[redacted]'"
+
+
+def test_response_too_large_error_is_a_public_non_retryable_transport_error() -> None:
+    from pynector import errors
+
+    assert "ResponseTooLargeError" in pynector.__all__
+    assert "ResponseTooLargeError" in errors.__all__
+    assert pynector.ResponseTooLargeError is errors.ResponseTooLargeError
+    error = errors.ResponseTooLargeError("too large", limit=1024)
+    assert isinstance(error, errors.TransportError)
+    assert error.retryable is False
+    assert error.limit == 1024
+    assert "ResponseTooLargeError" in (errors.__doc__ or "")

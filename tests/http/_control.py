@@ -8,12 +8,14 @@ parameter so concurrent tests never share counters.
 
 from __future__ import annotations
 
+import functools
 import json
 import select
 import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +38,20 @@ class KeyStats:
     methods: list[str] = field(default_factory=list)
     disconnects: int = 0
     generation: int = 0
+
+
+@functools.cache
+def gzipped_zeros(size: int) -> bytes:
+    """``size`` zero bytes, gzip-compressed (about 1,000 times smaller): a "gzip bomb"."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(min(size, 1 << 20))
+    parts = []
+    left = size
+    while left > 0:
+        parts.append(compressor.compress(block[: min(left, len(block))]))
+        left -= len(block)
+    parts.append(compressor.flush())
+    return b"".join(parts)
 
 
 class ControlServer(ThreadingHTTPServer):
@@ -289,6 +305,24 @@ class _Handler(BaseHTTPRequestHandler):
                 with server.cond:
                     stats.disconnects += 1
                     server.cond.notify_all()
+        elif path == "/big":
+            # `size` bytes of "x", or with `gzip=1` of zeros gzip-compressed on the wire.
+            size = int(query["size"])
+            headers = {}
+            if query.get("gzip") == "1":
+                data = gzipped_zeros(size)
+                headers["Content-Encoding"] = "gzip"
+            else:
+                data = b"x" * size
+            try:
+                self._reply(200, data, headers, content_type="application/octet-stream")
+            except OSError:
+                self.close_connection = True  # the client gave up on the body
+        elif path == "/headers":
+            # `count` extra reply headers X-Big-<n>, each with a value of `size` bytes.
+            size, count = int(query.get("size", "100")), int(query.get("count", "1"))
+            extra = {f"X-Big-{index}": "h" * size for index in range(count)}
+            self._reply(200, {"attempt": attempt}, extra)
         elif path == "/slow":
             time.sleep(float(query.get("seconds", "0.05")))
             self._reply(200, {"attempt": attempt})

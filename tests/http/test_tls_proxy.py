@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -159,17 +160,42 @@ async def test_proxy_that_is_down_is_a_retryable_connection_error(
 
 
 async def test_http2_is_negotiated_over_tls_when_enabled(
-    http2_url: str, ca_context: ssl.SSLContext, engine: str
+    http2_url: str, ca_context: ssl.SSLContext, ca_file: Path, engine: str
 ) -> None:
     # HTTP/2 is httpx2's: engine="auto" (the default) picks httpx2 for it on any loop.
     async with HTTPTransport(base_url=http2_url, verify=ca_context, http2=True) as transport:
         responses = [await transport.request({"path": f"/n/{i}"}) for i in range(3)]
         picked = transport.engine
-    # The same context again (httpx2 set "h2" on it): every engine still speaks HTTP/1.1.
-    async with HTTPTransport(engine=engine, base_url=http2_url, verify=ca_context) as transport:
+    # Without http2=True every engine speaks HTTP/1.1 to a server that prefers HTTP/2.
+    async with HTTPTransport(engine=engine, base_url=http2_url, verify=str(ca_file)) as transport:
         http1 = await transport.request({"path": "/n/0"})
     assert picked == "httpx2"
     assert [r.http_version for r in responses] == ["HTTP/2"] * 3
     assert responses[0].json() == {"http_version": "2", "path": "/n/0"}
     assert http1.http_version == "HTTP/1.1"
     assert http1.json() == {"http_version": "1.1", "path": "/n/0"}
+
+
+class _RecordingContext(ssl.SSLContext):
+    """An SSL context that records every change of its ALPN protocols."""
+
+    alpn_calls: list[list[str]]
+
+    def set_alpn_protocols(self, alpn_protocols: Iterable[str]) -> None:
+        self.alpn_calls.append(list(alpn_protocols))
+        super().set_alpn_protocols(alpn_protocols)
+
+
+@pytest.mark.parametrize("backend_engine", [("asyncio", "aiohttp")], ids=["asyncio-aiohttp"])
+async def test_the_aiohttp_engine_never_changes_the_callers_ssl_context(
+    tls_control: ControlServer, ca_file: Path, engine: str
+) -> None:
+    context = _RecordingContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.alpn_calls = []
+    context.load_verify_locations(cafile=str(ca_file))
+    options = context.options
+    async with HTTPTransport(engine=engine, base_url=tls_control.url, verify=context) as transport:
+        response = await transport.request({"path": "/echo"})
+    assert response.status_code == 200
+    assert context.alpn_calls == []  # shared with other code: its protocols are its owner's
+    assert context.options == options

@@ -13,6 +13,7 @@ from ._client import Pynector as Pynector
 from ._version import __version__ as __version__
 from .errors import ConfigurationError as ConfigurationError
 from .errors import PynectorError as PynectorError
+from .errors import ResponseTooLargeError as ResponseTooLargeError
 from .errors import TimeoutError as TimeoutError
 from .errors import TransportError as TransportError
 from .telemetry import configure_telemetry as configure_telemetry
@@ -24,6 +25,7 @@ __all__ = [
     "ConfigurationError",
     "Pynector",
     "PynectorError",
+    "ResponseTooLargeError",
     "TimeoutError",
     "TransportError",
     "__version__",

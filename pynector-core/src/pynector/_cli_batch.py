@@ -36,7 +36,7 @@ from ._cli_common import (
     transport_options,
     whole_number,
 )
-from ._cli_progress import Latencies, Reporter, make_reporter, print_summary
+from ._cli_progress import Reporter, make_reporter, print_summary
 from ._tokens import estimate_tokens
 from .errors import ConfigurationError
 
@@ -167,7 +167,7 @@ class _Batch:
         self.budget = budget
         self.retries: int = args.retries
         self.seen = IdSet()
-        self.latencies = Latencies()
+        self.latencies = reporter.latencies  # the progress shows the same p50/p95
         self.stopped_by: int | None = None
         self.write_error: OSError | None = None
         self.lines = 0
@@ -211,11 +211,11 @@ class _Batch:
                 continue
             if key in ok:
                 self.done_ok += 1
-                advance(None)
+                self.reporter.resume()
                 continue
             if key in failed:
                 self.done_failed += 1
-                advance(None)
+                self.reporter.resume()
                 continue
             yield request
 
@@ -285,7 +285,7 @@ class _Batch:
         if attempts > 1:
             self.extra_attempts += attempts - 1
         self.latencies.add(elapsed)
-        self.reporter.advance(ok)
+        self.reporter.advance(ok, attempts)
 
     async def _watch_signals(self, work: Any, *, task_status: Any) -> None:
         import anyio
@@ -640,7 +640,8 @@ def run_batch(args: argparse.Namespace) -> int:
 
         from .errors import ConfigurationError, PynectorError
 
-        reporter.start(count_lines(args.input) if args.progress != "none" else None)
+        total = count_lines(args.input) if args.progress != "none" else None
+        reporter.start(total, already_done=len(state.ok) + len(state.failed))
         try:
             anyio.run(batch.run)
         except PynectorError as exc:  # the transport could not even connect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
@@ -147,7 +148,8 @@ class Pynector:
             or any name published under the ``pynector.transports`` entry point).
         enable_telemetry: Whether telemetry plugins trace this client's calls.
         config: Client settings (``timeout``, ``retry_count``, ``max_connections``,
-            ``rate_limit``, ...); they override ``PYNECTOR_*`` environment variables.
+            ``rate_limit``, ``max_response_size``, ...); they override ``PYNECTOR_*``
+            environment variables.
         **transport_options: Passed to the transport factory (``base_url``, ...).
 
     Raises:
@@ -232,8 +234,10 @@ class Pynector:
             unknown = [option for option in options if option not in accepted]
             if unknown:
                 raise ConfigurationError(_unknown_options(name, options, unknown, accepted))
-        if "max_connections" in parameters and "max_connections" not in kwargs:
-            kwargs["max_connections"] = self._config.max_connections
+        # Settings that a transport may take as options: its own option wins.
+        for key in ("max_connections", "max_response_size"):
+            if key in parameters and key not in kwargs:
+                kwargs[key] = getattr(self._config, key)
         try:
             return factory(**kwargs)
         except PynectorError:
@@ -256,6 +260,18 @@ class Pynector:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<Pynector transport_type={self._transport_type!r} state={state}>"
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        # Like an unclosed file: a client that connected its transport and was
+        # dropped without aclose() left connections (and sockets) open.
+        if getattr(self, "_connected", False) and not self._closed:
+            _warn(
+                f"unclosed Pynector client {self!r}: its transport was left connected. "
+                "Close the client with `await client.aclose()`, or use it as "
+                "`async with Pynector(...) as client:`",
+                ResourceWarning,
+                source=self,
+            )
 
     @property
     def config(self) -> Config:

@@ -35,6 +35,9 @@ class Config:
             such as HTTP, the connection pool size.
         rate_limit: ``(count, period)``: at most ``count`` request starts in any
             ``period`` seconds, or ``None`` for no limit.
+        max_response_size: Largest reply body, in bytes after decompression,
+            that a transport reads into memory (HTTP: ``request()``, not
+            ``stream()``), or ``None`` for no limit.
     """
 
     timeout: float = 60.0
@@ -44,6 +47,7 @@ class Config:
     retry_after_max: float = 60.0
     max_connections: int = 100
     rate_limit: tuple[int, float] | None = None
+    max_response_size: int | None = 100 * 1024 * 1024
 
 
 _HINTS = {
@@ -54,7 +58,11 @@ _HINTS = {
     "retry_after_max": "a number of seconds >= 0, e.g. 60.0",
     "max_connections": "a whole number >= 1, e.g. 100",
     "rate_limit": "requests per second (10) or a string like '10/s' or '600/m'",
+    "max_response_size": "a whole number of bytes >= 1, e.g. 104857600 (100 MiB), or None "
+    "for no limit",
 }
+# Keys whose value may be None ("none" or empty in the environment): no limit.
+_NULLABLE = frozenset({"max_response_size"})
 KEYS = tuple(_HINTS)
 
 
@@ -75,6 +83,7 @@ def _model() -> Any:
         retry_after_max: float = Field(defaults.retry_after_max, ge=0, allow_inf_nan=False)
         max_connections: int = Field(defaults.max_connections, ge=1)
         rate_limit: tuple[int, float] | None = None
+        max_response_size: int | None = Field(defaults.max_response_size, ge=1)
 
     return _Settings
 
@@ -138,7 +147,11 @@ def load_config(
         return Config()
     # Only numbers count as numbers in config=; strings come from the environment.
     for key, value in merged.items():
-        if key == "rate_limit":
+        if key in _NULLABLE and (
+            value is None or (key in from_env and value.lower() in ("", "none"))
+        ):
+            merged[key] = None
+        elif key == "rate_limit":
             try:
                 merged[key] = _rate(value)
             except ConfigurationError:

@@ -1,7 +1,8 @@
 """The loopback HTTP server behind ``pynector demo``: no network, no set-up.
 
 A standard-library threading server on 127.0.0.1 and an ephemeral port, with a
-few endpoints that show what the client does with slow and failing servers.
+few endpoints that show what the client does with slow and failing servers, and
+a minimal OpenAI-compatible ``POST /v1/chat/completions`` for the SDK transport.
 """
 
 from __future__ import annotations
@@ -63,8 +64,63 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(503, {"error": "busy, try again"})
             else:
                 self._reply(200, {"item": number})
+        elif len(parts) == 2 and parts[0] == "orders":
+            # A little work per order, so a batch of them takes long enough to stop.
+            self.server.stopping.wait(_ORDER_SECONDS)
+            self._reply(200, {"order": int(parts[1]), "status": "shipped"})
         else:
             self._reply(404, {"error": f"no such path: {url.path}"})
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except ValueError:
+            body = None
+        with self.server.lock:
+            self.server.hits[url.path] += 1
+        if url.path != "/v1/chat/completions":
+            self._reply(404, {"error": {"message": f"no such path: {url.path}"}})
+        elif not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            self._reply(400, {"error": {"message": "expected a JSON object with messages"}})
+        else:
+            self._reply(200, _chat_completion(body))
+
+
+_ORDER_SECONDS = 0.02
+
+# A canned answer, as a chat model would give it, whatever the question.
+_ANSWER = "Hello from the demo server: pynector sent this through the openai SDK."
+
+
+def _chat_completion(body: dict[str, object]) -> dict[str, object]:
+    """An OpenAI chat completion (the fields the SDKs require), with word-count usage."""
+    messages = body["messages"]
+    assert isinstance(messages, list)
+    prompt = sum(
+        len(str(message.get("content", "")).split())
+        for message in messages
+        if isinstance(message, dict)
+    )
+    return {
+        "id": "chatcmpl-demo",
+        "object": "chat.completion",
+        "created": 1700000000,
+        "model": str(body.get("model", "demo-model")),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": _ANSWER},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": len(_ANSWER.split()),
+            "total_tokens": prompt + len(_ANSWER.split()),
+        },
+    }
 
 
 class _Server(ThreadingHTTPServer):

@@ -9,6 +9,7 @@ Everything pynector raises on purpose is a :class:`PynectorError`::
     ├── TransportError            the transport failed (retryable, retry_after)
     │   ├── ConnectionError       could not connect, or the connection broke
     │   ├── ProtocolError         the peer answered something unintelligible
+    │   ├── ResponseTooLargeError the reply is larger than max_response_size
     │   ├── HTTPStatusError       the server answered with a non-success status
     │   │   ├── BadRequestError         400
     │   │   ├── AuthenticationError     401, 403
@@ -43,6 +44,7 @@ __all__ = [
     "ProtocolError",
     "PynectorError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "SDKError",
     "ServerError",
     "TimeoutError",
@@ -117,6 +119,27 @@ class ConnectionError(TransportError):
 
 class ProtocolError(TransportError):
     """The peer answered with something that is not valid for the protocol."""
+
+
+class ResponseTooLargeError(TransportError):
+    """The reply's body is larger than the transport's ``max_response_size``. Not retryable.
+
+    The body is counted as it is read, after decompression, so a small
+    compressed reply that expands without bound fails as soon as it passes the
+    limit; the connection is closed. The message names the limit and how to
+    raise it (``config={"max_response_size": ...}``, ``None`` for no limit).
+
+    Args:
+        message: What happened and how to raise the limit.
+        limit: The limit in bytes that the body went past.
+
+    Attributes:
+        limit: The limit in bytes that the body went past.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message, retryable=False)
+        self.limit = limit
 
 
 class HTTPStatusError(TransportError):

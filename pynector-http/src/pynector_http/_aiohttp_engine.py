@@ -10,9 +10,11 @@ says what kind of failure each aiohttp exception is.
 from __future__ import annotations
 
 import base64
+import inspect
 import math
 import select
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -28,7 +30,7 @@ from pynector.redact import redact_url, scrub
 
 from . import _errors as kinds
 from ._body import Body
-from ._engine import Settings
+from ._engine import MAX_HEAD_SIZE, BodyTooLarge, HeadTooLarge, Settings, head_size
 from ._headers import Headers
 from ._urls import Origin
 
@@ -39,6 +41,13 @@ __all__ = ["AiohttpEngine"]
 _NO_CONTENT_TYPE = ("Content-Type",)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _HTTP_11 = aiohttp.HttpVersion11
+# The same reply-head limits as the httpx2 engine: one line may be as long as the
+# whole head (aiohttp's default is 8190 bytes per line); the total is checked
+# after the head arrived. The count of lines is bounded by the total only
+# (aiohttp >= 3.13.4 has a count limit of its own, 128 by default).
+_HEAD_LIMITS: dict[str, Any] = {"max_line_size": MAX_HEAD_SIZE, "max_field_size": MAX_HEAD_SIZE}
+if "max_headers" in inspect.signature(aiohttp.ClientSession).parameters:
+    _HEAD_LIMITS["max_headers"] = MAX_HEAD_SIZE // 4  # the shortest header line: "a:" CRLF
 
 
 class _Route(NamedTuple):
@@ -96,6 +105,22 @@ class _Connector(aiohttp.TCPConnector):
             _drop_closed(connections)
         return super()._get(key, traces)
 
+    def close_now(self) -> None:
+        """Close every connection at once, without waiting (for an engine never closed).
+
+        What aiohttp's own finalizer does before it warns about the connector
+        (``_close()``, the synchronous part of ``close()``): here the owner of
+        the transport (the ``Pynector`` client) is the one that warns.
+        """
+        close = getattr(self, "_close", None)
+        if close is not None and not self.closed:
+            close()
+
+
+def _close_connectors(connectors: list[_Connector]) -> None:
+    for connector in connectors:
+        connector.close_now()
+
 
 class _Reply:
     """An aiohttp response whose body has not been read."""
@@ -143,11 +168,33 @@ class _Reply:
     def elapsed(self) -> timedelta:
         return timedelta(seconds=self._finished - self._started)
 
-    async def read(self) -> bytes:
-        body = await self._raw.read()
+    async def read(self, limit: int | None) -> bytes:
+        raw = self._raw
+        if limit is None or (
+            (length := raw.content_length) is not None
+            and length <= limit
+            and "Content-Encoding" not in raw.headers
+        ):
+            body = await raw.read()  # the length is known and allowed: no counting
+        else:
+            body = await self._read_at_most(limit)
         self._finished = time.perf_counter()
         self._complete = True
         return body
+
+    async def _read_at_most(self, limit: int) -> bytes:
+        """Read the body as it arrives (decoded), giving up once it passes ``limit`` bytes."""
+        raw = self._raw
+        content = raw.content
+        parts: list[bytes] = []
+        size = 0
+        while chunk := await content.readany():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge(limit)
+            parts.append(chunk)
+        await raw.read()  # at the end of the body: lets aiohttp release the connection
+        return b"".join(parts)
 
     def chunks(self) -> AsyncIterator[bytes]:
         return self._raw.content.iter_any()
@@ -168,14 +215,24 @@ def _basic(userinfo: str) -> str:
 
 def _proxy_patterns(settings: Settings) -> list[tuple[object, str | None]]:
     """The proxy mounts in httpx2's matching order, so both engines route alike."""
+    mounts = settings.proxies
+    if not mounts and not (settings.trust_env and _environment_has_proxies()):
+        return []  # every request goes direct: no need to import httpx2 at all
     # httpx2's own pattern type and environment reader: the same routing rules
     # (schemes, wildcards, ports, CIDR networks, NO_PROXY) as the httpx2 engine.
     from httpx2._utils import URLPattern, get_environment_proxies
 
-    mounts = settings.proxies
-    if not mounts and settings.trust_env:
+    if not mounts:
         mounts = get_environment_proxies()
     return [(pattern, mounts[pattern.pattern]) for pattern in sorted(map(URLPattern, mounts))]
+
+
+def _environment_has_proxies() -> bool:
+    """Whether the environment (or the OS settings) names an http, https or all proxy."""
+    from urllib.request import getproxies
+
+    proxies = getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 class AiohttpEngine:
@@ -205,12 +262,12 @@ class AiohttpEngine:
         )
         # The same timeouts plus a total, per deadline (a client uses one or two).
         self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
-        # aiohttp speaks HTTP/1.1 only. httpx2 sets "h2" on a context it shares
-        # for HTTP/2 (it sets the protocols before each connection it opens),
-        # so say "http/1.1" here too, or an HTTP/2 server would pick h2.
-        settings.ssl_context.set_alpn_protocols(["http/1.1"])
         self._jar = aiohttp.CookieJar(unsafe=True)  # as httpx2: cookies from IP hosts too
         self._sessions: dict[str | None, aiohttp.ClientSession] = {}
+        # Closed when the engine is collected without aclose(): the sockets go,
+        # and aiohttp does not warn about its session and connector internals.
+        self._connectors: list[_Connector] = []
+        weakref.finalize(self, _close_connectors, self._connectors)
         self._routes: dict[Origin, _Route] = {}
         self._patterns: list[tuple[object, str | None]] | None = None
         self._direct = self._session(None)
@@ -225,12 +282,14 @@ class AiohttpEngine:
                 ssl=self._settings.ssl_context,
                 keepalive_timeout=5.0,  # as httpx2's keep-alive expiry
             )
+            self._connectors.append(connector)
             session = self._sessions[proxy] = aiohttp.ClientSession(
                 connector=connector,
                 headers={"User-Agent": self._user_agent},
                 timeout=self._timeout,
                 cookie_jar=self._jar,
                 auto_decompress=True,
+                **_HEAD_LIMITS,
                 trust_env=False,  # proxies are routed here; aiohttp's would also read .netrc
             )
         return session
@@ -302,6 +361,10 @@ class AiohttpEngine:
         except BaseException:
             await _settle()  # aiohttp has closed the connection: let the socket go now
             raise
+        if head_size(raw.raw_headers) > MAX_HEAD_SIZE:
+            raw.close()
+            await _settle()
+            raise HeadTooLarge(MAX_HEAD_SIZE)
         return _Reply(raw, started)
 
     def _total(self, seconds: float) -> aiohttp.ClientTimeout:

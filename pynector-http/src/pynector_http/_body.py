@@ -9,16 +9,70 @@ engines put the same bytes on the wire.
 from __future__ import annotations
 
 import json as _json
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from pynector.errors import ConfigurationError
 
-__all__ = ["Body", "encode_body"]
+__all__ = ["Body", "StreamedBody", "encode_body", "has_body", "is_streamed"]
 
 Body = bytes | AsyncIterable[bytes] | None
 """What an engine sends: bytes, a stream of bytes (chunked), or nothing."""
+
+
+class BodyResentError(OSError):
+    """An engine tried to send a :class:`StreamedBody` again."""
+
+
+class StreamedBody:
+    """A request body given as an async iterable: it can be sent once only.
+
+    It records whether the engine has started to read it. After that the
+    request cannot be sent again: a retry, a redirect or a reconnect would send
+    what is left of it (after one complete attempt, nothing) as if it were the
+    whole body.
+    """
+
+    __slots__ = ("_iterator", "_source", "started")
+
+    def __init__(self, source: AsyncIterable[bytes]) -> None:
+        self._source = source
+        self._iterator: AsyncIterator[bytes] | None = None
+        self.started = False
+
+    def __aiter__(self) -> StreamedBody:
+        if self.started:
+            # An engine starting over with a body it already sent: aiohttp before
+            # 3.14 did so on its own, on a new connection, after a kept-alive one
+            # broke. Failing here is that connection's failure (an OSError).
+            raise BodyResentError(
+                "the connection broke after the request's body was sent, and a body "
+                "given as an async iterable cannot be sent again"
+            )
+        return self
+
+    async def __anext__(self) -> bytes:
+        self.started = True
+        iterator = self._iterator
+        if iterator is None:
+            iterator = self._iterator = self._source.__aiter__()
+        return await iterator.__anext__()
+
+
+def is_streamed(content: object) -> bool:
+    """Whether ``content`` is a body that can be read only once (an async iterable)."""
+    return content is not None and not isinstance(content, str | bytes | bytearray | memoryview)
+
+
+def has_body(data: Mapping[str, Any]) -> bool:
+    """Whether a checked request dict has a body (as :func:`encode_body` decides)."""
+    return (
+        data.get("json") is not None
+        or bool(data.get("files"))
+        or bool(data.get("data"))
+        or data.get("content") is not None
+    )
 
 
 def _form_items(form: Mapping[Any, Any]) -> list[tuple[str, str]]:
@@ -75,4 +129,4 @@ def encode_body(data: Mapping[str, Any]) -> tuple[Body, str | None]:
         return content, None
     if isinstance(content, bytearray | memoryview):
         return bytes(content), None
-    return content, None
+    return StreamedBody(content), None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
 from typing import NamedTuple, Protocol
 
@@ -23,7 +23,45 @@ from ._headers import Headers
 from ._options import Timeouts
 from ._urls import Origin
 
-__all__ = ["Engine", "Reply", "Settings", "choose_engine", "open_engine"]
+__all__ = [
+    "MAX_HEAD_SIZE",
+    "BodyTooLarge",
+    "Engine",
+    "HeadTooLarge",
+    "Reply",
+    "ReplyTooLarge",
+    "Settings",
+    "choose_engine",
+    "head_size",
+    "open_engine",
+]
+
+MAX_HEAD_SIZE = 64 * 1024
+"""Most bytes of header lines a reply may have, on both engines (a line may use them all)."""
+
+
+class ReplyTooLarge(Exception):
+    """A reply went past one of the transport's limits; the engine has closed its connection.
+
+    The transport turns it into the pynector error, with the request named.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
+
+
+class BodyTooLarge(ReplyTooLarge):
+    """The body, as decoded, went past ``max_response_size``."""
+
+
+class HeadTooLarge(ReplyTooLarge):
+    """The header lines went past :data:`MAX_HEAD_SIZE`."""
+
+
+def head_size(raw_headers: Iterable[tuple[bytes, bytes]]) -> int:
+    """The size of the header lines on the wire (``name: value`` and CRLF)."""
+    return sum(len(name) + len(value) + 4 for name, value in raw_headers)
 
 
 class Settings(NamedTuple):
@@ -68,8 +106,13 @@ class Reply(Protocol):
     def elapsed(self) -> timedelta:
         """Time from sending the request to reading the whole body."""
 
-    async def read(self) -> bytes:
-        """Read the whole (content-decoded) body; the connection returns to the pool."""
+    async def read(self, limit: int | None) -> bytes:
+        """Read the whole (content-decoded) body; the connection returns to the pool.
+
+        Raises:
+            BodyTooLarge: When the decoded body goes past ``limit`` bytes (the
+                reply is then closed by the caller, with its connection).
+        """
 
     def chunks(self) -> AsyncIterator[bytes]:
         """The body, content-decoded, as it arrives."""
@@ -104,6 +147,10 @@ class Engine(Protocol):
 
         ``timeout``, for an engine with ``native_deadline``, is the seconds
         this request and the reading of its body may take in all.
+
+        Raises:
+            HeadTooLarge: When the reply's header lines go past
+                :data:`MAX_HEAD_SIZE` (the reply is closed, with its connection).
         """
 
     def deadline_expired(self, exc: BaseException, deadline: float) -> bool:

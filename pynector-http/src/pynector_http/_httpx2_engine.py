@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
@@ -13,7 +14,7 @@ from pynector.redact import redact_url
 
 from . import _errors as kinds
 from ._body import Body
-from ._engine import Settings
+from ._engine import MAX_HEAD_SIZE, BodyTooLarge, HeadTooLarge, Settings, head_size
 from ._headers import Headers
 from ._urls import Origin
 
@@ -34,6 +35,21 @@ class _RedactedRequestLog(logging.Filter):
 
 
 logging.getLogger("httpx2").addFilter(_RedactedRequestLog())
+
+
+class _Feed(httpx2.AsyncByteStream):
+    """Hands the chunks of an iterator to an ``httpx2.Response`` that decodes them."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self._source = source
+
+    def __aiter__(self) -> _Feed:
+        # Itself, not the source: httpx2 closes a generator it iterates when it
+        # stops early, which would leave the source's inner generators suspended.
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._source.__anext__()
 
 
 class _Reply:
@@ -60,8 +76,10 @@ class _Reply:
     def elapsed(self) -> timedelta:
         return self._raw.elapsed
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int | None) -> bytes:
         raw = self._raw
+        if limit is not None:
+            return await self._read_at_most(limit)
         if "content-encoding" not in raw.headers:
             return await raw.aread()
         # Decoded after the read rather than by aread(): a body that fails to
@@ -69,6 +87,37 @@ class _Reply:
         # (trio warns about it when it is collected).
         body = b"".join([part async for part in raw.aiter_raw()])
         return httpx2.Response(raw.status_code, headers=raw.headers, content=body).content
+
+    async def _read_at_most(self, limit: int) -> bytes:
+        """Read the body as it arrives (decoded), giving up once it passes ``limit`` bytes."""
+        raw = self._raw
+        headers = raw.headers
+        if "content-encoding" not in headers:
+            length = headers.get("content-length")
+            if length is not None and length.isdigit() and int(length) <= limit:
+                return await raw.aread()  # the length is known and allowed: no counting
+        # The raw body is decoded as it arrives by a response of our own that
+        # reads from it: when the limit is passed or the body does not decode,
+        # the raw iterator (a chain of httpx2's nested generators) is still ours
+        # to unwind, which a failed aiter_bytes() of the real response would leave
+        # suspended (trio warns about each when it is collected).
+        wire = raw.aiter_raw()
+        decoding = httpx2.Response(raw.status_code, headers=headers, stream=_Feed(wire))
+        parts: list[bytes] = []
+        size = 0
+        complete = False
+        try:
+            async with contextlib.aclosing(decoding.aiter_bytes()) as chunks:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit:
+                        raise BodyTooLarge(limit)
+                    parts.append(chunk)
+            complete = True
+        finally:
+            if not complete:
+                await _abandon(wire)
+        return b"".join(parts)
 
     def chunks(self) -> AsyncIterator[bytes]:
         return self._raw.aiter_bytes()
@@ -159,7 +208,14 @@ class Httpx2Engine:
     ) -> _Reply:
         client = self._client
         request = client.build_request(method, url, headers=headers, content=body)
-        return _Reply(await client.send(request, stream=True, follow_redirects=False))
+        raw = await client.send(request, stream=True, follow_redirects=False)
+        # h11 bounds the head only by its buffer (100 KiB in httpcore2): the
+        # documented limit, the aiohttp engine's, is checked here.
+        if head_size(raw.headers.raw) > MAX_HEAD_SIZE:
+            with anyio.CancelScope(shield=True):
+                await raw.aclose()
+            raise HeadTooLarge(MAX_HEAD_SIZE)
+        return _Reply(raw)
 
     def classify(self, exc: BaseException) -> str:
         if isinstance(exc, httpx2.TimeoutException):

@@ -7,15 +7,19 @@ import math
 import os
 import ssl
 from collections.abc import Mapping
-from typing import Any, NamedTuple
-
-import httpx2
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pynector.errors import ConfigurationError
 from pynector.redact import redact_url
 
+from ._tls import default_ssl_context, unverified_ssl_context
+
+if TYPE_CHECKING:
+    import httpx2
+
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_MAX_RESPONSE_SIZE",
     "DEFAULT_TIMEOUTS",
     "ENGINES",
     "Timeouts",
@@ -23,6 +27,7 @@ __all__ = [
     "check_base_url",
     "check_engine",
     "check_max_connections",
+    "check_max_response_size",
     "check_proxies",
     "check_timeout",
     "check_verify",
@@ -32,6 +37,9 @@ __all__ = [
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 """Seconds allowed to open a connection when ``timeout`` is not given."""
+
+DEFAULT_MAX_RESPONSE_SIZE = 100 * 1024 * 1024
+"""Largest body ``request()`` reads, in bytes after decompression (100 MiB)."""
 
 ENGINES = ("auto", "aiohttp", "httpx2")
 """The values of the ``engine`` option."""
@@ -67,6 +75,8 @@ def check_base_url(base_url: object) -> httpx2.URL | None:
     """Validate ``base_url``: an absolute http(s) URL, or ``None``."""
     if base_url is None:
         return None
+    import httpx2  # only now: a command that needs no base_url starts without it
+
     example = "base_url='https://api.example.com'"
     if not isinstance(base_url, str) or not base_url:
         raise ConfigurationError(f"base_url={base_url!r} must be a URL string, e.g. {example}")
@@ -149,14 +159,25 @@ def check_verify(verify: object) -> bool | str | ssl.SSLContext:
 
 
 def ssl_context(verify: bool | str | ssl.SSLContext, trust_env: bool) -> ssl.SSLContext:
-    """Build the one SSL context shared by every connection of a transport."""
+    """Build the one SSL context shared by every connection of a transport.
+
+    A context the caller passed is used as it is: it may be shared with other
+    code, so nothing here changes it.
+    """
     if isinstance(verify, ssl.SSLContext):
         return verify
     if isinstance(verify, str):
         if os.path.isdir(verify):
-            return ssl.create_default_context(capath=verify)
-        return ssl.create_default_context(cafile=verify)
-    return httpx2.create_ssl_context(verify=verify, trust_env=trust_env)
+            context = ssl.create_default_context(capath=verify)
+        else:
+            context = ssl.create_default_context(cafile=verify)
+    else:
+        context = default_ssl_context(trust_env) if verify else unverified_ssl_context()
+    # aiohttp speaks HTTP/1.1 only and offers no protocol itself: without this an
+    # HTTP/2 server could pick h2. (httpx2 sets the protocols it speaks on each
+    # connection it opens.)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def check_max_connections(value: object) -> int | None:
@@ -171,6 +192,18 @@ def check_max_connections(value: object) -> int | None:
     return value
 
 
+def check_max_response_size(value: object) -> int | None:
+    """Validate ``max_response_size``: a whole number of bytes >= 1, or ``None`` for no limit."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(
+            f"max_response_size={value!r} is invalid: it must be a whole number of bytes >= 1 "
+            "(or None for no limit), e.g. max_response_size=104857600 (100 MiB)"
+        )
+    return value
+
+
 def _check_proxy_url(key: str, url: object) -> str | None:
     if url is None:
         return None
@@ -179,6 +212,8 @@ def _check_proxy_url(key: str, url: object) -> str | None:
             f"proxies[{key!r}] must be a proxy URL string such as 'http://proxy:8080', "
             f"got {type(url).__name__}"
         )
+    import httpx2
+
     try:
         parsed = httpx2.URL(url)
     except httpx2.InvalidURL as exc:

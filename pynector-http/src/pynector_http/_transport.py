@@ -25,15 +25,26 @@ from pynector.redact import SENSITIVE_HEADERS, redact_url, secret_values
 from pynector.registry import hooks
 from pynector.transport.protocol import LifecycleMixin
 
-from ._body import Body, encode_body
-from ._engine import Engine, Reply, Settings, choose_engine, open_engine
+from ._body import Body, StreamedBody, encode_body, has_body, is_streamed
+from ._engine import (
+    MAX_HEAD_SIZE,
+    BodyTooLarge,
+    Engine,
+    Reply,
+    ReplyTooLarge,
+    Settings,
+    choose_engine,
+    open_engine,
+)
 from ._errors import failure, status_error
 from ._options import (
+    DEFAULT_MAX_RESPONSE_SIZE,
     DEFAULT_TIMEOUTS,
     bool_option,
     check_base_url,
     check_engine,
     check_max_connections,
+    check_max_response_size,
     check_proxies,
     check_timeout,
     check_verify,
@@ -102,6 +113,7 @@ class _Exchange:
         "idempotent",
         "method",
         "origin",
+        "stream",
         "timeout",
         "url",
     )
@@ -125,6 +137,9 @@ class _Exchange:
         self.idempotent = idempotent
         self.timeout: float | None = None  # a deadline the engine enforces, in seconds
         self.deadline = 0.0  # ... and when it expires (time.monotonic())
+        # A body that can be read once, kept for the whole call (a redirect to
+        # GET drops the body, not the fact that it was sent).
+        self.stream = body if type(body) is StreamedBody else None
 
     def replayable(self) -> bool:
         if self.idempotent is not None:
@@ -132,6 +147,32 @@ class _Exchange:
         return self.method in IDEMPOTENT_METHODS or any(
             name.lower() == "idempotency-key" for name, _ in self.headers
         )
+
+    def spent(self) -> bool:
+        """Whether the call's one-shot body has been (partly) sent: it cannot be sent again."""
+        stream = self.stream
+        return stream is not None and stream.started
+
+
+_SPENT = (
+    "; it was not retried because its body is an async iterable, which was sent once "
+    "and cannot be sent again: pass the body as bytes to allow retries"
+)
+
+
+def _in_units(size: int) -> str:
+    """`` (100 MiB)`` for a size of at least 1 KiB, else nothing."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale:
+            return f" ({size / scale:.4g} {unit})"
+    return ""
+
+
+def _not_resent(error: errors.PynectorError) -> None:
+    """Mark an error of a call whose one-shot body is spent as not retryable, saying why."""
+    if error.retryable:
+        error.retryable = False
+        error.args = (f"{error.args[0]}{_SPENT}", *error.args[1:])
 
 
 class HTTPTransport(LifecycleMixin):
@@ -174,6 +215,11 @@ class HTTPTransport(LifecycleMixin):
             the proxy.
         max_connections: Size of the connection pool (``None``: no limit). The
             client passes its ``config["max_connections"]``.
+        max_response_size: Largest body :meth:`request` reads, in bytes after
+            decompression (default 100 MiB; ``None``: no limit). A larger one
+            raises ``ResponseTooLargeError`` as soon as it passes the limit, and
+            its connection is closed. :meth:`stream` is not limited. The client
+            passes its ``config["max_response_size"]``.
         http2: Negotiate HTTP/2 over TLS (needs ``pip install 'pynector-http[http2]'``
             and the httpx2 engine).
         trust_env: Read ``HTTP(S)_PROXY``, ``NO_PROXY`` and ``SSL_CERT_FILE``
@@ -202,6 +248,7 @@ class HTTPTransport(LifecycleMixin):
         verify: bool | str | ssl.SSLContext = True,
         proxies: str | Mapping[str, str | None] | None = None,
         max_connections: int | None = 100,
+        max_response_size: int | None = DEFAULT_MAX_RESPONSE_SIZE,
         http2: bool = False,
         trust_env: bool = True,
         engine: str = "auto",
@@ -244,6 +291,7 @@ class HTTPTransport(LifecycleMixin):
         self._verify = check_verify(verify)
         self._proxies = check_proxies(proxies)
         self._max_connections = check_max_connections(max_connections)
+        self._max_response_size = check_max_response_size(max_response_size)
         self._http2 = bool_option("http2", http2)
         if http2:
             require_module("h2", "http2=True", "'pynector-http[http2]'")
@@ -391,9 +439,9 @@ class HTTPTransport(LifecycleMixin):
         if not simple:
             data = check_data_keys(data)
         method = data.get("method")
-        if method is None:
-            method = "GET"
-        elif type(method) is not str or (method := _METHODS.get(method)) is None:
+        if method is not None and (
+            type(method) is not str or (method := _METHODS.get(method)) is None
+        ):
             method = request_method(data)
         path = data.get("path")
         if (
@@ -435,6 +483,9 @@ class HTTPTransport(LifecycleMixin):
                 n.lower() == "content-type" for n, _ in headers
             ):
                 headers = [*headers, ("Content-Type", content_type)]
+        if method is None:
+            # As curl and the CLI: a request with a body and no method is a POST.
+            method = "GET" if body is None else "POST"
         relay = hooks(self.enable_telemetry)
         if relay is not None:
             extra: dict[str, str] = {}
@@ -473,7 +524,7 @@ class HTTPTransport(LifecycleMixin):
         hops = 0
         while reply.status_code in REDIRECT_STATUSES and (location := reply.location()) is not None:
             try:
-                await reply.read()
+                content = await reply.read(self._max_response_size)
             finally:
                 await reply.aclose()
             hops += 1
@@ -483,7 +534,7 @@ class HTTPTransport(LifecycleMixin):
                     f"{self._max_redirects} redirects (a redirect loop?); fix the server's "
                     "Location or raise max_redirects"
                 )
-            self._redirect(exchange, reply.status_code, location, first_origin)
+            self._redirect(exchange, reply, content, location, first_origin)
             timeout = exchange.timeout
             if timeout is not None:
                 timeout = exchange.deadline - time.monotonic()
@@ -500,9 +551,20 @@ class HTTPTransport(LifecycleMixin):
         return reply
 
     def _redirect(
-        self, exchange: _Exchange, status: int, location: str, first_origin: Origin
+        self,
+        exchange: _Exchange,
+        reply: Reply,
+        content: bytes,
+        location: str,
+        first_origin: Origin,
     ) -> None:
-        """Turn ``exchange`` into the next hop, keeping credentials within the first origin."""
+        """Turn ``exchange`` into the next hop, keeping credentials within the first origin.
+
+        Raises:
+            HTTPStatusError: For a redirect that would send again a body that
+                can be sent once only (307, 308: the method and body are kept).
+        """
+        status = reply.status_code
         method, url = redirect(exchange.method, exchange.url, status, location)
         origin = origin_of(urlsplit(url))
         drop = _REDIRECT_DROP
@@ -512,10 +574,15 @@ class HTTPTransport(LifecycleMixin):
             drop = drop | _BODY_HEADERS
             exchange.body = None
         elif exchange.body is not None and not isinstance(exchange.body, bytes):
-            raise errors.TransportError(
-                f"{exchange.method} {redact_url(exchange.url)}: the server redirected ({status}) "
-                "a request whose body is an async iterable, which cannot be sent twice; send "
-                "bytes, or pass follow_redirects=False"
+            response = self._response(reply, content, exchange)
+            raise errors.status_error_class(status)(
+                f"{exchange.method} {redact_url(exchange.url)} -> {status} "
+                f"{reply.reason_phrase}: the server redirected to {redact_url(location)}, "
+                "but the request's body is an async iterable, which cannot be sent twice: "
+                "send the body as bytes to follow this redirect",
+                status_code=status,
+                response=response,
+                retryable=False,
             )
         exchange.headers = [(n, v) for n, v in exchange.headers if n.lower() not in drop]
         exchange.method, exchange.url, exchange.origin = method, url, origin
@@ -530,7 +597,27 @@ class HTTPTransport(LifecycleMixin):
         )
         # The server may have acted on it: retry only what may be repeated.
         error.retryable = exchange.replayable()
+        if exchange.spent():
+            _not_resent(error)
         return error
+
+    def _too_large(self, exc: ReplyTooLarge, exchange: _Exchange) -> errors.TransportError:
+        """The error for a reply that went past a limit (its connection is closed)."""
+        where = f"{exchange.method} {redact_url(exchange.url)}"
+        if isinstance(exc, BodyTooLarge):
+            return errors.ResponseTooLargeError(
+                f"{where}: the response body is larger than max_response_size={exc.limit} "
+                f"bytes{_in_units(exc.limit)} (counted after decompression), so it was not "
+                "read to the end. Raise the limit with config={'max_response_size': ...} "
+                "(or the transport option max_response_size=..., or the environment "
+                "variable PYNECTOR_MAX_RESPONSE_SIZE), None for no limit, or read the body "
+                "chunk by chunk with stream()",
+                limit=exc.limit,
+            )
+        return errors.ProtocolError(
+            f"{where}: the server sent an invalid HTTP reply (its header lines are larger "
+            f"than {MAX_HEAD_SIZE} bytes, the limit of both engines)"
+        )
 
     def _secrets_of(self, exchange: _Exchange) -> set[str]:
         """The secrets a message about this request must not show."""
@@ -543,14 +630,19 @@ class HTTPTransport(LifecycleMixin):
         engine.hide(exc, secrets)  # it becomes the __cause__: tracebacks show its text
         if exchange.timeout is not None and engine.deadline_expired(exc, exchange.deadline):
             return self._deadline_error(exchange)
-        return failure(
+        spent = exchange.spent()
+        error = failure(
             engine.classify(exc),
             exc,
             method=exchange.method,
             url=exchange.url,
-            replayable=exchange.replayable(),
+            # A spent body, not the method, is then why it is not retried.
+            replayable=spent or exchange.replayable(),
             secrets=secrets,
         )
+        if spent:
+            _not_resent(error)
+        return error
 
     def _response(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
         return Response._from_engine(
@@ -563,12 +655,16 @@ class HTTPTransport(LifecycleMixin):
         )
 
     def _status_error(self, response: Response, exchange: _Exchange) -> errors.HTTPStatusError:
-        return status_error(
+        spent = exchange.spent()
+        error = status_error(
             response,
             method=exchange.method,
-            replayable=exchange.replayable(),
+            replayable=spent or exchange.replayable(),
             secrets=self._secrets_of(exchange),
         )
+        if spent:
+            _not_resent(error)
+        return error
 
     def replayable(self, data: Any, **options: Any) -> bool:
         """Whether the request may be sent again when its outcome is unknown.
@@ -576,14 +672,16 @@ class HTTPTransport(LifecycleMixin):
         The client asks this when its own deadline cut a request short: the
         server may already have acted on it. True for idempotent methods, for a
         request with an ``Idempotency-Key`` header, and when ``idempotent=True``
-        was passed; ``idempotent=False`` forbids it for any method.
+        was passed; ``idempotent=False`` forbids it for any method. Never for
+        a body given as an async iterable, which can be sent once only.
         """
+        if not isinstance(data, Mapping) or is_streamed(data.get("content")):
+            return False
         idempotent = options.get("idempotent")
         if isinstance(idempotent, bool):
             return idempotent
-        if not isinstance(data, Mapping):
-            return False
-        method = str(data.get("method", "GET")).upper()
+        method = data.get("method")
+        method = ("POST" if has_body(data) else "GET") if method is None else str(method).upper()
         headers = data.get("headers") or {}
         keyed = isinstance(headers, Mapping) and any(
             str(name).lower() == "idempotency-key" for name in headers
@@ -597,9 +695,11 @@ class HTTPTransport(LifecycleMixin):
 
         Args:
             data: The request: ``path`` (relative to ``base_url``) or ``url``,
-                ``method`` (default ``GET``), ``params``, ``headers``, and at
-                most one body: ``json``, ``data`` (form fields, optionally with
-                ``files``) or ``content`` (bytes, str or an async iterable).
+                ``method`` (default ``GET``, or ``POST`` when there is a body),
+                ``params``, ``headers``, and at most one body: ``json``,
+                ``data`` (form fields, optionally with ``files``) or ``content``
+                (bytes, str or an async iterable, which is sent once: no error
+                of the call is then retryable once it has been read).
             **options: ``follow_redirects`` (overrides the transport's) and
                 ``idempotent`` (``True`` lets the client retry a POST/PATCH
                 whose outcome is unknown; ``False`` forbids it for any method).
@@ -609,9 +709,11 @@ class HTTPTransport(LifecycleMixin):
 
         Raises:
             HTTPStatusError: For any other status (a subclass chosen by status).
+            ResponseTooLargeError: When the body passes ``max_response_size``.
             ConnectionError: When no connection could be made or it broke.
             TimeoutError: When one of the transport's own timeouts expired.
-            ProtocolError: When the server's reply is not valid HTTP.
+            ProtocolError: When the server's reply is not valid HTTP (or its header
+                lines pass 64 KiB).
             ConfigurationError: For invalid request data or options, or
                 ``engine="aiohttp"`` outside asyncio.
         """
@@ -674,12 +776,14 @@ class HTTPTransport(LifecycleMixin):
                 )
             )
             try:
-                content = await reply.read()
+                content = await reply.read(self._max_response_size)
             except BaseException:
                 await reply.aclose()
                 raise
         except errors.PynectorError:
             raise
+        except ReplyTooLarge as exc:
+            raise self._too_large(exc, exchange) from None
         except engine.failures as exc:
             raise self._failure(engine, exc, exchange) from exc
         return self._finish(reply, content, exchange)
@@ -760,13 +864,17 @@ class _StreamContext:
             reply = await transport._exchange(engine, exchange)
         except errors.PynectorError:
             raise
+        except ReplyTooLarge as exc:
+            raise transport._too_large(exc, exchange) from None
         except engine.failures as exc:
             raise transport._failure(engine, exc, exchange) from exc
         if not 200 <= reply.status_code < 300:
             try:
-                content = await reply.read()
+                content = await reply.read(transport._max_response_size)
             except errors.PynectorError:
                 raise
+            except ReplyTooLarge as exc:
+                raise transport._too_large(exc, exchange) from None
             except engine.failures as exc:
                 raise transport._failure(engine, exc, exchange) from exc
             finally:
