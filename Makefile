@@ -8,19 +8,19 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen --all-packages
 
-# The whole suite runs on the default Python (3.11); the core, HTTP and CLI
+# The whole suite runs on the default Python (3.11); the core, HTTP, CLI, SDK and otel
 # suites also on each of these, each in its own environment (.venv-3.12, ...).
 # pyenv's interpreter is used when pyenv has the version (its shims only answer
 # for the global one); otherwise uv finds or installs it.
 OTHER_PYTHONS := 3.12 3.13
-OTHER_SUITES := tests/core tests/http tests/cli
+OTHER_SUITES := tests/core tests/http tests/cli tests/sdk tests/otel
 
 .PHONY: help uv sync demo test lint docs bench dist soak
 
 help:
 	@echo "make demo   run the main job against an embedded loopback server"
 	@echo "make test   lint, type-check, build the docs strictly, run the whole test suite"
-	@echo "           (Python 3.11) and the core, HTTP and CLI suites on 3.12 and 3.13"
+	@echo "           (Python 3.11) and every distribution's suite on 3.12 and 3.13"
 	@echo "make lint   ruff (lint + format check) and strict mypy"
 	@echo "make docs   build the documentation site into site/ (open site/index.html from"
 	@echo "           disk, search included, or serve it: python3 -m http.server -d site)"
