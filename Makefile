@@ -8,13 +8,22 @@ export PATH := $(CURDIR)/.tools/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 RUN := $(UV) run --frozen --all-packages
 
+# The whole suite runs on the default Python (3.11); the core, HTTP, CLI, SDK and otel
+# suites also on each of these, each in its own environment (.venv-3.12, ...).
+# pyenv's interpreter is used when pyenv has the version (its shims only answer
+# for the global one); otherwise uv finds or installs it.
+OTHER_PYTHONS := 3.12 3.13
+OTHER_SUITES := tests/core tests/http tests/cli tests/sdk tests/otel
+
 .PHONY: help uv sync demo test lint docs bench dist soak
 
 help:
 	@echo "make demo   run the main job against an embedded loopback server"
-	@echo "make test   lint, type-check, build the docs strictly and run the whole test suite"
+	@echo "make test   lint, type-check, build the docs strictly, run the whole test suite"
+	@echo "           (Python 3.11) and every distribution's suite on 3.12 and 3.13"
 	@echo "make lint   ruff (lint + format check) and strict mypy"
-	@echo "make docs   build the documentation site into site/ (open site/index.html)"
+	@echo "make docs   build the documentation site into site/ (open site/index.html from"
+	@echo "           disk, search included, or serve it: python3 -m http.server -d site)"
 	@echo "make bench  run the benchmarks and print ratios against baselines"
 	@echo "make dist   build the wheels and sdists of the five distributions into dist/"
 	@echo "make soak   100,000 requests with random faults and cancellations, asyncio and trio"
@@ -44,9 +53,17 @@ MKDOCS := NO_MKDOCS_2_WARNING=1 $(RUN) mkdocs
 
 docs: sync
 	$(MKDOCS) build --strict
+	@echo "Documentation built: open site/index.html, or serve it with python3 -m http.server -d site"
 
 test: lint docs
 	$(RUN) pytest
+	for version in $(OTHER_PYTHONS); do \
+	  python=$$version; \
+	  if prefix=$$(pyenv prefix $$version 2>/dev/null); then python=$$prefix/bin/python$$version; fi; \
+	  export UV_PROJECT_ENVIRONMENT=.venv-$$version; \
+	  $(UV) sync --locked --all-packages --quiet --python $$python || exit 1; \
+	  $(UV) run --frozen --all-packages --python $$python pytest -q $(OTHER_SUITES) || exit 1; \
+	done
 
 bench: sync
 	$(RUN) python benchmarks/run.py

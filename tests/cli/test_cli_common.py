@@ -239,6 +239,12 @@ def test_a_binary_body_in_a_json_form_is_scrubbed_before_it_is_encoded() -> None
             "timed out after 0.5 s; pass a larger timeout=... or set config={'timeout': ...}",
             "timed out after 0.5 s; pass a larger --timeout ...",
         ),
+        (
+            "unknown option 'follow_redirect'. Did you mean 'follow_redirects'? Its options: "
+            "base_url, follow_redirects, headers, timeout.",
+            "unknown option 'follow_redirect'. Did you mean --option follow_redirects? Its "
+            "options: --base-url, --option follow_redirects, --header, --option timeout.",
+        ),
     ],
 )
 def test_client_messages_are_put_in_the_words_of_the_command_line(message: str, shown: str) -> None:

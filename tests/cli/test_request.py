@@ -224,6 +224,12 @@ def test_a_body_without_a_method_is_posted(server: CountingServer) -> None:
         (["/x"], 2, "needs a --base-url: run with --base-url", "base_url"),
         (["--option", "follow_redirects=5", "{url}/ok/1"], 2, "--option follow_redirects=5", ""),
         (["{url}/ok/1?delay=3", "--timeout", "0.3"], 1, "pass a larger --timeout", "config="),
+        (
+            ["--option", "follow_redirect=true", "{url}/ok/1"],
+            2,
+            "Did you mean --option follow_redirects?",
+            "base_url",
+        ),
     ],
 )
 def test_errors_name_the_flags_of_the_command_line(

@@ -27,6 +27,7 @@ PACKAGES = Path(__file__).resolve().parent / "packages"
 SOURCES = {
     "pynector-broken": PACKAGES / "pynector-broken",
     "pynector-echo-clone": PACKAGES / "pynector-echo-clone",
+    "pynector-exits": PACKAGES / "pynector-exits",
     "pynector-recorder": PACKAGES / "pynector-recorder",
     # A second installation of the example package: the same entry point seen twice.
     "pynector-echo-copy": ROOT / "examples" / "pynector-echo",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
+import subprocess
+import sys
+import types
 from typing import Any
 
 import anyio
 import pytest
+import sniffio
 
 from pynector.concurrency import (
     MAX_RETRY_AFTER,
@@ -14,6 +19,7 @@ from pynector.concurrency import (
     RetryDecision,
     RetryPolicy,
     WorkerPool,
+    _deadline,
     deadline,
     parse_rate,
     parse_retry_after,
@@ -124,6 +130,77 @@ async def test_deadline_is_an_anyio_cancel_scope_that_nests() -> None:
                 scope.cancel()
                 await anyio.Event().wait()
         assert scope.cancelled_caught
+
+
+@pytest.mark.anyio
+async def test_anyio_private_asyncio_cancel_scope_is_still_what_the_fast_path_expects() -> None:
+    # Canary: on asyncio the deadline builds AnyIO's backend CancelScope class
+    # directly, on the loop's clock. If this fails, AnyIO changed that private
+    # API: every deadline now takes the slower public path (still correct);
+    # update pynector/concurrency/_deadline.py to the new AnyIO.
+    made = type(anyio.CancelScope())
+    scope = _deadline._cancel_scope(5.0)
+    if sniffio.current_async_library() == "asyncio":
+        backend = sys.modules.get(_deadline._ASYNCIO_BACKEND)
+        assert backend is not None, f"AnyIO no longer has {_deadline._ASYNCIO_BACKEND}"
+        private = getattr(backend, "CancelScope", None)
+        assert private is made, "anyio.CancelScope() no longer makes the backend's CancelScope"
+        assert issubclass(made, anyio.CancelScope)
+        assert made is not anyio.CancelScope
+        assert type(scope) is private, "the deadline fell back to the public API"
+        loop = asyncio.get_running_loop()
+        assert abs(anyio.current_time() - loop.time()) < 0.1, "AnyIO's clock is not the loop's"
+    else:
+        assert type(scope) is made
+    assert 4.9 < scope.deadline - anyio.current_time() <= 5.0
+
+
+FIRST_DEADLINE = """
+import asyncio
+from pynector.concurrency import _deadline, deadline
+
+async def main():
+    with deadline(5.0):
+        pass
+    print(_deadline._asyncio_scope.__module__, _deadline._asyncio_scope.__qualname__)
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_deadline_of_a_fresh_asyncio_program_takes_the_fast_path() -> None:
+    # AnyIO imports its asyncio backend on first use: the check must not run before that.
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_DEADLINE], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == [_deadline._ASYNCIO_BACKEND, "CancelScope"]
+
+
+class _NotAnyiosScope(anyio.CancelScope):
+    """A CancelScope subclass AnyIO does not create, as a changed backend might have."""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("change", ["backend module gone", "a class anyio does not create"])
+async def test_deadline_falls_back_to_the_public_cancel_scope_when_anyio_changes(
+    change: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if change == "backend module gone":
+        monkeypatch.setattr(_deadline, "_ASYNCIO_BACKEND", "anyio._backends._no_such_module")
+    else:
+        fake = types.SimpleNamespace(CancelScope=_NotAnyiosScope)
+        monkeypatch.setitem(sys.modules, "tests_fake_anyio_backend", fake)
+        monkeypatch.setattr(_deadline, "_ASYNCIO_BACKEND", "tests_fake_anyio_backend")
+    monkeypatch.setattr(_deadline, "_asyncio_scope", None)
+    with pytest.raises(TimeoutError, match=r"timed out after 0\.05 s"):
+        with deadline(0.05, "request"):
+            await anyio.Event().wait()
+    with deadline(30.0):
+        assert 29 < remaining_time() <= 30
+        await anyio.lowlevel.checkpoint()
+    assert type(_deadline._cancel_scope(1.0)) is type(anyio.CancelScope())
+    if sniffio.current_async_library() == "asyncio":
+        assert _deadline._asyncio_scope is anyio.CancelScope  # learnt once: the public path
 
 
 @pytest.mark.anyio

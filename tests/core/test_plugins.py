@@ -152,6 +152,27 @@ def test_a_plugin_that_fails_to_import_is_skipped_and_logged_once(
     assert sys.modules["pynector_recorder"].calls == [("still", "INFO")]
 
 
+@pytest.mark.anyio
+async def test_a_plugin_that_calls_sys_exit_at_import_breaks_only_itself(
+    discovery: Discovery, caplog: pytest.LogCaptureFixture
+) -> None:
+    discovery.install("pynector-recorder", "pynector-exits")
+    async with Pynector(transport=MockTransport(lambda data, **options: {"ok": data})) as client:
+        assert await client.request("unrelated") == {"ok": "unrelated"}
+    (warning,) = warnings_from(caplog)
+    assert "plugin 'exits' from pynector-exits 0.1.0 could not be loaded" in warning
+    assert "SystemExit: 3" in warning
+    found = plugins_by_name(registry.available_plugins())
+    assert found["exits"] == [
+        registry.PluginInfo("exits", "pynector-exits", "0.1.0", "error: SystemExit: 3")
+    ]
+    assert found["recorder"][0].status == "ok"
+    relay = _plugins.hooks()
+    assert relay is not None
+    relay.pynector_configure_telemetry(service_name="after", log_level="INFO")
+    assert sys.modules["pynector_recorder"].calls == [("after", "INFO")]
+
+
 def test_a_plugin_whose_hooks_do_not_match_the_specification_is_skipped(
     discovery: Discovery, caplog: pytest.LogCaptureFixture
 ) -> None:

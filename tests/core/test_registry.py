@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -196,6 +197,99 @@ async def test_pynector_client_selects_the_example_transport_by_name(
         assert await client.request({"any": "object"}) == {"any": "object"}
 
 
+# Transport options and factories that fail
+
+
+def test_an_unknown_transport_option_suggests_the_closest_one() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        pynector.Pynector(transport_type="http", follow_redirect=True)
+    message = str(caught.value)
+    assert "unknown option 'follow_redirect'. Did you mean 'follow_redirects'?" in message
+    assert "transport 'http' (pynector-http " in message
+    assert "Its options: base_url, " in message
+    assert type(caught.value) is ConfigurationError
+
+
+def test_each_unknown_option_gets_its_own_suggestion(discovery: Discovery) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        pynector.Pynector(transport_type="echo", chunk_sise=3, colour="red")
+    message = str(caught.value)
+    assert (
+        "unknown options 'chunk_sise', 'colour'. Did you mean 'chunk_size' for 'chunk_sise'?"
+        in message
+    )
+    assert "Its options: chunk_size." in message
+    assert "pynector-echo 0.1.0, entry point pynector_echo:EchoTransport" in message
+
+
+def test_the_cli_option_flag_suggests_the_closest_transport_option() -> None:
+    argv = ["request", "--option", "follow_redirect=true", "http://127.0.0.1:9/"]
+    done = subprocess.run(
+        [sys.executable, "-m", "pynector", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Did you mean 'follow_redirects'?" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_factory_taking_any_keyword_checks_its_own_options(discovery: Discovery) -> None:
+    seen: dict[str, Any] = {}
+
+    def factory(**options: Any) -> Transport:
+        seen.update(options)
+        return EchoUpper(**options)
+
+    registry.register_transport("anything", factory)
+    pynector.Pynector(transport_type="anything", colour="red")
+    assert seen == {"colour": "red"}
+
+
+def test_a_factory_error_names_the_transport_and_its_distribution(discovery: Discovery) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        pynector.Pynector(transport_type="echo", chunk_size=0)
+    message = str(caught.value)
+    assert "transport 'echo' (pynector-echo 0.1.0, entry point pynector_echo:EchoTransport)" in (
+        message
+    )
+    assert "failed to start with the options ['chunk_size']: ValueError: " in message
+    assert "EchoTransport(chunk_size=0) must be a positive integer" in message
+    assert type(caught.value.__cause__) is ValueError
+
+
+@pytest.mark.parametrize("error", [RuntimeError("no event loop policy"), OSError("no cert")])
+def test_a_runtime_factory_error_is_a_configuration_error_chained_to_it(
+    discovery: Discovery, error: Exception
+) -> None:
+    def factory(**options: Any) -> Transport:
+        raise error
+
+    registry.register_transport("fails", factory)
+    with pytest.raises(ConfigurationError) as caught:
+        pynector.Pynector(transport_type="fails")
+    message = str(caught.value)
+    assert "transport 'fails' (registered at run time) failed to start with the options []: " in (
+        message
+    )
+    assert f"{type(error).__name__}: {error}" in message
+    assert caught.value.__cause__ is error
+
+
+def test_a_pynector_error_from_a_factory_is_raised_as_it_is(discovery: Discovery) -> None:
+    error = ConfigurationError("base_url is required")
+
+    def factory(**options: Any) -> Transport:
+        raise error
+
+    registry.register_transport("strict", factory)
+    with pytest.raises(ConfigurationError) as caught:
+        pynector.Pynector(transport_type="strict")
+    assert caught.value is error
+
+
 # Unknown names
 
 
@@ -370,6 +464,59 @@ def test_an_entry_point_that_names_no_callable_is_reported_broken(discovery: Dis
     with pytest.raises(PluginError, match="is a str, not a callable factory") as caught:
         registry.resolve_transport("notafactory")
     assert caught.value.__cause__ is None
+
+
+def test_a_transport_that_calls_sys_exit_at_import_breaks_only_itself(
+    discovery: Discovery,
+) -> None:
+    discovery.install("pynector-exits")
+    found = by_name(registry.available_transports())
+    assert found["exits"] == [
+        registry.TransportInfo("exits", "pynector-exits", "0.1.0", "error: SystemExit: 3")
+    ]
+    assert found["raises"][0].status == "error: Abort: pynector_raises aborts its import"
+    assert found["echo"][0].status == "ok"
+    with pytest.raises(PluginError, match=r"'exits' from pynector-exits 0\.1\.0") as caught:
+        registry.resolve_transport("exits")
+    assert "SystemExit: 3" in str(caught.value)
+    assert "pip uninstall pynector-exits" in str(caught.value)
+    assert isinstance(caught.value.__cause__, SystemExit)
+    with pytest.raises(PluginError, match="Abort: pynector_raises aborts") as caught:
+        registry.resolve_transport("raises")
+    assert type(caught.value.__cause__).__name__ == "Abort"
+
+
+def test_pynector_transports_lists_a_transport_that_exits_at_import_and_exits_zero(
+    discovery: Discovery,
+) -> None:
+    env = discovery.subprocess_env("pynector-exits")
+    result = subprocess.run(
+        [sys.executable, "-m", "pynector", "transports"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line.split(maxsplit=3) for line in result.stdout.splitlines() if line}
+    assert lines["exits"] == ["exits", "pynector-exits", "0.1.0", "error: SystemExit: 3"]
+    assert lines["raises"][3] == "error: Abort: pynector_raises aborts its import"
+    assert lines["echo"][3] == "ok"
+
+
+def test_a_keyboard_interrupt_at_import_is_not_swallowed(
+    discovery: Discovery, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C while a transport's module is being imported stops the program.
+    (tmp_path / "pynector_interrupted.py").write_text("raise KeyboardInterrupt\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry_point = importlib.metadata.EntryPoint(
+        name="interrupted", value="pynector_interrupted:Transport", group="pynector.transports"
+    )
+    entry = registry._Entry("interrupted", entry_point.value, None, None, entry_point)
+    with pytest.raises(KeyboardInterrupt):
+        registry._load(entry, need_callable=True)
 
 
 def test_a_runtime_registration_replaces_a_broken_entry_point(discovery: Discovery) -> None:

@@ -2,7 +2,9 @@
 
 It records what it saw (method, target, Proxy-Authorization) so tests can check
 that traffic went through it and that proxy credentials reached only the proxy.
-With ``credentials`` set, it answers 407 to requests without them.
+With ``credentials`` set, it answers 407 to requests without them. With
+``echo=True`` it forwards nothing: it answers 502 with the request head it
+received as the body, as a debugging proxy may (credentials included).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
 class ProxyServer:
     """A forward proxy on 127.0.0.1 (one request per client connection for plain HTTP)."""
 
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(self, credentials: tuple[str, str] | None = None, *, echo: bool = False) -> None:
+        self.echo = echo
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -112,6 +115,14 @@ class ProxyServer:
             )
             with self._lock:
                 self.seen.append(Seen(method, target, auth))
+            if self.echo:
+                body = head + b"\r\n\r\n"
+                client.sendall(
+                    b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\n"
+                    + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+                return
             if self.expected is not None and auth != self.expected:
                 client.sendall(
                     b"HTTP/1.1 407 Proxy Authentication Required\r\n"

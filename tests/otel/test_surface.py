@@ -28,7 +28,7 @@ def test_the_public_names_are_listed_sorted_and_documented() -> None:
     assert pynector_otel.__doc__
     assert pynector_otel.__all__ == sorted(pynector_otel.__all__)
     assert pynector_otel.__all__ == ["OtelPlugin", "__version__", "plugin"]
-    assert pynector_otel.__version__ == "0.1.0"
+    assert pynector_otel.__version__ == "0.2.0"
     assert isinstance(pynector_otel.plugin, OtelPlugin)
     assert OtelPlugin.__doc__
     assert OtelPlugin.configure.__doc__
@@ -38,7 +38,7 @@ def test_the_entry_point_is_discovered_and_registers_the_plugin_instance(
     installed_plugins: None,
 ) -> None:
     (info,) = [p for p in registry.available_plugins() if p.name == "otel"]
-    assert info == registry.PluginInfo("otel", "pynector-otel", "0.1.0", "ok")
+    assert info == registry.PluginInfo("otel", "pynector-otel", "0.2.0", "ok")
     assert _plugins.plugin_manager().get_plugin("otel") is pynector_otel.plugin
 
 

@@ -69,6 +69,10 @@ URL_PASSWORD = "pw-AUDIT-c4a7e90d15"
 QUERY_KEY = "qk-AUDIT-2f8d6b0e94"
 QUERY_TOKEN = "qt-AUDIT-8a1c5e7b32"
 SDK_KEY = "sk-AUDIT-0d4e9b2c7f61a5"
+AUTH_TOKEN = "xat-AUDIT-6c1e8b3f07"
+PRIVATE_TOKEN = "prt-AUDIT-2d9a4f7c18"
+SESSION_ID = "sid-AUDIT-8f3b0e6a29"
+ACCESS_TOKEN = "qat-AUDIT-5e7c2a9d30"
 BASIC = base64.b64encode(f"{URL_USER}:{URL_PASSWORD}".encode()).decode()
 SECRETS = {
     "Authorization bearer token": BEARER,
@@ -80,6 +84,10 @@ SECRETS = {
     "api_key= query parameter": QUERY_KEY,
     "token= query parameter": QUERY_TOKEN,
     "SDK api_key": SDK_KEY,
+    "X-Auth-Token": AUTH_TOKEN,
+    "Private-Token": PRIVATE_TOKEN,
+    "X-Session-Id": SESSION_ID,
+    "accessToken= query parameter": ACCESS_TOKEN,
 }
 DEFAULT_HEADERS = {
     "Authorization": f"Bearer {BEARER}",
@@ -87,9 +95,29 @@ DEFAULT_HEADERS = {
     "Cookie": f"session={COOKIE}",
     "X-Team": "blue",
 }
-OWN_HEADERS = {"Proxy-Authorization": f"Basic {PROXY_CREDENTIAL}"}
-SECRET_PARAMS = {"api_key": QUERY_KEY, "token": QUERY_TOKEN, "page": "2"}
-SECRET_HEADER_NAMES = ["authorization", "x-api-key", "cookie", "proxy-authorization", "set-cookie"]
+OWN_HEADERS = {
+    "Proxy-Authorization": f"Basic {PROXY_CREDENTIAL}",
+    # Credential headers outside the usual list: the name rule covers them.
+    "X-Auth-Token": AUTH_TOKEN,
+    "Private-Token": PRIVATE_TOKEN,
+    "X-Session-Id": SESSION_ID,
+}
+SECRET_PARAMS = {
+    "api_key": QUERY_KEY,
+    "token": QUERY_TOKEN,
+    "accessToken": ACCESS_TOKEN,
+    "page": "2",
+}
+SECRET_HEADER_NAMES = [
+    "authorization",
+    "x-api-key",
+    "cookie",
+    "proxy-authorization",
+    "set-cookie",
+    "x-auth-token",
+    "private-token",
+    "x-session-id",
+]
 
 
 def leaks(text: str) -> list[str]:

@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .redact import REDACTED, SECRET_QUERY_PARAMS, is_secret_header, scrub_bytes
+from .redact import REDACTED, is_secret_header, is_secret_name, scrub_bytes
 
 if TYPE_CHECKING:
     from ._tokens import TokenBudget
@@ -217,16 +217,6 @@ def _header_secrets(name: str, value: str) -> list[str]:
     return found
 
 
-def _is_secret_param(name: str) -> bool:
-    """Whether a query parameter of this name may carry a credential.
-
-    The exact names of :data:`~pynector.redact.SECRET_QUERY_PARAMS` and, as for
-    headers, any name containing ``auth``, ``token``, ``secret``, ``key``-like
-    parts (``auth_token``, ``accessToken``, ``client-secret``, ...).
-    """
-    return name.lower() in SECRET_QUERY_PARAMS or is_secret_header(name)
-
-
 def _url_secrets(url: str) -> list[str]:
     try:
         parts = urlsplit(url)
@@ -236,11 +226,11 @@ def _url_secrets(url: str) -> list[str]:
     found = [
         value
         for name, value in parse_qsl(parts.query, keep_blank_values=False)
-        if _is_secret_param(name)
+        if is_secret_name(name)
     ]
     for field in parts.query.split("&"):
         name, sep, value = field.partition("=")
-        if sep and value and _is_secret_param(unquote(name)):
+        if sep and value and is_secret_name(unquote(name)):
             found.append(value)
     userinfo, at, _host = parts.netloc.rpartition("@")
     if not at:
@@ -277,7 +267,7 @@ def request_secrets(data: Any) -> list[str]:
     elif isinstance(params, str):
         found += _url_secrets("?" + params)
     for name, value in pairs:
-        if _is_secret_param(str(name)):
+        if is_secret_name(str(name)):
             found += [str(item) for item in (value if isinstance(value, list) else [value])]
     return found
 
@@ -285,7 +275,8 @@ def request_secrets(data: Any) -> list[str]:
 def _value_secrets(name: str, value: Any) -> list[str]:
     """Secret strings inside a ``--option`` value."""
     if isinstance(value, str):
-        return [value] if _SECRET_OPTION.search(name) else _url_secrets(value)
+        secret = _SECRET_OPTION.search(name) or is_secret_name(name)
+        return [value] if secret else _url_secrets(value)
     if isinstance(value, Mapping):
         found: list[str] = []
         for key, item in value.items():
@@ -641,6 +632,25 @@ _FLAGS = {
 }
 
 
+# A transport option -> the flag that sets it; any other is given as --option NAME=VALUE.
+_OPTION_FLAGS = {
+    "base_url": "--base-url",
+    "headers": "--header",
+    "default_headers": "--header",
+    "api_key": "--api-key",
+    "provider": "--provider",
+}
+
+
+def _option_flag(name: str) -> str:
+    return _OPTION_FLAGS.get(name, f"--option {name}")
+
+
+def _option_names(match: re.Match[str]) -> str:
+    names = [name.strip() for name in match.group("names").split(",")]
+    return f"{match.group('head')}{', '.join(map(_option_flag, names))}."
+
+
 def cli_message(message: str, args: argparse.Namespace, *, about_request: bool = False) -> str:
     """``message`` (from the client or a transport) with settings named by their flags.
 
@@ -662,6 +672,16 @@ def cli_message(message: str, args: argparse.Namespace, *, about_request: bool =
             if _OPTION_NAME.match(name):
                 flags[name] = f"--option {name}"
     names = "|".join(re.escape(name) for name in sorted(flags, key=len, reverse=True))
+    if not about_request:
+        # A transport's list of its options, and its suggestion for a misspelt one.
+        message = re.sub(
+            r"(?P<head>Its options: )(?P<names>\w+(?:, \w+)*)\.", _option_names, message
+        )
+        message = re.sub(
+            r"(unknown option '\w+'\. Did you mean )'(\w+)'\?",
+            lambda match: f"{match.group(1)}{_option_flag(match.group(2))}?",
+            message,
+        )
 
     def assigned(match: re.Match[str]) -> str:
         flag = flags[match.group("key")]

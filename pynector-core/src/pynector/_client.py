@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from . import errors
-from ._config import Config, check_timeout, load_config
 from ._exchange import ExchangeAdapter
 from ._plugins import hooks
 from .concurrency import RateLimiter, RetryPolicy, WorkerPool, deadline, remaining_time
+from .concurrency._deadline import check_timeout
 from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
 
 if TYPE_CHECKING:
+    from ._config import Config
     from .hookspecs import Wrapper
     from .transport.protocol import Transport
 
@@ -32,6 +33,42 @@ def _translate(exc: OSError) -> PynectorError:
     if isinstance(exc, builtins.TimeoutError):
         return errors.TimeoutError(f"the transport timed out: {exc}")
     return errors.ConnectionError(f"the transport failed: {type(exc).__name__}: {exc}")
+
+
+def _declared_options(parameters: Mapping[str, Any]) -> frozenset[str] | None:
+    """The option names a factory's signature declares; ``None`` if it takes ``**kwargs``."""
+    import inspect
+
+    names = []
+    for parameter in parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return None  # the factory checks its own options
+        if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            names.append(parameter.name)
+    return frozenset(names) if parameters else None
+
+
+def _unknown_options(
+    name: str, options: Mapping[str, Any], unknown: list[str], accepted: frozenset[str]
+) -> str:
+    """The message for options a transport does not take, with the closest names."""
+    from difflib import get_close_matches
+
+    from .registry import _describe_transport
+
+    known = sorted(accepted)
+    hints = []
+    for option in unknown:
+        close = get_close_matches(option, known, n=1)
+        if close:
+            hints.append(f"{close[0]!r}" + (f" for {option!r}" if len(unknown) > 1 else ""))
+    hint = f" Did you mean {', '.join(hints)}?" if hints else ""
+    plural = "s" if len(unknown) > 1 else ""
+    return (
+        f"transport {name!r} ({_describe_transport(name)}) rejected its options "
+        f"{sorted(options)}: unknown option{plural} {', '.join(repr(o) for o in unknown)}."
+        f"{hint} Its options: {', '.join(known) or 'none'}."
+    )
 
 
 async def _enter_all(stack: AsyncExitStack, wrappers: list[Wrapper]) -> None:
@@ -127,6 +164,8 @@ class Pynector:
         config: dict[str, Any] | None = None,
         **transport_options: Any,
     ) -> None:
+        from ._config import load_config  # pydantic and the settings: on first use
+
         self._config: Config = load_config(config)
         if transport is not None:
             if transport_options:
@@ -181,24 +220,41 @@ class Pynector:
             )
         import inspect
 
-        from .registry import resolve_transport
+        from .registry import _describe_transport, resolve_transport
 
         factory = resolve_transport(transport_type)
+        name = transport_type.strip().lower()
         kwargs = dict(options)
         try:
             parameters = inspect.signature(factory).parameters
         except (TypeError, ValueError):
             parameters = {}  # type: ignore[assignment]
+        accepted = _declared_options(parameters)
+        if accepted is not None:
+            unknown = [option for option in options if option not in accepted]
+            if unknown:
+                raise ConfigurationError(_unknown_options(name, options, unknown, accepted))
         # Settings that a transport may take as options: its own option wins.
         for key in ("max_connections", "max_response_size"):
             if key in parameters and key not in kwargs:
                 kwargs[key] = getattr(self._config, key)
         try:
             return factory(**kwargs)
+        except PynectorError:
+            raise
         except TypeError as exc:
             raise ConfigurationError(
-                f"transport {transport_type!r} rejected its options {sorted(options)}: {exc}. "
-                "Check the option names in the transport's documentation."
+                f"transport {name!r} ({_describe_transport(name)}) rejected its options "
+                f"{sorted(options)}: {exc}. Check the option names in the transport's "
+                "documentation."
+            ) from exc
+        except Exception as exc:
+            # A factory's own ValueError/RuntimeError/OSError: say whose it is.
+            raise ConfigurationError(
+                f"transport {name!r} ({_describe_transport(name)}) failed to start with the "
+                f"options {sorted(options)}: {type(exc).__name__}: {exc}. Check the options "
+                "in the transport's documentation; if they are right, upgrade or report the "
+                "transport."
             ) from exc
 
     def __repr__(self) -> str:

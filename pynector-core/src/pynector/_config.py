@@ -7,7 +7,6 @@ value, where it came from and the fix.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "Config", "check_timeout", "load_config"]
+__all__ = ["ENV_PREFIX", "Config", "load_config"]
 
 ENV_PREFIX = "PYNECTOR_"
 
@@ -178,18 +177,3 @@ def load_config(
             f"expected {_HINTS[key]}."
         ) from None
     return Config(**settings.model_dump())
-
-
-def check_timeout(timeout: object, name: str = "timeout") -> float:
-    """Validate a per-call timeout without pydantic (it is on the hot path)."""
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
-        raise ConfigurationError(
-            f"{name}={timeout!r} is invalid: it must be a positive, finite number of seconds, "
-            f"e.g. {name}=5.0"
-        )
-    return float(timeout)

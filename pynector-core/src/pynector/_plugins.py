@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -43,13 +42,15 @@ __all__ = [
 ENV_VAR = "PYNECTOR_PLUGINS"
 
 
-@dataclass(slots=True)
 class _Installed:
     """One ``pynector.plugins`` entry point and what became of it."""
 
-    entry: _Entry
-    plugin: object | None
-    status: str
+    __slots__ = ("entry", "plugin", "status")
+
+    def __init__(self, entry: _Entry, plugin: object | None, status: str) -> None:
+        self.entry = entry
+        self.plugin = plugin
+        self.status = status
 
 
 _lock = threading.RLock()

@@ -1,14 +1,19 @@
 """Keeping secrets out of reprs, log lines, spans and error messages.
 
 One set of rules for every part of pynector and for third-party transports and
-plugins: which header names and query parameters carry credentials, how a URL
-is shown, and how known secret values are scrubbed from free text.
+plugins: which header names and query parameters carry credentials (one
+predicate, :func:`is_secret_name`, for both), how a URL is shown, and how known
+secret values are scrubbed from free text.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
+import re
 from collections.abc import Iterable
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
     "REDACTED",
@@ -16,6 +21,7 @@ __all__ = [
     "SENSITIVE_HEADERS",
     "Secret",
     "is_secret_header",
+    "is_secret_name",
     "redact_url",
     "scrub",
     "scrub_bytes",
@@ -29,22 +35,6 @@ SENSITIVE_HEADERS: frozenset[str] = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"}
 )
 """Lower-case names of the usual credential headers (see :func:`is_secret_header`)."""
-
-# A header whose lower-cased name contains one of these may carry a credential.
-_SECRET_HEADER_PARTS = (
-    "auth",
-    "cookie",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "api-key",
-    "apikey",
-    "api_key",
-    "credential",
-    "signature",
-    "session",
-)
 
 SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
     {
@@ -75,20 +65,73 @@ SECRET_QUERY_PARAMS: frozenset[str] = frozenset(
         "x-goog-credential",
     }
 )
-"""Query parameters whose values are hidden (compared lower-cased)."""
+"""Query parameter names always hidden (compared lower-cased), besides what
+:func:`is_secret_name` flags."""
 
 _MIN_SECRET = 4  # shorter values would mangle messages and are not worth hiding
 
 
-def is_secret_header(name: str) -> bool:
-    """Whether a header of this name may carry a credential.
+# The name rule, applied to each word of a name once it is split at "-", "_",
+# ".", spaces and camelCase humps ("accessToken" -> "access", "token").
+# A word *containing* one of these is secret; "auth" but not "author"/"authority",
+# "token" but not "tokens"/"tokenizer" (counts and tools, not credentials).
+_SECRET_WORD = re.compile(
+    r"secret|passw(?:or)?d|passphrase|credential|signature|session|cookie|jwt|bearer"
+    r"|auth(?!or(?!i[sz]))|token(?!s$|i[sz])"
+)
+# A word *ending* in one of these keys is secret ("apikey", "x-apikey", "privatekey").
+_SECRET_KEY_WORD = re.compile(
+    r"(?:api|access|private|secret|master|subscription|client|signing|encryption|account"
+    r"|app|auth|session|license|developer|consumer|sas|shared|pass)keys?$"
+)
+# Whole words that are secret on their own ("x-api-key", "sig", "pwd").
+_SECRET_WORDS = frozenset({"key", "sig", "pass", "pwd"})
+# ... except a "key" that names no credential.
+_PUBLIC_KEYS = frozenset({"idempotency", "public"})
+_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SEPARATORS = re.compile(r"[^0-9a-z]+")
 
-    True for the :data:`SENSITIVE_HEADERS` and for any name containing
-    ``auth``, ``cookie``, ``token``, ``secret``, ``password``, ``api-key``,
-    ``credential``, ``signature`` or ``session``.
+
+@functools.lru_cache(maxsize=1024)
+def is_secret_name(name: str) -> bool:
+    """Whether a header or query parameter of this name may carry a credential.
+
+    The one rule behind every redaction in pynector (headers, query strings,
+    logs, spans, the CLI) and behind the headers dropped on a redirect to
+    another origin. The name is split into words at ``-``, ``_``, ``.`` and
+    camelCase humps, lower-cased, and it is secret when:
+
+    * it is one of :data:`SENSITIVE_HEADERS` or :data:`SECRET_QUERY_PARAMS`;
+    * a word contains ``auth`` (not ``author``/``authority``), ``token`` (not
+      ``tokens``/``tokenizer``), ``secret``, ``password``/``passwd``,
+      ``passphrase``, ``credential``, ``signature``, ``session``, ``cookie``,
+      ``jwt`` or ``bearer``;
+    * a word is ``key`` (not in ``Idempotency-Key`` or ``public_key``),
+      ``sig``, ``pass`` or ``pwd``, or ends in ``apikey``, ``accesskey``,
+      ``privatekey``, ``subscriptionkey``, ... .
+
+    So ``X-Auth-Token``, ``Private-Token``, ``X-Session-Id``, ``accessToken``,
+    ``client-secret``, ``secret_key``, ``api_token``, ``sessionid``, ``jwt``
+    and ``Ocp-Apim-Subscription-Key`` are secret; ``keyword``, ``monkey``,
+    ``author``, ``max_tokens``, ``Idempotency-Key`` and ``api-version`` are not.
     """
     lowered = name.lower()
-    return lowered in SENSITIVE_HEADERS or any(part in lowered for part in _SECRET_HEADER_PARTS)
+    if lowered in SENSITIVE_HEADERS or lowered in SECRET_QUERY_PARAMS:
+        return True
+    words = [word for word in _SEPARATORS.split(_HUMP.sub("_", name).lower()) if word]
+    for index, word in enumerate(words):
+        if _SECRET_WORD.search(word) or _SECRET_KEY_WORD.search(word):
+            return True
+        if word in _SECRET_WORDS and not (
+            word == "key" and index and words[index - 1] in _PUBLIC_KEYS
+        ):
+            return True
+    return False
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header of this name may carry a credential: :func:`is_secret_name`."""
+    return is_secret_name(name)
 
 
 def redact_url(url: str, *, mask: str = REDACTED) -> str:
@@ -112,40 +155,72 @@ def redact_url(url: str, *, mask: str = REDACTED) -> str:
         fields = []
         for field in query.split("&"):
             name, sep, _value = field.partition("=")
-            if sep and unquote(name).lower() in SECRET_QUERY_PARAMS:
+            if sep and is_secret_name(unquote_plus(name)):
                 field = f"{name}={mask}"
             fields.append(field)
         query = "&".join(fields)
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
+def _basic_credentials(token: str) -> list[str]:
+    """``user:password`` and ``password`` from a Basic credential's base64 token."""
+    try:
+        decoded = base64.b64decode(token, validate=True).decode()
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return []
+    user, colon, password = decoded.partition(":")
+    return [decoded, password] if colon and password else [decoded] if user else []
+
+
 def secret_values(headers: Iterable[tuple[str, str]]) -> set[str]:
     """The secret values among ``(name, value)`` header pairs.
 
     Both whole values and their credential part (``"Bearer abc"`` gives
-    ``"Bearer abc"`` and ``"abc"``), ready for :func:`scrub`.
+    ``"Bearer abc"`` and ``"abc"``); a Basic credential also gives the
+    ``user:password`` it encodes and the password. Ready for :func:`scrub`.
     """
     found: set[str] = set()
     for name, value in headers:
-        if value and is_secret_header(name):
+        if value and is_secret_name(name):
             found.add(value)
             scheme, _, credential = value.partition(" ")
+            credential = credential.strip()
             if credential:
-                found.add(credential.strip())
+                found.add(credential)
+                if scheme.lower() == "basic":
+                    found.update(_basic_credentials(credential))
             elif scheme != value:
                 found.add(scheme)
     return found
 
 
+def _forms(secret: str) -> set[str]:
+    """``secret`` as it may appear in text: as is, percent-encoded, in base64."""
+    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    if "%" in secret or "+" in secret:
+        forms.add(unquote_plus(secret))
+    raw = secret.encode("utf-8", "surrogatepass")
+    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+        text = encoded.decode("ascii")
+        forms.update((text, text.rstrip("=")))
+    return {form for form in forms if len(form) >= _MIN_SECRET}
+
+
 def scrub(text: str, secrets: Iterable[str], *, mask: str = REDACTED) -> str:
     """Replace every secret of ``secrets`` found in ``text`` by ``mask``.
 
-    Values shorter than four characters are left alone: hiding them would
-    mangle the message without protecting anything.
+    Each secret is also caught percent-encoded (``p%40ss`` for ``p@ss``) and
+    in base64 (how a ``user:password`` pair travels in a Basic
+    ``Authorization`` header). Values shorter than four characters are left
+    alone: hiding them would mangle the message without protecting anything.
     """
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= _MIN_SECRET and secret in text:
-            text = text.replace(secret, mask)
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) >= _MIN_SECRET:
+            forms |= _forms(secret)
+    for form in sorted(forms, key=len, reverse=True):
+        if form in text:
+            text = text.replace(form, mask)
     return text
 
 

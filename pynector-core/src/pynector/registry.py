@@ -22,6 +22,8 @@ Rules:
 * An installed transport or plugin that fails to load breaks only itself: the
   error (a :class:`~pynector.errors.PluginError` chained to the original
   exception) is raised when it is used, and listings report it in ``status``.
+  This holds for any exception at import, ``SystemExit`` from a ``sys.exit()``
+  included; only ``KeyboardInterrupt`` goes through.
 * The same entry point seen twice (an editable install next to a regular one)
   is not a conflict; two distributions claiming one name are, and the error
   names both.
@@ -214,7 +216,11 @@ def _load(entry: _Entry, *, need_callable: bool) -> Any:
     """Import an entry point's object; raise ``_LoadError`` chained to the cause."""
     try:
         obj = entry.load()
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        # A third-party module may call sys.exit() or raise any BaseException at
+        # import: it breaks that entry point only, never the program using pynector.
         raise _LoadError(_reason(exc)) from exc
     if need_callable and not callable(obj):
         raise _LoadError(f"{entry.value} is a {type(obj).__name__}, not a callable factory")
@@ -331,6 +337,26 @@ def resolve_transport(name: str) -> TransportFactory:
             f"one at run time with register_transport({key!r}, factory)."
         )
     return _load_factory(claimants[0])
+
+
+def _describe_transport(name: str) -> str:
+    """Where the transport ``name`` comes from, for messages.
+
+    Args:
+        name: A ``transport_type`` (case-insensitive).
+
+    Returns:
+        ``"pynector-echo 0.1.0, entry point pynector_echo:EchoTransport"`` for an
+        installed transport, ``"registered at run time"`` for a
+        :func:`register_transport`, ``"not installed"`` otherwise.
+    """
+    key = _normalize(name, "transport_type")
+    if key in _runtime_transports:
+        return "registered at run time"
+    claimants = _entries(TRANSPORTS_GROUP).get(key)
+    if not claimants:
+        return "not installed"
+    return ", ".join(f"{c.origin}, entry point {c.value}" for c in claimants)
 
 
 def _unknown_transport_message(key: str) -> str:

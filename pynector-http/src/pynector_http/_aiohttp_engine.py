@@ -5,19 +5,27 @@ proxy route (direct included), each with a pool of ``max_connections``, as
 httpx2 has one pool per mount; the cookie jar is shared. Redirects, headers,
 bodies and errors are the transport's: this module only sends one request and
 says what kind of failure each aiohttp exception is.
+
+One private aiohttp API is used: ``TCPConnector._get(key, traces)`` and the
+idle pool ``_conns`` (key -> deque of ``(protocol, released_at)``), to drop a
+pooled connection that the server closed while it was idle. Each is checked
+when a pool opens (the signature) and guarded while in use (the shape): if
+aiohttp changes them, the engine only loses that check, and
+``tests/http/test_dependencies.py`` says which API changed.
 """
 
 from __future__ import annotations
 
 import base64
 import inspect
+import logging
 import math
 import select
 import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
@@ -26,7 +34,7 @@ from aiohttp.http_exceptions import ContentEncodingError, DecompressSizeError
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from pynector.redact import redact_url, scrub
+from pynector.redact import redact_url
 
 from . import _errors as kinds
 from ._body import Body
@@ -34,7 +42,10 @@ from ._engine import MAX_HEAD_SIZE, BodyTooLarge, HeadTooLarge, Settings, head_s
 from ._headers import Headers
 from ._urls import Origin
 
-__all__ = ["AiohttpEngine"]
+if TYPE_CHECKING:
+    from ._patterns import ProxyPattern
+
+__all__ = ["AiohttpEngine", "pool_hook_available"]
 
 # aiohttp adds "Content-Type: application/octet-stream" to a body or a
 # POST/PUT/PATCH without one; httpx2 sends none, and so do we.
@@ -48,6 +59,7 @@ _HTTP_11 = aiohttp.HttpVersion11
 _HEAD_LIMITS: dict[str, Any] = {"max_line_size": MAX_HEAD_SIZE, "max_field_size": MAX_HEAD_SIZE}
 if "max_headers" in inspect.signature(aiohttp.ClientSession).parameters:
     _HEAD_LIMITS["max_headers"] = MAX_HEAD_SIZE // 4  # the shortest header line: "a:" CRLF
+_log = logging.getLogger("pynector.http")
 
 
 class _Route(NamedTuple):
@@ -73,7 +85,7 @@ async def _settle() -> None:
         await anyio.lowlevel.checkpoint()
 
 
-def _drop_closed(connections: Iterable[tuple[Any, float]]) -> None:
+def _drop_closed(connections: Iterable[Any]) -> None:
     """Close pooled connections that the server hung up on while they were idle.
 
     aiohttp learns that a server closed an idle connection only when the event
@@ -93,33 +105,57 @@ def _drop_closed(connections: Iterable[tuple[Any, float]]) -> None:
         protocol.close()  # readable while idle: the server closed it (or broke HTTP)
 
 
+def pool_hook_available() -> bool:
+    """Whether aiohttp's ``TCPConnector._get`` is the coroutine ``(self, key, traces)`` we wrap."""
+    get = getattr(aiohttp.TCPConnector, "_get", None)
+    if get is None or not inspect.iscoroutinefunction(get):
+        return False
+    try:
+        parameters = list(inspect.signature(get).parameters)
+    except (TypeError, ValueError):
+        return False
+    return parameters == ["self", "key", "traces"]
+
+
 class _Connector(aiohttp.TCPConnector):
     """A ``TCPConnector`` that never reuses a connection the server closed while idle."""
 
-    # aiohttp's own hook for taking a pooled connection (its ``_get`` and
-    # ``_conns`` are as described above from 3.12 on: the extra pins >= 3.12).
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.idle_check = isinstance(getattr(self, "_conns", None), dict)
+
+    # aiohttp's own hook for taking a pooled connection (see the module docstring).
     # Not a coroutine itself: it hands aiohttp's back, one frame less per request.
     def _get(self, key: Any, traces: Any) -> Any:
-        connections = self._conns.get(key)
-        if connections:
-            _drop_closed(connections)
+        if self.idle_check:
+            try:
+                connections = self._conns.get(key)
+                if connections:
+                    _drop_closed(connections)
+            except (AttributeError, TypeError, ValueError) as exc:
+                # aiohttp changed the pool's shape: keep sending, without the check.
+                self.idle_check = False
+                _log.warning(
+                    "aiohttp %s changed its connection pool (%s: %s); pynector-http no "
+                    "longer checks pooled connections for a server-side close",
+                    aiohttp.__version__,
+                    type(exc).__name__,
+                    exc,
+                )
         return super()._get(key, traces)
 
-    def close_now(self) -> None:
-        """Close every connection at once, without waiting (for an engine never closed).
 
-        What aiohttp's own finalizer does before it warns about the connector
-        (``_close()``, the synchronous part of ``close()``): here the owner of
-        the transport (the ``Pynector`` client) is the one that warns.
-        """
-        close = getattr(self, "_close", None)
-        if close is not None and not self.closed:
-            close()
+def _close_connectors(connectors: list[aiohttp.TCPConnector]) -> None:
+    """Close every connection at once, without waiting (for an engine never closed).
 
-
-def _close_connectors(connectors: list[_Connector]) -> None:
+    What aiohttp's own finalizer does before it warns about the connector
+    (``_close()``, the synchronous part of ``close()``): here the owner of the
+    transport (the ``Pynector`` client) is the one that warns.
+    """
     for connector in connectors:
-        connector.close_now()
+        close = getattr(connector, "_close", None)
+        if close is not None and not connector.closed:
+            close()
 
 
 class _Reply:
@@ -213,26 +249,14 @@ def _basic(userinfo: str) -> str:
     return f"Basic {token}"
 
 
-def _proxy_patterns(settings: Settings) -> list[tuple[object, str | None]]:
+def _proxy_patterns(settings: Settings) -> list[tuple[ProxyPattern, str | None]]:
     """The proxy mounts in httpx2's matching order, so both engines route alike."""
+    from ._patterns import environment_has_proxies, environment_proxies, route_table
+
     mounts = settings.proxies
-    if not mounts and not (settings.trust_env and _environment_has_proxies()):
-        return []  # every request goes direct: no need to import httpx2 at all
-    # httpx2's own pattern type and environment reader: the same routing rules
-    # (schemes, wildcards, ports, CIDR networks, NO_PROXY) as the httpx2 engine.
-    from httpx2._utils import URLPattern, get_environment_proxies
-
-    if not mounts:
-        mounts = get_environment_proxies()
-    return [(pattern, mounts[pattern.pattern]) for pattern in sorted(map(URLPattern, mounts))]
-
-
-def _environment_has_proxies() -> bool:
-    """Whether the environment (or the OS settings) names an http, https or all proxy."""
-    from urllib.request import getproxies
-
-    proxies = getproxies()
-    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+    if not mounts and settings.trust_env and environment_has_proxies():
+        mounts = environment_proxies()
+    return route_table(mounts) if mounts else []
 
 
 class AiohttpEngine:
@@ -266,17 +290,24 @@ class AiohttpEngine:
         self._sessions: dict[str | None, aiohttp.ClientSession] = {}
         # Closed when the engine is collected without aclose(): the sockets go,
         # and aiohttp does not warn about its session and connector internals.
-        self._connectors: list[_Connector] = []
+        self._connectors: list[aiohttp.TCPConnector] = []
         weakref.finalize(self, _close_connectors, self._connectors)
         self._routes: dict[Origin, _Route] = {}
-        self._patterns: list[tuple[object, str | None]] | None = None
+        self._patterns: list[tuple[ProxyPattern, str | None]] | None = None
+        self._connector_class = _Connector if pool_hook_available() else aiohttp.TCPConnector
         self._direct = self._session(None)
+
+    @property
+    def idle_check(self) -> bool:
+        """Whether pooled connections are checked for a server-side close before reuse."""
+        connector = self._direct.connector
+        return isinstance(connector, _Connector) and connector.idle_check
 
     def _session(self, proxy: str | None) -> aiohttp.ClientSession:
         session = self._sessions.get(proxy)
         if session is None:
             limit = self._settings.max_connections or 0  # aiohttp: 0 is no limit
-            connector = _Connector(
+            connector = self._connector_class(
                 limit=limit,
                 limit_per_host=0,
                 ssl=self._settings.ssl_context,
@@ -299,15 +330,10 @@ class AiohttpEngine:
         if patterns is None:
             patterns = self._patterns = _proxy_patterns(self._settings)
         proxy = None
-        if patterns:
-            import httpx2
-
-            host = f"[{origin.host}]" if ":" in origin.host else origin.host
-            url = httpx2.URL(f"{origin.scheme}://{host}:{origin.port}/")
-            for pattern, target in patterns:
-                if pattern.matches(url):  # type: ignore[attr-defined]
-                    proxy = target
-                    break
+        for pattern, target in patterns:
+            if pattern.matches(origin.scheme, origin.host, origin.port):
+                proxy = target
+                break
         if proxy is None:
             route = _Route(self._direct, None, (), None)
         else:
@@ -382,8 +408,9 @@ class AiohttpEngine:
         return timeout
 
     def hide(self, exc: BaseException, secrets: set[str]) -> None:
-        # aiohttp's messages quote the request URL (query included), and its
-        # response errors carry the request's headers: mask them in the whole chain.
+        # aiohttp's messages quote the request URL (query included) and header
+        # lines of a malformed reply, and its response errors carry the
+        # request's headers: mask them in the whole chain.
         seen: set[int] = set()
         current: BaseException | None = exc
         while current is not None and id(current) not in seen:
@@ -395,11 +422,8 @@ class AiohttpEngine:
                     current.request_info = aiohttp.RequestInfo(
                         url, info.method, CIMultiDictProxy(CIMultiDict()), url
                     )
-            if secrets:
-                current.args = tuple(
-                    scrub(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
-                )
             current = current.__cause__ or current.__context__
+        kinds.hide_in_chain(exc, secrets)
 
     def deadline_expired(self, exc: BaseException, deadline: float) -> bool:
         # aiohttp's total timeout raises a TimeoutError (a ConnectionTimeoutError

@@ -36,9 +36,9 @@ class StreamedBody:
 
     __slots__ = ("_iterator", "_source", "started")
 
-    def __init__(self, source: AsyncIterable[bytes]) -> None:
+    def __init__(self, source: AsyncIterable[Any]) -> None:
         self._source = source
-        self._iterator: AsyncIterator[bytes] | None = None
+        self._iterator: AsyncIterator[Any] | None = None
         self.started = False
 
     def __aiter__(self) -> StreamedBody:
@@ -57,7 +57,25 @@ class StreamedBody:
         iterator = self._iterator
         if iterator is None:
             iterator = self._iterator = self._source.__aiter__()
-        return await iterator.__anext__()
+        return _chunk_bytes(await iterator.__anext__())
+
+
+def _chunk_bytes(chunk: object) -> bytes:
+    """One chunk of an async iterable body as bytes; any other type is the caller's mistake.
+
+    Raised here, the error reaches the caller as it is: aiohttp would report
+    a ``str`` chunk as a broken connection, httpx2 as a ``TypeError``.
+    """
+    if type(chunk) is bytes:
+        return chunk
+    if isinstance(chunk, bytes | bytearray | memoryview):
+        return bytes(chunk)
+    kind = type(chunk).__name__
+    hint = "yield chunk.encode()" if isinstance(chunk, str) else "yield bytes"
+    raise ConfigurationError(
+        f"'content' is an async iterable that yielded a {kind}: it must yield bytes "
+        f"({hint}), or pass the whole body as bytes or str"
+    )
 
 
 def is_streamed(content: object) -> bool:
@@ -112,6 +130,11 @@ def encode_body(data: Mapping[str, Any]) -> tuple[Body, str | None]:
             return _multipart(form, files)
         if form:
             return urlencode(_form_items(form)).encode(), "application/x-www-form-urlencoded"
+    except RecursionError:
+        raise ConfigurationError(
+            "'json' is nested too deeply to be encoded; flatten it, or encode it yourself "
+            "and send the bytes as 'content'"
+        ) from None
     except (TypeError, ValueError, AttributeError) as exc:  # a bad 'files' entry: AttributeError
         keys = [key for key in ("json", "data", "files") if key in data]
         raise ConfigurationError(
@@ -124,7 +147,13 @@ def encode_body(data: Mapping[str, Any]) -> tuple[Body, str | None]:
     if content is None:
         return None, None
     if isinstance(content, str):
-        return content.encode(), None
+        try:
+            return content.encode(), None
+        except UnicodeEncodeError as exc:
+            raise ConfigurationError(
+                f"'content' is a str that cannot be sent as UTF-8 ({exc}); remove the lone "
+                "surrogates, or pass the bytes you mean to send"
+            ) from None
     if isinstance(content, bytes):
         return content, None
     if isinstance(content, bytearray | memoryview):

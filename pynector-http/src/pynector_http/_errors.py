@@ -10,6 +10,12 @@ Two kinds of failure reach the caller:
   :func:`failure` builds the error, so both engines raise the same classes with
   the same messages and flags; the original is kept as ``__cause__``.
 
+Every text taken from an engine or a server (an exception's message, the
+reason phrase, a body excerpt) is cleaned before it is shown
+(:func:`clean_text`): the request's secrets are scrubbed (also percent-encoded
+or in base64), and header lines that an engine quotes from a malformed reply
+(``b'Set-Cookie: ...'``) are cut to their name.
+
 Whether an error is ``retryable`` follows one rule. An error that happened
 before anything reached the server (connection refused, connect or pool
 timeout, a proxy that refused the tunnel) is always safe to retry, and so are
@@ -21,13 +27,14 @@ idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE), it carries an
 
 from __future__ import annotations
 
+import contextlib
 import re
 import ssl
 from collections.abc import Iterable
 
 from pynector import errors
 from pynector.concurrency import retry_after_from_headers
-from pynector.redact import redact_url, scrub
+from pynector.redact import REDACTED, is_secret_name, redact_url, scrub
 
 from ._response import Response
 
@@ -45,12 +52,21 @@ __all__ = [
     "READ_TIMEOUT",
     "UNSUPPORTED",
     "WRITE_TIMEOUT",
+    "clean_text",
     "failure",
+    "hide_in_chain",
     "status_error",
 ]
 
 _BODY_SNIPPET = 200
 _DETAIL_LIMIT = 300
+_REASON_LIMIT = 100
+# A bytes literal an engine quotes from the wire: b'...', b"...", bytearray(b'...').
+_QUOTED_BYTES = re.compile(r"""(?:bytearray\()?(?<![\w'"])b(['"])((?:\\.|(?!\1).)*)\1\)?""")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+(?=[ \t]*:|[ \t])")
+# "Set-Cookie: value" written out in a message, outside any quotes.
+_HEADER_LINE = re.compile(r"([!#$%&*+.^_`|~0-9A-Za-z-]+)([ \t]*:[ \t]*)([^\s'\"]+)")
+_QUOTED_KEEP = 40
 _PROXY_STATUS = re.compile(r"(\d{3})\b")
 _TEXTUAL = ("json", "text", "xml", "problem")
 _NOT_REPLAYABLE_HINT = (
@@ -77,14 +93,71 @@ def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
     return None
 
 
+def _quoted(match: re.Match[str]) -> str:
+    """A bytes literal from the wire, cut so that no header value is quoted word for word."""
+    body = match.group(2)
+    if body.startswith("HTTP/"):  # a status line: its reason is scrubbed like the rest
+        return repr(body[:_QUOTED_KEEP] + ("..." if len(body) > _QUOTED_KEEP else ""))
+    name = _HEADER_NAME.match(body)
+    if name is None:
+        return f"[{len(body)} bytes not shown]"
+    if is_secret_name(name.group()):
+        return f"'{name.group()}: {REDACTED}'"
+    value = body[name.end() :].lstrip(" \t:")
+    if len(value) > _QUOTED_KEEP:
+        value = value[:_QUOTED_KEEP] + "..."
+    return repr(f"{name.group()}: {value}")
+
+
+def _header_line(match: re.Match[str]) -> str:
+    if is_secret_name(match.group(1)):
+        return f"{match.group(1)}{match.group(2)}{REDACTED}"
+    return match.group()
+
+
+def clean_text(text: str, secrets: Iterable[str]) -> str:
+    """``text`` from an engine or a server, fit to show.
+
+    Header lines quoted from the wire keep their name (a secret one not even
+    its value), ``Name: value`` pairs of secret headers lose the value, and
+    ``secrets`` are scrubbed (also percent-encoded or in base64).
+    """
+    if "b'" in text or 'b"' in text:
+        text = _QUOTED_BYTES.sub(_quoted, text)
+    if ":" in text:
+        text = _HEADER_LINE.sub(_header_line, text)
+    return scrub(text, secrets)
+
+
+def hide_in_chain(exc: BaseException, secrets: Iterable[str]) -> None:
+    """Clean the text of ``exc`` and of every exception it chains (see :func:`clean_text`).
+
+    The engine's exception becomes the ``__cause__`` of the pynector error, so
+    ``traceback.format_exception`` (and ``logger.exception``) print it too.
+    """
+    secrets = list(secrets)
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(
+            clean_text(arg, secrets) if isinstance(arg, str) else arg for arg in current.args
+        )
+        message = getattr(current, "message", None)
+        if isinstance(message, str):
+            with contextlib.suppress(AttributeError):  # a read-only property
+                current.message = clean_text(message, secrets)  # type: ignore[attr-defined]
+        current = current.__cause__ or current.__context__
+
+
 def _detail(exc: BaseException, secrets: Iterable[str]) -> str:
     # aiohttp's response errors keep the bare reason in .message; str() adds the URL.
     message = getattr(exc, "message", None)
     text = message if isinstance(message, str) and message else str(exc)
-    text = " ".join(text.split()) or type(exc).__name__
+    text = clean_text(" ".join(text.split()) or type(exc).__name__, secrets)
     if len(text) > _DETAIL_LIMIT:
         text = text[:_DETAIL_LIMIT] + "..."
-    return scrub(text, secrets)
+    return text
 
 
 # What went wrong, as each engine classifies its own exceptions.
@@ -170,8 +243,9 @@ def failure(
     if kind == CONNECT:
         tls = _tls_failure(exc)
         if tls is not None:
+            shown = clean_text(str(tls), secrets)
             return errors.ConnectionError(
-                f"{where}: the TLS handshake failed ({scrub(str(tls), secrets)}). If the server "
+                f"{where}: the TLS handshake failed ({shown}). If the server "
                 "uses a private CA, pass verify=ssl.create_default_context(cafile='ca.pem')",
                 retryable=False,
             )
@@ -210,10 +284,18 @@ def _snippet(response: Response, secrets: Iterable[str]) -> str:
     if not response.content or not any(kind in content_type for kind in _TEXTUAL):
         return ""
     text = response.content[: _BODY_SNIPPET * 4].decode(response.encoding, errors="replace")
-    text = " ".join(text.split())
+    text = scrub(" ".join(text.split()), secrets)
     if len(text) > _BODY_SNIPPET:
         text = text[:_BODY_SNIPPET] + "..."
-    return f": {scrub(text, secrets)}"
+    return f": {text}"
+
+
+def _reason(response: Response, secrets: Iterable[str]) -> str:
+    """The server's reason phrase, scrubbed of the request's secrets and cut short."""
+    reason = scrub(" ".join(response.reason_phrase.split()), secrets)
+    if len(reason) > _REASON_LIMIT:
+        reason = reason[:_REASON_LIMIT] + "..."
+    return reason
 
 
 def status_error(
@@ -249,8 +331,9 @@ def status_error(
             hint += _NOT_REPLAYABLE_HINT.format(method=method)
     if retry_after is not None:
         hint += f"; Retry-After: {retry_after:g} s"
+    secrets = list(secrets)
     message = (
-        f"{method} {redact_url(response.url)} -> {code} {response.reason_phrase}{hint}"
+        f"{method} {redact_url(response.url)} -> {code} {_reason(response, secrets)}{hint}"
         f"{_snippet(response, secrets)}"
     )
     return cls(

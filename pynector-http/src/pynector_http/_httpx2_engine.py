@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from http import HTTPStatus
 
 import anyio
 import httpx2
 
-from pynector.redact import redact_url
+from pynector.redact import REDACTED, is_secret_name, redact_url
 
 from . import _errors as kinds
 from ._body import Body
@@ -21,20 +23,105 @@ from ._urls import Origin
 __all__ = ["Httpx2Engine"]
 
 
+_STANDARD_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
 class _RedactedRequestLog(logging.Filter):
-    """httpx2 logs every request at INFO with its URL: show it as pynector shows URLs."""
+    """httpx2 logs every request at INFO with its URL: show it as pynector shows URLs.
+
+    The line ends with the reply's reason phrase; one in the server's own
+    words (which may echo a credential) is shown as ``[redacted]``.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(arg, httpx2.URL) for arg in record.args
-        ):
-            record.args = tuple(
-                redact_url(str(arg)) if isinstance(arg, httpx2.URL) else arg for arg in record.args
-            )
+        args = record.args
+        if isinstance(args, tuple) and any(isinstance(arg, httpx2.URL) for arg in args):
+            shown = [redact_url(str(arg)) if isinstance(arg, httpx2.URL) else arg for arg in args]
+            status, reason = (shown[3], shown[4]) if len(shown) == 5 else (0, None)
+            standard = _STANDARD_REASONS.get(status) if isinstance(status, int) else None
+            if isinstance(reason, str) and reason and reason != standard:
+                shown[4] = REDACTED
+            record.args = tuple(shown)
+        return True
+
+
+# A (name, value) header pair as httpcore2 and hpack print them: (b'Set-Cookie', b'...').
+_HEADER_PAIR = re.compile(
+    r"""\(\s*b?(['"])([!#$%&*+.^_`|~0-9A-Za-z-]+)\1\s*,\s*b?(['"])((?:\\.|(?!\3).)*)\3\s*\)"""
+)
+
+
+def _masked_pair(match: re.Match[str]) -> str:
+    if not is_secret_name(match.group(2)):
+        return match.group()
+    quote = match.group(3)
+    prefix = match.group()[: match.start(4) - match.start()]
+    return f"{prefix}{REDACTED}{quote})"
+
+
+class _SecretHeadersLog(logging.Filter):
+    """httpcore2 logs the reply's headers at DEBUG (``Set-Cookie`` values too): mask them.
+
+    Installed on httpcore2's loggers when this engine is imported; it applies
+    to every httpx2 client in the process. A record is formatted here only
+    when DEBUG is on for its logger.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "(" in message:
+            masked = _HEADER_PAIR.sub(_masked_pair, message)
+            if ".failed exception=" in masked:
+                # h11's error quotes the malformed header line it refused.
+                masked = kinds.clean_text(masked, ())
+            if masked != message:
+                record.msg, record.args = masked, ()
+        return True
+
+
+def _hpack_arg(arg: object) -> object:
+    if isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[0], bytes):
+        # A decoded (name, value) header.
+        if is_secret_name(arg[0].decode("latin-1")):
+            return (arg[0], REDACTED.encode())
+        return arg
+    if isinstance(arg, bytes | bytearray | memoryview):
+        return f"<{len(arg)} bytes>"  # a raw header block: values may be in plain text
+    return arg
+
+
+class _HpackLog(logging.Filter):
+    """hpack (HTTP/2) logs each header it encodes or decodes at DEBUG: mask the secret ones.
+
+    ``Adding name=value to the header table`` loses the value of a secret
+    header, a decoded ``(name, value)`` likewise, and a raw header block is
+    shown by its length only.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not isinstance(args, tuple) or not args:
+            return True
+        name = args[0]
+        if str(record.msg).startswith("Adding ") and isinstance(name, bytes | str):
+            text = name.decode("latin-1") if isinstance(name, bytes) else name
+            if len(args) > 1 and is_secret_name(text):
+                record.args = (name, REDACTED, *args[2:])
+            return True
+        record.args = tuple(_hpack_arg(arg) for arg in args)
         return True
 
 
 logging.getLogger("httpx2").addFilter(_RedactedRequestLog())
+for _name in (
+    "httpcore2.connection",
+    "httpcore2.http11",
+    "httpcore2.http2",
+    "httpcore2.proxy",
+    "httpcore2.socks",
+):
+    logging.getLogger(_name).addFilter(_SecretHeadersLog())
+logging.getLogger("hpack.hpack").addFilter(_HpackLog())
 
 
 class _Feed(httpx2.AsyncByteStream):
@@ -248,7 +335,8 @@ class Httpx2Engine:
         return kinds.OTHER
 
     def hide(self, exc: BaseException, secrets: set[str]) -> None:
-        pass  # httpx2's messages name neither the URL nor the headers
+        # h11 quotes the header line of a malformed reply (a Set-Cookie, say).
+        kinds.hide_in_chain(exc, secrets)
 
     def deadline_expired(self, exc: BaseException, deadline: float) -> bool:
         return False  # the transport's cancel scope enforces deadlines for httpx2

@@ -8,6 +8,7 @@ import os
 import ssl
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit
 
 from pynector.errors import ConfigurationError
 from pynector.redact import redact_url
@@ -80,6 +81,19 @@ def check_base_url(base_url: object) -> httpx2.URL | None:
     example = "base_url='https://api.example.com'"
     if not isinstance(base_url, str) or not base_url:
         raise ConfigurationError(f"base_url={base_url!r} must be a URL string, e.g. {example}")
+    bad = next((char for char in base_url if char < " " or char == "\x7f"), None)
+    if bad is not None:
+        raise ConfigurationError(
+            f"base_url={redact_url(base_url)!r} contains the control character {bad!r}: a URL "
+            f"may not contain CR/LF or other control characters; remove it, e.g. {example}"
+        )
+    try:
+        urlsplit(base_url).port  # noqa: B018  (a port out of range raises here)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"base_url={redact_url(base_url)!r} has an invalid port ({exc}); a port is a "
+            f"number from 1 to 65535, e.g. base_url='https://api.example.com:8443'"
+        ) from None
     try:
         url = httpx2.URL(base_url)
     except httpx2.InvalidURL as exc:

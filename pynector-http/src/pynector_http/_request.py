@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, NoReturn
 
 from pynector.errors import ConfigurationError
-from pynector.redact import REDACTED, is_secret_header
+from pynector.redact import REDACTED, is_secret_header, redact_url
 
 __all__ = [
     "BODY_KEYS",
@@ -22,9 +22,11 @@ __all__ = [
     "check_data_keys",
     "check_headers",
     "check_options",
+    "check_target_text",
     "fail",
     "request_method",
     "unknown_keys",
+    "unusable_data",
 ]
 
 REQUEST_KEYS: frozenset[str] = frozenset(
@@ -46,6 +48,9 @@ _HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\t\x20-\x7e]*[\x21-\x7e])?)?")
 # Framing is the engine's: it sets these from the body.
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
 _EXAMPLE = "{'path': '/users', 'method': 'GET'}"
+# Control characters (CR/LF would split the request line) and lone surrogates
+# (no encoding can send them) in a path or URL.
+_BAD_TARGET_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 BODY_KEYS: frozenset[str] = frozenset({"json", "data", "content", "files"})
 """The keys that give a request a body."""
@@ -140,6 +145,48 @@ def check_data_keys(data: object) -> Mapping[str, Any]:
             f"{type(content).__name__}; for a JSON body use 'json', for a form use 'data'"
         )
     return data
+
+
+def check_target_text(key: str, value: str) -> None:
+    """Reject control characters and lone surrogates in ``path`` or ``url``.
+
+    The message shows the value escaped (``\\r\\n``), never the raw characters.
+    """
+    bad = _BAD_TARGET_CHARS.search(value)
+    if bad is not None:
+        shown = repr(redact_url(value))
+        fail(
+            f"{key!r} {shown} contains the character {bad.group()!r} at position "
+            f"{bad.start()}: a URL may not contain control characters (CR/LF would split "
+            "the request) or lone surrogates; percent-encode it (e.g. '%0D%0A' for "
+            "'\\r\\n') or remove it"
+        )
+
+
+def unusable_data(exc: BaseException, data: object) -> ConfigurationError:
+    """The ``ConfigurationError`` for request data that raised ``exc`` while being used.
+
+    Names the keys of the request that may be at fault and what they must be.
+    """
+    present = [key for key in sorted(REQUEST_KEYS) if isinstance(data, Mapping) and key in data]
+    keys = ", ".join(repr(key) for key in present) or "the request data"
+    detail = " ".join(str(exc).split())[:200]
+    if isinstance(exc, RecursionError):
+        return ConfigurationError(
+            f"the request data is nested too deeply to be encoded ({keys}); flatten it, or "
+            "encode it yourself and send the bytes as 'content'"
+        )
+    if isinstance(exc, UnicodeError):
+        return ConfigurationError(
+            f"the request data has text that cannot be encoded ({type(exc).__name__}: "
+            f"{detail}); check {keys}: strings must be valid Unicode (no lone surrogates "
+            "such as '\\ud800'), header values ASCII and host names valid"
+        )
+    return ConfigurationError(
+        f"the request data could not be used ({type(exc).__name__}: {detail}); check {keys}: "
+        "'json' must be JSON-serialisable, 'params' and 'data' dicts of strings or numbers, "
+        "'headers' a dict of strings, 'content' bytes, str or an async iterable of bytes"
+    )
 
 
 def check_headers(headers: object, key: str = "headers") -> Mapping[str, str]:

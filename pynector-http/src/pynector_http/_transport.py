@@ -10,9 +10,11 @@ rule, the errors and the ``Response``. An engine (``_httpx2_engine``,
 from __future__ import annotations
 
 import base64
+import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -21,7 +23,7 @@ import anyio
 
 from pynector import errors
 from pynector.concurrency import deadline
-from pynector.redact import SENSITIVE_HEADERS, redact_url, secret_values
+from pynector.redact import is_secret_name, redact_url, scrub, secret_values
 from pynector.registry import hooks
 from pynector.transport.protocol import LifecycleMixin
 
@@ -58,13 +60,17 @@ from ._request import (
     check_data_keys,
     check_headers,
     check_options,
+    check_target_text,
     fail,
     request_method,
+    unusable_data,
 )
 from ._response import Request, Response, ResponseStream
 from ._urls import (
     REDIRECT_STATUSES,
     Origin,
+    is_absolute,
+    merge_query,
     origin_of,
     query_secrets,
     redirect,
@@ -86,6 +92,10 @@ _USER_AGENT = f"pynector-http/{__version__}"
 # Dropped on every redirect (as httpx does): the engine's cookie jar decides.
 _REDIRECT_DROP = frozenset({"cookie"})
 _BODY_HEADERS = frozenset({"content-length", "transfer-encoding"})
+# What request data can raise that is the caller's mistake, not the server's.
+_DATA_ERRORS = (UnicodeError, RecursionError, TypeError, ValueError)
+_STANDARD_REASONS = {status.value: status.phrase for status in HTTPStatus}
+_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 _NO_BODY_KEYS = REQUEST_KEYS - BODY_KEYS
@@ -194,7 +204,9 @@ class HTTPTransport(LifecycleMixin):
 
     Args:
         base_url: Prefix of every ``path``; its origin is the only one that
-            receives the default ``headers``. Credentials in it
+            receives the default ``headers``. A query in it is kept on every
+            request, before the path's own query and ``params`` (which replace
+            the keys they repeat). Credentials in it
             (``https://user:pw@host``) become a Basic ``Authorization`` header.
         headers: Default headers, sent only to ``base_url``'s origin (to every
             URL when there is no ``base_url``) and dropped on a redirect to
@@ -262,6 +274,7 @@ class HTTPTransport(LifecycleMixin):
             base = base.copy_with(username=None, password=None)
         self._base_url = base
         self._base_prefix = ""
+        self._base_query = ""
         self._base_origin: Origin | None = None
         if base is not None:
             # As httpx: base_url is a prefix that ends with "/" ("https://h/api" +
@@ -269,14 +282,17 @@ class HTTPTransport(LifecycleMixin):
             parts = urlsplit(str(base))
             path = parts.path if parts.path.endswith("/") else parts.path + "/"
             self._base_prefix = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+            # Kept and merged in front of each request's own query (Azure's ?api-version=).
+            self._base_query = parts.query
             self._base_origin = origin_of(parts)
         self._defaults: dict[str, tuple[str, str]] = {
             name.lower(): (name, value) for name, value in defaults.items()
         }
         self._default_pairs = list(self._defaults.values())
         self._secrets = secret_values(self._default_pairs)
-        # Dropped from a redirect that leaves the first request's origin.
-        self._cross_origin_drop = SENSITIVE_HEADERS | self._defaults.keys() | {"host"}
+        # Dropped from a redirect that leaves the first request's origin, with
+        # every header pynector.redact.is_secret_name flags.
+        self._cross_origin_drop = self._defaults.keys() | {"host"}
         self._timeouts = DEFAULT_TIMEOUTS if timeout is _DEFAULT_TIMEOUT else check_timeout(timeout)
         self._follow_redirects = bool_option("follow_redirects", follow_redirects)
         if (
@@ -290,6 +306,10 @@ class HTTPTransport(LifecycleMixin):
         self._max_redirects = max_redirects
         self._verify = check_verify(verify)
         self._proxies = check_proxies(proxies)
+        for proxy_url in self._proxies.values():
+            if proxy_url is not None:
+                # A proxy may echo the request (Proxy-Authorization included) in an error body.
+                self._secrets |= query_secrets(proxy_url)
         self._max_connections = check_max_connections(max_connections)
         self._max_response_size = check_max_response_size(max_response_size)
         self._http2 = bool_option("http2", http2)
@@ -395,7 +415,8 @@ class HTTPTransport(LifecycleMixin):
                 fail("the request data has both 'path' and 'url'; give one of them")
             if not isinstance(path, str):
                 fail(f"'path' must be a string such as '/users', got {type(path).__name__}")
-            if "://" in path or path.startswith("//"):
+            check_target_text("path", path)
+            if is_absolute(path):
                 fail(
                     f"'path' {redact_url(path)!r} is an absolute URL; 'path' is relative to "
                     "base_url. Use {'url': ...} for an absolute URL"
@@ -405,33 +426,59 @@ class HTTPTransport(LifecycleMixin):
                     f"'path' {redact_url(path)!r} needs a base_url: create the transport with "
                     "base_url='https://api.example.com', or pass an absolute {'url': ...}"
                 )
-            return self._base_prefix + path.lstrip("/"), base_origin, None
+            return self._on_base(path), base_origin, None
         if url is None:
             if base_origin is None:
                 fail(
                     "the request data has neither 'path' nor 'url'; e.g. "
                     "{'url': 'https://api.example.com/users'} (or set base_url and use 'path')"
                 )
-            return self._base_prefix, base_origin, None
+            return self._on_base(""), base_origin, None
         if not isinstance(url, str):
             fail(f"'url' must be a string, got {type(url).__name__}")
-        if "://" not in url:
+        check_target_text("url", url)
+        if not is_absolute(url):
             if base_origin is None:
                 fail(
                     f"'url' {redact_url(url)!r} is relative and the transport has no base_url; "
                     "pass an absolute URL such as 'https://api.example.com/users'"
                 )
-            return self._base_prefix + url.lstrip("/"), base_origin, None
+            return self._on_base(url), base_origin, None
         try:
             target = split_absolute(url)
         except ValueError as exc:
             fail(f"'url' {redact_url(url)!r} is not a valid URL ({exc})")
         if target.origin.scheme not in ("http", "https") or not target.origin.host:
             fail(f"'url' {redact_url(url)!r} must be an http:// or https:// URL")
+        host = target.origin.host
+        if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+            fail(
+                f"'url' {redact_url(url)!r} has an invalid host name: DNS allows at most 63 "
+                "characters between dots and 253 in all; check the host"
+            )
         return target
 
+    def _on_base(self, path: str) -> str:
+        """The URL of ``path`` under ``base_url``, with ``base_url``'s query in front of its own."""
+        url = self._base_prefix + path.lstrip("/")
+        return merge_query(self._base_query, url) if self._base_query else url
+
     def _prepare(self, data: Any, options: Mapping[str, Any]) -> _Exchange:
-        """Validate the request dict and options; return the request to send."""
+        """Validate the request dict and options; return the request to send.
+
+        The one place where request data is turned into a request: whatever
+        it raises about the data (an encoding, type or value error, a
+        structure too deep to encode) becomes a ``ConfigurationError``.
+        """
+        try:
+            return self._build(data, options)
+        except errors.PynectorError:
+            raise
+        except _DATA_ERRORS as exc:
+            raise unusable_data(exc, data) from exc
+
+    def _build(self, data: Any, options: Mapping[str, Any]) -> _Exchange:
+        """:meth:`_prepare` without the translation of unexpected errors."""
         # The common request (a dict without a body, a standard method, a
         # 'path') takes the short way: this runs for every request.
         follow, idempotent = check_options(options) if options else (None, None)
@@ -450,6 +497,8 @@ class HTTPTransport(LifecycleMixin):
             and "url" not in data
             and "://" not in path
             and not path.startswith("//")
+            and path.isprintable()
+            and not self._base_query
         ):
             url, origin, credentials = self._base_prefix + path.lstrip("/"), self._base_origin, None
         else:
@@ -491,6 +540,8 @@ class HTTPTransport(LifecycleMixin):
             extra: dict[str, str] = {}
             relay.pynector_headers(headers=extra)
             if extra:
+                # Checked like the caller's own, so both engines refuse the same values.
+                check_headers(extra, "pynector_headers")
                 present = {name.lower() for name, _ in headers}
                 headers = [
                     *headers,
@@ -568,7 +619,8 @@ class HTTPTransport(LifecycleMixin):
         method, url = redirect(exchange.method, exchange.url, status, location)
         origin = origin_of(urlsplit(url))
         drop = _REDIRECT_DROP
-        if origin != first_origin:
+        cross_origin = origin != first_origin
+        if cross_origin:
             drop = drop | self._cross_origin_drop
         if method != exchange.method and method == "GET":
             drop = drop | _BODY_HEADERS
@@ -584,7 +636,11 @@ class HTTPTransport(LifecycleMixin):
                 response=response,
                 retryable=False,
             )
-        exchange.headers = [(n, v) for n, v in exchange.headers if n.lower() not in drop]
+        exchange.headers = [
+            (n, v)
+            for n, v in exchange.headers
+            if n.lower() not in drop and not (cross_origin and is_secret_name(n))
+        ]
         exchange.method, exchange.url, exchange.origin = method, url, origin
 
     def _deadline_error(self, exchange: _Exchange) -> errors.TimeoutError:
@@ -621,13 +677,25 @@ class HTTPTransport(LifecycleMixin):
 
     def _secrets_of(self, exchange: _Exchange) -> set[str]:
         """The secrets a message about this request must not show."""
-        return self._secrets | secret_values(exchange.headers) | query_secrets(exchange.url)
+        found = self._secrets | secret_values(exchange.headers) | query_secrets(exchange.url)
+        if self._trust_env and not self._proxies:
+            # Credentials of a proxy from the environment (HTTPS_PROXY=http://u:pw@...).
+            for name in _PROXY_VARIABLES:
+                for value in (os.environ.get(name), os.environ.get(name.upper())):
+                    if value and "@" in value:
+                        found |= query_secrets(value if "://" in value else f"http://{value}")
+        return found
 
     def _failure(
         self, engine: Engine, exc: BaseException, exchange: _Exchange
     ) -> errors.PynectorError:
         secrets = self._secrets_of(exchange)
         engine.hide(exc, secrets)  # it becomes the __cause__: tracebacks show its text
+        mistake = _caller_mistake(exc)
+        if mistake is not None:
+            # The body iterator (or another piece of request data) failed inside
+            # the engine, which reports it as a broken connection.
+            return errors.ConfigurationError(str(mistake))
         if exchange.timeout is not None and engine.deadline_expired(exc, exchange.deadline):
             return self._deadline_error(exchange)
         spent = exchange.spent()
@@ -644,11 +712,19 @@ class HTTPTransport(LifecycleMixin):
             _not_resent(error)
         return error
 
+    def _reason(self, reply: Reply, exchange: _Exchange) -> str:
+        """The reply's reason phrase; one of the server's own words is scrubbed of secrets."""
+        reason = reply.reason_phrase
+        if reason and reason != _STANDARD_REASONS.get(reply.status_code):
+            # A server may echo credentials there; the repr of a Response shows it.
+            reason = scrub(reason, self._secrets_of(exchange))
+        return reason
+
     def _response(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
         return Response._from_engine(
             reply.status_code,
             content,
-            reply.reason_phrase,
+            self._reason(reply, exchange),
             reply.http_version,
             exchange.method,
             reply,
@@ -798,6 +874,8 @@ class HTTPTransport(LifecycleMixin):
             raise self._too_large(exc, exchange) from None
         except engine.failures as exc:
             raise self._failure(engine, exc, exchange) from exc
+        except UnicodeError as exc:  # the engine could not encode a URL or header
+            raise unusable_data(exc, data) from exc
         return self._finish(reply, content, exchange)
 
     def _finish(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
@@ -824,6 +902,18 @@ class HTTPTransport(LifecycleMixin):
             An async context manager yielding a :class:`ResponseStream`.
         """
         return _StreamContext(self, data, options)
+
+
+def _caller_mistake(exc: BaseException) -> errors.ConfigurationError | None:
+    """A ``ConfigurationError`` raised by request data somewhere in ``exc``'s chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, errors.ConfigurationError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class _Chunks:
@@ -880,6 +970,8 @@ class _StreamContext:
             raise transport._too_large(exc, exchange) from None
         except engine.failures as exc:
             raise transport._failure(engine, exc, exchange) from exc
+        except UnicodeError as exc:  # the engine could not encode a URL or header
+            raise unusable_data(exc, self._data) from exc
         if not 200 <= reply.status_code < 300:
             try:
                 content = await reply.read(transport._max_response_size)
@@ -902,7 +994,7 @@ class _StreamContext:
             headers=reply.headers(),
             url=url,
             request=Request(exchange.method, url, reply.sent_headers()),
-            reason_phrase=reply.reason_phrase,
+            reason_phrase=transport._reason(reply, exchange),
             http_version=reply.http_version,
         )
         return self._stream

@@ -3,23 +3,27 @@
 Both engines receive a finished absolute URL string from here, so a request
 resolves to the same URL whichever engine sends it. The rules follow httpx's:
 ``base_url`` is a prefix (``https://h/api`` + ``/users`` = ``https://h/api/users``),
-``params`` are merged into a query already in the URL (a key given in
-``params`` replaces that key), and redirects change the method as browsers do.
+a query in ``base_url`` is kept (:func:`merge_query`), ``params`` are merged
+into a query already in the URL (a key given in ``params`` replaces that key),
+and redirects change the method as browsers do.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from pynector.errors import ProtocolError
-from pynector.redact import SECRET_QUERY_PARAMS, redact_url
+from pynector.redact import is_secret_name, redact_url
 
 __all__ = [
     "REDIRECT_STATUSES",
     "Origin",
     "Target",
+    "is_absolute",
+    "merge_query",
     "origin_of",
     "query_secrets",
     "redirect",
@@ -31,6 +35,37 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 """Statuses whose ``Location`` is followed when ``follow_redirects`` is on."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# RFC 3986 scheme, then "//": an absolute URL. "/login?next=https://x" is a path.
+_ABSOLUTE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def is_absolute(target: str) -> bool:
+    """Whether ``target`` is an absolute URL (``scheme://...``) or ``//host/...``.
+
+    Only a scheme at the start counts: ``/login?next=https://x`` is a path.
+    """
+    return target.startswith("//") or ("://" in target and _ABSOLUTE.match(target) is not None)
+
+
+def _query_key(field: str) -> str:
+    return unquote(field.partition("=")[0].replace("+", " "))
+
+
+def merge_query(base_query: str, url: str) -> str:
+    """Put ``base_query`` (``base_url``'s query) in front of ``url``'s own query.
+
+    A key that ``url``'s query also has is taken from ``url`` (all of its
+    values), so a path's ``?api-version=...`` overrides ``base_url``'s. Both
+    are kept as written (no re-encoding).
+    """
+    if not base_query:
+        return url
+    head, hash_mark, fragment = url.partition("#")
+    path, _, query = head.partition("?")
+    fields = [field for field in query.split("&") if field]
+    own = {_query_key(field) for field in fields}
+    kept = [field for field in base_query.split("&") if field and _query_key(field) not in own]
+    return f"{path}?{'&'.join([*kept, *fields])}{hash_mark}{fragment}"
 
 
 class Origin(NamedTuple):
@@ -89,9 +124,11 @@ def query_secrets(url: str) -> set[str]:
         return found
     if parts.password:
         found.update((parts.password, unquote(parts.password)))
+        userinfo = parts.netloc.rpartition("@")[0]
+        found.update((userinfo, unquote(userinfo)))
     for field in parts.query.split("&"):
         name, sep, value = field.partition("=")
-        if sep and value and unquote(name).lower() in SECRET_QUERY_PARAMS:
+        if sep and value and is_secret_name(unquote(name.replace("+", " "))):
             found.update((value, unquote(value.replace("+", " "))))
     return found
 

@@ -3,33 +3,99 @@
 from __future__ import annotations
 
 import math
-from asyncio import _get_running_loop  # noqa: TID251 (a C call, not a primitive)
+import sys
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 import anyio
 
-from pynector.errors import TimeoutError
+from pynector.errors import ConfigurationError, TimeoutError
 
-__all__ = ["deadline", "remaining_time"]
+__all__ = ["check_timeout", "deadline", "remaining_time"]
 
-# The asyncio backend's CancelScope class, learnt on first use. ``anyio.CancelScope(...)``
-# and ``anyio.current_time()`` each look the backend up first (through sniffio),
-# which on a request path costs as much as the scope itself; on asyncio the
-# class and the loop's clock are all they resolve to.
+# ``anyio.CancelScope(...)`` and ``anyio.current_time()`` each look the running
+# backend up first (through sniffio), which on a request path costs as much as
+# the scope itself. On asyncio both resolve to the asyncio backend's CancelScope
+# class and the loop's clock, so the fast path below calls those directly. That
+# class is AnyIO's private API (``anyio._backends._asyncio.CancelScope``): it is
+# checked once, on first use, and if AnyIO no longer looks as expected every
+# scope is made through the public ``anyio.CancelScope`` instead (slower, still
+# correct). ``tests/core/test_concurrency.py`` has a canary for the private API.
+_ASYNCIO_BACKEND = "anyio._backends._asyncio"
+
+# asyncio's C ``_get_running_loop`` (``None`` outside a loop, e.g. on trio), read
+# from sys.modules so that ``import pynector`` does not import asyncio: a program
+# that has not imported asyncio cannot be running on it.
+_get_running_loop: Callable[[], Any] | None = None
+# The asyncio backend's CancelScope class once checked; ``anyio.CancelScope``
+# when the check failed (every scope then goes through the public API).
 _asyncio_scope: type[anyio.CancelScope] | None = None
+
+
+def _no_loop() -> None:
+    return None
+
+
+def _find_get_running_loop() -> Callable[[], Any]:
+    """asyncio's ``_get_running_loop`` once asyncio is imported; until then, ``_no_loop``."""
+    global _get_running_loop
+    asyncio = sys.modules.get("asyncio")
+    get = getattr(asyncio, "_get_running_loop", None)
+    if get is None:
+        return _no_loop
+    _get_running_loop = get
+    return get  # type: ignore[no-any-return]
+
+
+def _learn_asyncio_scope(loop: Any) -> type[anyio.CancelScope]:
+    """The asyncio backend's CancelScope class, or ``anyio.CancelScope`` if AnyIO changed.
+
+    The assumptions checked: the backend module has a ``CancelScope`` subclass
+    of ``anyio.CancelScope``, ``anyio.CancelScope()`` makes one of those on
+    asyncio, and AnyIO's clock there is the loop's.
+    """
+    global _asyncio_scope
+    learnt: type[anyio.CancelScope] = anyio.CancelScope
+    made = type(anyio.CancelScope())  # also imports the backend module, on first use
+    scope_class = getattr(sys.modules.get(_ASYNCIO_BACKEND), "CancelScope", None)
+    if (
+        isinstance(scope_class, type)
+        and issubclass(scope_class, anyio.CancelScope)
+        and scope_class is not anyio.CancelScope
+        and made is scope_class
+        and abs(anyio.current_time() - loop.time()) < 1.0
+    ):
+        learnt = scope_class
+    _asyncio_scope = learnt
+    return learnt
 
 
 def _cancel_scope(timeout: float | None) -> anyio.CancelScope:
     """An AnyIO cancel scope (not yet entered) that expires ``timeout`` seconds from now."""
-    global _asyncio_scope
-    loop = _get_running_loop()
-    if loop is None:  # trio (or no event loop: AnyIO raises its usual error)
-        at = math.inf if timeout is None else anyio.current_time() + timeout
-        return anyio.CancelScope(deadline=at)
-    scope_class = _asyncio_scope
-    if scope_class is None:
-        scope_class = _asyncio_scope = type(anyio.CancelScope())
-    return scope_class(deadline=math.inf if timeout is None else loop.time() + timeout)
+    loop = (_get_running_loop or _find_get_running_loop())()
+    if loop is not None:
+        scope_class = _asyncio_scope or _learn_asyncio_scope(loop)
+        if scope_class is not anyio.CancelScope:
+            return scope_class(deadline=math.inf if timeout is None else loop.time() + timeout)
+    # trio, a changed AnyIO, or no event loop (AnyIO raises its usual error).
+    at = math.inf if timeout is None else anyio.current_time() + timeout
+    return anyio.CancelScope(deadline=at)
+
+
+def check_timeout(timeout: object, name: str = "timeout") -> float:
+    """Validate a per-call timeout without pydantic (it is on the hot path)."""
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ConfigurationError(
+            f"{name}={timeout!r} is invalid: it must be a positive, finite number of seconds, "
+            f"e.g. {name}=5.0"
+        )
+    return float(timeout)
 
 
 class deadline:

@@ -10,8 +10,6 @@ import math
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 
 __all__ = ["MAX_RETRY_AFTER", "parse_retry_after", "retry_after_from_headers"]
 
@@ -47,6 +45,10 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if _SECONDS.fullmatch(text):
         seconds = float(text)
     else:
+        # Dates are rare (servers send seconds); email.utils costs ~15 ms to import.
+        from datetime import UTC
+        from email.utils import parsedate_to_datetime
+
         try:
             when = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError, OverflowError):

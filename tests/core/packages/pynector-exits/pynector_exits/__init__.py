@@ -1,0 +1,5 @@
+"""A transport and plugin module that calls ``sys.exit()`` when imported."""
+
+import sys
+
+sys.exit(3)

@@ -1,0 +1,145 @@
+"""The one rule for secret names, and scrubbing secrets in every form they travel in."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote, quote_plus
+
+import pytest
+
+from pynector.redact import (
+    SECRET_QUERY_PARAMS,
+    SENSITIVE_HEADERS,
+    is_secret_header,
+    is_secret_name,
+    redact_url,
+    scrub,
+    secret_values,
+)
+
+SECRET_NAMES = [
+    # Headers people send credentials in.
+    "Authorization",
+    "Proxy-Authorization",
+    "X-Auth-Token",
+    "Private-Token",
+    "X-Api-Token",
+    "X-Session-Id",
+    "X-Api-Key",
+    "x-goog-api-key",
+    "Ocp-Apim-Subscription-Key",
+    "X-Amz-Security-Token",
+    "X-CSRF-Token",
+    "Cookie",
+    "Set-Cookie",
+    # Query parameters, in every spelling.
+    "accessToken",
+    "access_token",
+    "client-secret",
+    "clientSecret",
+    "secret_key",
+    "private_token",
+    "auth_token",
+    "api_token",
+    "apiKey",
+    "APIKey",
+    "XAPIKEY",
+    "AWSAccessKeyId",
+    "sessionid",
+    "session_id",
+    "jwt",
+    "key",
+    "sig",
+    "code",
+    "password",
+    "passwd",
+    "pwd",
+    "PrivateKey",
+    "oauth_token",
+]
+
+PLAIN_NAMES = [
+    "keyword",
+    "monkey",
+    "hockey",
+    "keys",
+    "author",
+    "authority",
+    "max_tokens",
+    "x-ratelimit-remaining-tokens",
+    "tokenizer",
+    "Idempotency-Key",
+    "public_key",
+    "api-version",
+    "Content-Type",
+    "Keep-Alive",
+    "Accept",
+    "User-Agent",
+    "Host",
+    "X-Request-Id",
+    "traceparent",
+    "page",
+    "next",
+    "country_code",
+]
+
+
+@pytest.mark.parametrize("name", SECRET_NAMES)
+def test_names_that_carry_credentials_are_secret_as_headers_and_parameters(name: str) -> None:
+    for spelling in (name, name.lower(), name.upper(), name.replace("-", "_")):
+        assert is_secret_name(spelling), spelling
+    assert is_secret_header(name)
+
+
+@pytest.mark.parametrize("name", PLAIN_NAMES)
+def test_words_that_only_look_like_secrets_are_not(name: str) -> None:
+    assert not is_secret_name(name)
+    assert not is_secret_header(name)
+
+
+def test_the_exact_lists_stay_part_of_the_rule() -> None:
+    for name in SENSITIVE_HEADERS | SECRET_QUERY_PARAMS:
+        assert is_secret_name(name), name
+
+
+def test_redact_url_hides_every_secret_parameter_the_rule_flags() -> None:
+    url = (
+        "https://h.test/p?accessToken=a1&auth_token=a2&api_token=a3&private_token=a4"
+        "&secret_key=a5&sessionid=a6&jwt=a7&client-secret=a8&keyword=kept&page=2"
+    )
+    shown = redact_url(url)
+    for value in ("a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"):
+        assert f"={value}" not in shown
+    assert "keyword=kept" in shown
+    assert "page=2" in shown
+    assert redact_url("https://h.test/p?access%5Ftoken=x1") == (
+        "https://h.test/p?access%5Ftoken=[redacted]"
+    )
+
+
+def test_scrub_catches_percent_encoded_and_base64_forms() -> None:
+    secret = "p@ss/w rd+9"
+    text = " | ".join(
+        [
+            secret,
+            quote(secret, safe=""),
+            quote(secret),
+            quote_plus(secret),
+            base64.b64encode(secret.encode()).decode(),
+            base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
+        ]
+    )
+    assert scrub(text, [secret]) == " | ".join(["[redacted]"] * 6)
+
+
+def test_basic_credentials_give_the_pair_and_the_password_they_encode() -> None:
+    token = base64.b64encode(b"alice:pw-Secret-42").decode()
+    found = secret_values([("Authorization", f"Basic {token}")])
+    assert {"alice:pw-Secret-42", "pw-Secret-42", token} <= found
+    echoed = f"denied alice:pw-Secret-42 (pw-Secret-42, {quote('pw-Secret-42')}, {token})"
+    assert "Secret-42" not in scrub(echoed, found)
+    assert "alice" not in scrub(echoed, found)
+
+
+def test_short_values_are_not_scrubbed_in_any_form() -> None:
+    assert scrub("abc YWJj", ["abc"]) == "abc YWJj"
