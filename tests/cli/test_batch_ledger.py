@@ -268,6 +268,7 @@ def test_the_output_is_synced_to_disk_when_the_batch_ends(
 
     assert done.returncode == 0, done.stderr
     assert last_sync_of(log, out)["size"] == out.stat().st_size  # every line reached the disk
+    assert "out.jsonl" in last_sync_of(log, tmp_path)["listing"]  # and the new file's name
     assert len(read_results(out)) == 20
 
 

@@ -762,7 +762,7 @@ def _prepare_output(
     ``check(state)`` runs after OUT is read and before anything is written to it;
     when it raises, an OUT this call created is removed again.
     """
-    from ._jsonl import IdSet, drop_failed, repair_output, scan_output
+    from ._jsonl import IdSet, drop_failed, fsync_directory, repair_output, scan_output
 
     path: Path = args.output
     if args.dry_run:
@@ -782,6 +782,8 @@ def _prepare_output(
             if not existed and state.keep == 0:
                 path.unlink()  # created by this call, still empty and locked by it
             raise
+        if not existed:
+            fsync_directory(path.parent)  # the new file's name survives a power loss too
         if state.torn:
             reporter.note(
                 f"{path}: dropped a last line cut short ({state.torn} bytes, from a crash or "
