@@ -43,6 +43,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _reply_bytes(self, payload: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     def do_GET(self) -> None:
         self._serve(None)
 
@@ -59,6 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
         with server.lock:
             server.arrivals.append(time.monotonic())
             server.hits[url.path] += 1
+            server.methods.append((self.command, url.path))
             hits = server.hits[url.path]
             server.in_flight += 1
             server.max_in_flight = max(server.max_in_flight, server.in_flight)
@@ -78,6 +86,12 @@ class _Handler(BaseHTTPRequestHandler):
                     self._reply(200, {"path": url.path, "hits": hits})
             elif parts == ["headers"]:
                 self._reply(200, {"headers": dict(self.headers.items())})
+            elif parts == ["echo"]:
+                self._reply(200, {"method": self.command, "target": self.path, "body": body})
+            elif parts == ["binary"]:
+                # Not UTF-8, with the credentials and the query as they arrived.
+                seen = f"{self.headers.get('Authorization', '')} {url.query}".encode("latin-1")
+                self._reply_bytes(b"\xff\xfe" + seen + b"\x80")
             elif parts == ["v1", "chat", "completions"]:
                 self._reply(200, _chat_completion(body, self.headers.get("Authorization", "")))
             else:
@@ -118,6 +132,7 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.lock = threading.Lock()
         self.hits: Counter[str] = Counter()
+        self.methods: list[tuple[str, str]] = []
         self.arrivals: list[float] = []
         self.in_flight = 0
         self.max_in_flight = 0
@@ -132,8 +147,10 @@ class CountingServer:
 
     Paths: ``/ok/<anything>`` (200), ``/status/<code>``, ``/flaky/<key>?fail=N``
     (503 with ``Retry-After: 0`` N times, then 200), ``/headers`` (echoes the
-    request headers), ``POST /v1/chat/completions`` (an OpenAI chat completion).
-    Any path takes ``?delay=SECONDS``.
+    request headers), ``/echo`` (echoes the method, the target as sent and the
+    JSON body), ``/binary`` (a body that is not UTF-8, echoing the Authorization
+    header and the query), ``POST /v1/chat/completions`` (an OpenAI chat
+    completion). Any path takes ``?delay=SECONDS``.
     """
 
     def __init__(self) -> None:
@@ -144,6 +161,7 @@ class CountingServer:
         host, port = self._server.server_address[:2]
         self.url = f"http://{host!s}:{port}"
         self.hits = self._server.hits
+        self.methods = self._server.methods
         self.arrivals = self._server.arrivals
 
     @property

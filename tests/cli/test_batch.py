@@ -255,7 +255,7 @@ def test_an_unknown_transport_is_a_usage_error_that_names_the_installed_ones(
     done = run_cli("batch", source, "-o", out, "--transport", "htp")
 
     assert done.returncode == 2
-    assert "Unknown transport_type 'htp'. Did you mean 'http'?" in done.stderr
+    assert "Unknown --transport 'htp'. Did you mean 'http'?" in done.stderr
     assert "Installed transports: echo, http" in done.stderr
     assert not out.exists()
 
@@ -293,7 +293,7 @@ def test_an_output_that_cannot_be_written_is_a_usage_error_before_anything_is_se
         done = run_cli("batch", source, "-o", out, "--base-url", server.url, *dry_run)
 
         assert done.returncode == 2, done.stderr
-        assert f"pynector batch: cannot write the output {out}: " in done.stderr
+        assert f"pynector batch: cannot write the output -o {out}: " in done.stderr
         assert why in done.stderr
     assert server.total_hits == 0
 
@@ -476,7 +476,7 @@ def test_an_api_key_rejected_by_the_transport_is_not_shown(tmp_path: Path) -> No
     done = run_cli("batch", source, "-o", tmp_path / "out.jsonl", "--api-key", key)
 
     assert done.returncode == 2
-    assert "rejected its options ['api_key']" in done.stderr
+    assert "rejected its options [--api-key]" in done.stderr
     assert key not in done.stdout + done.stderr
 
 
@@ -695,3 +695,175 @@ def test_a_second_batch_cannot_write_to_an_output_that_one_is_writing(
     finally:
         first.kill()
         first.communicate(timeout=30)
+
+
+def test_an_id_that_contains_a_secret_is_written_as_read_and_skipped_on_resume(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    secret = "tok-SECRET-123456"
+    source = write_lines(
+        tmp_path / "in.jsonl",
+        [
+            {"id": secret, "path": "/ok/same"},
+            {"id": f"user-{secret}-1", "path": "/ok/inside"},
+            {"id": "echo", "path": "/headers"},
+        ],
+    )
+    out = tmp_path / "out.jsonl"
+    args = (
+        "batch",
+        source,
+        "-o",
+        out,
+        "--base-url",
+        server.url,
+        "--header",
+        f"Authorization: Bearer {secret}",
+    )
+
+    first = run_cli(*args)
+    resumed = run_cli(*args)
+
+    assert first.returncode == 0, first.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    results = {result["id"]: result for result in read_results(out)}
+    assert sorted(results) == sorted([secret, f"user-{secret}-1", "echo"])
+    assert results["echo"]["response"]["body"]["headers"]["Authorization"] == "[redacted]"
+    assert summary(resumed.stdout)["already done"] == "3"
+    assert server.hits == {"/ok/same": 1, "/ok/inside": 1, "/headers": 1}
+    assert secret not in first.stdout + first.stderr + resumed.stdout + resumed.stderr
+
+
+def nested(depth: int) -> str:
+    return '{"id": "deep", "json": ' + "[" * depth + "]" * depth + "}"
+
+
+def test_a_line_nested_too_deeply_is_a_bad_line_in_a_run_a_resume_and_a_dry_run(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    source = write_lines(
+        tmp_path / "in.jsonl",
+        # Too deep for Python's JSON reader on every version (3.13 reads 2,000 levels).
+        [{"id": "a", "path": "/ok/a"}, nested(100_000), {"id": "b", "path": "/ok/b"}],
+    )
+    out = tmp_path / "out.jsonl"
+    args = ("batch", source, "-o", out, "--base-url", server.url)
+
+    runs = [run_cli(*args), run_cli(*args), run_cli(*args, "--dry-run")]
+
+    for done in runs:
+        assert done.returncode == 1, done.stderr
+        assert f"{source}:2: skipped: nested too deeply" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert summary(done.stdout)["bad lines"] == "1"
+    assert sorted(ids(read_results(out))) == ["a", "b"]
+    assert server.hits == {"/ok/a": 1, "/ok/b": 1}
+
+
+def test_path_lines_without_base_url_are_a_usage_error_before_anything_is_written(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [{"id": "a", "path": "/ok/a"}])
+    out = tmp_path / "out.jsonl"
+    kept = tmp_path / "kept.jsonl"
+    kept.write_text('{"note": "an earlier file"}\n')
+
+    for target, dry_run in [(out, []), (out, ["--dry-run"]), (kept, [])]:
+        done = run_cli("batch", source, "-o", target, *dry_run)
+
+        assert done.returncode == 2, done.stderr
+        assert f"pynector batch: {source}:1: the first request to send is rejected" in done.stderr
+        assert "needs a --base-url" in done.stderr
+        assert "base_url" not in done.stderr
+    assert not out.exists()
+    assert kept.read_text() == '{"note": "an earlier file"}\n'
+    assert server.total_hits == 0
+
+
+def test_dry_run_checks_every_request_as_the_transport_would(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    source = write_lines(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "good", "path": "/ok/1"},
+            {"id": "typo", "path": "/ok/2", "methd": "GET"},
+            {"id": "both", "path": "/ok/3", "url": "http://127.0.0.1:9/"},
+        ],
+    )
+
+    done = run_cli(
+        "batch", source, "-o", tmp_path / "out.jsonl", "--base-url", server.url, "--dry-run"
+    )
+
+    assert done.returncode == 1, done.stderr
+    assert f"{source}:2: the http transport rejects it: " in done.stderr
+    assert "'methd'" in done.stderr
+    assert f"{source}:3: the http transport rejects it: " in done.stderr
+    assert f"{source}:1:" not in done.stderr
+    rows = summary(done.stdout)
+    assert (rows["to send"], rows["rejected by the transport"]) == ("3", "2")
+    assert server.total_hits == 0
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_line_with_a_body_and_no_method_is_posted(tmp_path: Path, server: CountingServer) -> None:
+    source = write_lines(
+        tmp_path / "in.jsonl",
+        [{"id": "body", "path": "/echo", "json": {"a": 1}}, {"id": "none", "path": "/ok/1"}],
+    )
+    out = tmp_path / "out.jsonl"
+
+    done = run_cli("batch", source, "-o", out, "--base-url", server.url)
+
+    assert done.returncode == 0, done.stderr
+    assert sorted(server.methods) == [("GET", "/ok/1"), ("POST", "/echo")]
+    results = {result["id"]: result for result in read_results(out)}
+    assert results["body"]["response"]["body"]["body"] == {"a": 1}
+
+
+def test_a_binary_reply_is_scrubbed_as_bytes_before_it_is_written(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    import base64
+
+    secret = "tok-SECRET-123456"
+    source = write_lines(tmp_path / "in.jsonl", [{"id": "bin", "path": "/binary"}])
+    out = tmp_path / "out.jsonl"
+
+    done = run_cli(
+        "batch",
+        source,
+        "-o",
+        out,
+        "--base-url",
+        server.url,
+        "--header",
+        f"Authorization: Bearer {secret}",
+    )
+
+    assert done.returncode == 0, done.stderr
+    (result,) = read_results(out)
+    body = base64.b64decode(result["response"]["body_base64"])
+    assert body == b"\xff\xfe[redacted] \x80"
+
+
+def test_the_first_request_checked_is_the_first_one_a_resume_would_send(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [{"id": "a", "path": "/ok/a"}])
+    out = tmp_path / "out.jsonl"
+    args = ("batch", source, "-o", out, "--base-url", server.url)
+    assert run_cli(*args).returncode == 0
+    write_lines(source, [{"id": "a", "path": "/ok/a"}, {"id": "b", "path": "/ok/b", "methd": 1}])
+    before = out.read_bytes()
+
+    done = run_cli(*args)
+
+    assert done.returncode == 2, done.stderr
+    assert f"{source}:2: the first request to send is rejected by the http transport" in (
+        done.stderr
+    )
+    assert "'methd'" in done.stderr
+    assert out.read_bytes() == before
+    assert server.total_hits == 1

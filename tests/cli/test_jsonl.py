@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -39,7 +41,7 @@ def test_a_plain_line_gives_its_id_and_the_rest_is_the_request() -> None:
     assert parser.parse(3, b'{"id": "a", "path": "/x"}\n').id == "a"
     line = parser.parse(3, b'{"path": "/x"}\r\n')
     assert (line.id, line.line, line.data) == (3, 3, {"path": "/x"})
-    assert parser.parse(1, b'{"id": 7, "json": {"id": 1}}').data == {"json": {"id": 1}}
+    assert parser.parse(1, b'{"id": 7, "json": {"id": 1}}').data["json"] == {"id": 1}
 
 
 @pytest.mark.parametrize(
@@ -124,7 +126,55 @@ def test_dropping_failed_results_keeps_everything_else_in_order(tmp_path: Path) 
     out = tmp_path / "out.jsonl"
     out.write_bytes(result("a", True) + result("b", False) + b'{"note": 1}\n' + result("c", True))
 
-    assert drop_failed(out) == 1
+    dropped, rewritten = drop_failed(out)
+    assert rewritten is not None
+    rewritten.close()
 
+    assert dropped == 1
     assert out.read_bytes() == result("a", True) + b'{"note": 1}\n' + result("c", True)
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_a_line_nested_too_deeply_is_a_line_error_and_never_breaks_a_scan(
+    tmp_path: Path,
+) -> None:
+    deep = b'{"id": "x", "json": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # for any Python
+    with pytest.raises(LineError, match="nested too deeply"):
+        RequestParser("http").parse(1, deep)
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(result("a", True) + deep + b"\n")
+
+    state = scan_output(out)
+
+    assert id_key("a") in state.ok
+    assert state.foreign == [2]
+
+
+def test_a_body_without_a_method_is_a_post_for_the_http_transport() -> None:
+    http, echo = RequestParser("http"), RequestParser("echo")
+    assert http.parse(1, b'{"path": "/x", "json": {}}').data["method"] == "POST"
+    assert http.parse(1, b'{"path": "/x", "data": {"a": "1"}}').data["method"] == "POST"
+    assert http.parse(1, b'{"path": "/x", "method": "PUT", "json": {}}').data["method"] == "PUT"
+    assert "method" not in http.parse(1, b'{"path": "/x"}').data
+    assert "method" not in echo.parse(1, b'{"json": {}}').data
+
+
+def test_the_rewritten_output_is_locked_before_it_replaces_the_old_one(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(result("a", False) + result("b", True))
+    seen: list[tuple[str, bool]] = []
+
+    def lock(file: BinaryIO) -> None:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        seen.append((Path(file.name if isinstance(file.name, str) else "").name, out.exists()))
+
+    dropped, rewritten = drop_failed(out, lock)
+
+    assert rewritten is not None
+    with rewritten, open(out, "rb") as other:
+        with pytest.raises(BlockingIOError):  # the file now at OUT's path is the locked one
+            fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        rewritten.write(result("c", True))
+    assert dropped == 1
+    assert len(seen) == 1
+    assert out.read_bytes() == result("b", True) + result("c", True)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
+import subprocess
+from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
-from .conftest import CountingServer, run_cli
+from .conftest import PYNECTOR, CountingServer, env, run_cli, write_lines
 
 
 def test_a_get_prints_the_status_line_the_headers_and_the_json_body(
@@ -144,7 +148,7 @@ def test_an_api_path_picks_the_sdk_operation_for_other_transports() -> None:
         (["http://x/", "--json", "{oops"], "--json is not valid JSON"),
         (["--transport", "echo", "/v1/images", "--json", "{}"], "is not a supported API path"),
         (["a", "b", "c"], "expected [METHOD] URL, got 3 words"),
-        (["--transport", "nope", "--json", "1"], "Unknown transport_type 'nope'"),
+        (["--transport", "nope", "--json", "1"], "Unknown --transport 'nope'"),
     ],
 )
 def test_usage_errors_exit_two_with_the_fix(args: list[str], message: str) -> None:
@@ -152,3 +156,113 @@ def test_usage_errors_exit_two_with_the_fix(args: list[str], message: str) -> No
 
     assert done.returncode == 2
     assert message in done.stderr
+
+
+QUERY_SECRET = "s3cr3t/va lue+x=y"
+OTHER_SECRET = "an0ther/secret&value"
+
+
+def forms(secret: str) -> list[str]:
+    """The secret as it is and as a URL carries it."""
+    return [secret, quote(secret, safe=""), quote(secret), quote_plus(secret)]
+
+
+@pytest.mark.parametrize("given", ["params", "url", "error"])
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_a_secret_query_value_is_never_printed_in_any_encoding(
+    server: CountingServer, given: str, output: str
+) -> None:
+    query = ["--param", f"access_token={QUERY_SECRET}", "--param", f"auth_token={OTHER_SECRET}"]
+    args = {
+        "params": [f"{server.url}/echo", *query],
+        "url": [
+            f"{server.url}/echo?access_token={quote(QUERY_SECRET, safe='')}"
+            f"&auth_token={quote_plus(OTHER_SECRET)}"
+        ],
+        "error": [f"{server.url}/status/500", *query],
+    }[given]
+
+    done = run_cli("request", *args, "--format", output)
+
+    assert done.returncode == (1 if given == "error" else 0), done.stderr
+    shown = done.stdout + done.stderr
+    for secret in (QUERY_SECRET, OTHER_SECRET):
+        for form in forms(secret):
+            assert form not in shown
+    assert server.total_hits == 1
+    if given != "error":
+        assert "[redacted]" in shown
+
+
+def test_a_reply_that_is_not_text_is_scrubbed_as_bytes(server: CountingServer) -> None:
+    secret = "tok-SECRET-424242"
+    argv = [*PYNECTOR, "request", f"{server.url}/binary", "-H", f"Authorization: Bearer {secret}"]
+
+    raw = subprocess.run(argv, capture_output=True, check=False, timeout=50, env=env())
+    as_json = run_cli(*argv[3:], "--format", "json")
+
+    assert raw.returncode == 0, raw.stderr
+    assert raw.stdout.endswith(b"\n\n\xff\xfe[redacted] \x80")  # written raw to a pipe
+    assert secret.encode() not in raw.stdout
+    assert as_json.returncode == 0, as_json.stderr
+    body = base64.b64decode(json.loads(as_json.stdout)["response"]["body_base64"])
+    assert body == b"\xff\xfe[redacted] \x80"
+
+
+def test_a_body_without_a_method_is_posted(server: CountingServer) -> None:
+    done = run_cli("request", f"{server.url}/echo", "--json", '{"a": 1}')
+
+    assert done.returncode == 0, done.stderr
+    assert server.methods == [("POST", "/echo")]
+    assert json.loads(done.stdout.partition("\n\n")[2])["body"] == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "shown", "hidden"),
+    [
+        (["--base-url", "ftp://x", "/x"], 2, "--base-url 'ftp://x' must be", "base_url"),
+        (["/x"], 2, "needs a --base-url: run with --base-url", "base_url"),
+        (["--option", "follow_redirects=5", "{url}/ok/1"], 2, "--option follow_redirects=5", ""),
+        (["{url}/ok/1?delay=3", "--timeout", "0.3"], 1, "pass a larger --timeout", "config="),
+        (
+            ["--option", "follow_redirect=true", "{url}/ok/1"],
+            2,
+            "Did you mean --option follow_redirects?",
+            "base_url",
+        ),
+    ],
+)
+def test_errors_name_the_flags_of_the_command_line(
+    server: CountingServer, args: list[str], status: int, shown: str, hidden: str
+) -> None:
+    done = run_cli("request", *(arg.format(url=server.url) for arg in args))
+
+    assert done.returncode == status, done.stderr
+    assert shown in done.stderr
+    assert not hidden or hidden not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["request", "--transport", "htp", "http://x/"],
+        ["request", "--transport", "HTP"],
+        ["request", "--transport", "htp", "--json", "{}"],
+        ["request", "--transport", "htp", "-H", "no colon", "http://x/"],
+        ["batch", "in.jsonl", "-o", "out.jsonl", "--transport", "htp", "--option", "bad"],
+        ["batch", "missing.jsonl", "-o", "out.jsonl", "--transport", "htp"],
+        ["batch", "in.jsonl", "-o", "out.jsonl", "--transport", "htp", "--dry-run"],
+        ["batch", "in.jsonl", "-o", "/dev/full", "--transport", "htp"],
+    ],
+)
+def test_a_typo_in_transport_gets_did_you_mean_in_every_command(
+    tmp_path: Path, argv: list[str]
+) -> None:
+    write_lines(tmp_path / "in.jsonl", [{"path": "/x"}])
+    paths = [str(tmp_path / arg) if arg.endswith(".jsonl") else arg for arg in argv]
+
+    done = run_cli(*paths)
+
+    assert done.returncode == 2, done.stderr
+    assert "Unknown --transport 'htp'. Did you mean 'http'?" in done.stderr
+    assert not (tmp_path / "out.jsonl").exists()

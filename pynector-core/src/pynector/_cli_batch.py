@@ -4,8 +4,10 @@ A fixed set of workers (:class:`pynector.concurrency.WorkerPool`) pulls request
 lines lazily from the input and sends each through the client. Each result is
 appended to the output as one JSON line and flushed as soon as it is known, so
 a crash, a kill or Ctrl-C leaves a valid file, and running the same command
-again skips the ids already in it. Memory stays flat in the number of lines:
-ids are kept as 8-byte digests and latencies in a fixed histogram.
+again skips the ids already in it. The output is the ledger of the run: a
+regular file, locked while the batch writes it, synced to disk every second,
+on exit and on a signal. Memory stays flat in the number of lines: ids are kept
+as 8-byte digests and latencies in a fixed histogram.
 
 The file formats and the output schema are in ``_jsonl.py`` and ``docs/cli.md``.
 """
@@ -13,8 +15,11 @@ The file formats and the output schema are in ``_jsonl.py`` and ``docs/cli.md``.
 from __future__ import annotations
 
 import argparse
+import errno
+import json
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +34,9 @@ from ._cli_common import (
     add_client_arguments,
     add_transport_arguments,
     attempts_plugin,
+    check_transport,
+    cli_message,
+    cli_usage_error,
     client_config,
     error_json,
     jsonable,
@@ -52,6 +60,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 _SHOWN_BAD_LINES = 20  # in a real run; --dry-run lists every bad line
+_SYNC_INTERVAL = 1.0  # seconds between two fsyncs of OUT while results are written
+_FIRST_CHECKED = 10_000  # lines read, at most, to find the first request to send
 
 _EPILOG = """\
 exit status:
@@ -60,7 +70,8 @@ exit status:
   1    some request failed, or some lines were skipped (bad or duplicate ids),
        or the output could not be written during the run
   2    usage error: bad options, unknown transport, missing input, output not
-       writable; nothing was sent
+       writable or not a regular file, a first request the transport rejects;
+       nothing was sent
   130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM: run the same command
        again to resume
 
@@ -93,7 +104,7 @@ def add_batch_parser(subcommands: Subcommands) -> None:
         metavar="OUT.jsonl",
         type=Path,
         required=True,
-        help="where results are appended (created if missing)",
+        help="where results are appended (created if missing): a regular file, read back to resume",
     )
     add_transport_arguments(parser)
     add_client_arguments(parser, retries=3)
@@ -126,7 +137,8 @@ def add_batch_parser(subcommands: Subcommands) -> None:
     group.add_argument(
         "--dry-run",
         action="store_true",
-        help="check IN, OUT and the transport options; send nothing, write nothing",
+        help="check IN (each request as the transport would), OUT and the transport "
+        "options; send nothing, write nothing",
     )
     group.add_argument(
         "--progress",
@@ -170,6 +182,9 @@ class _Batch:
         self.latencies = reporter.latencies  # the progress shows the same p50/p95
         self.stopped_by: int | None = None
         self.write_error: OSError | None = None
+        self.read_error: OSError | None = None
+        self.validate = _validator(client)
+        self.synced = 0  # results written when OUT was last synced to disk
         self.lines = 0
         self.sent = 0
         self.succeeded = 0
@@ -178,6 +193,7 @@ class _Batch:
         self.done_failed = 0
         self.bad = 0
         self.duplicates = 0
+        self.rejected = 0
         self.over_budget = 0
         self.extra_attempts = 0
         self.in_flight = 0
@@ -186,24 +202,33 @@ class _Batch:
     # -- input --------------------------------------------------------------------
 
     def requests_to_send(self) -> Any:
-        """Yield the requests to send, lazily; report and skip the others."""
+        """Yield ``(request, secrets, tokens)`` to send, lazily; report and skip the others.
+
+        Every step that reads the line is guarded: a line that cannot be read or
+        prepared for any reason is a bad line, never the end of the run.
+        """
         from ._jsonl import LineError, id_key, iter_lines
 
         parse = self.parser.parse
         seen, ok, failed = self.seen, self.state.ok, self.state.failed
         advance = self.reporter.advance
+        secrets, budget = self.secrets, self.budget
         for number, raw in iter_lines(self.args.input):
             if self.stopped_by is not None:
                 return
             self.lines += 1
             try:
                 request = parse(number, raw)
-            except LineError as exc:
+                key = id_key(request.id)
+                # The line's own credentials (headers, URL, params) are scrubbed too.
+                line_secrets = secrets + request_secrets(request.data)
+                tokens = estimate_tokens(request.data) if budget is not None else 0
+            except Exception as exc:
+                why = str(exc) if isinstance(exc, LineError) else _unreadable(exc)
                 self.bad += 1
-                self._bad_line(number, f"skipped: {exc}")
+                self._bad_line(number, f"skipped: {why}")
                 advance(None)
                 continue
-            key = id_key(request.id)
             if not seen.add(key):
                 self.duplicates += 1
                 self._bad_line(number, f"skipped: duplicate id {request.id!r} (first use wins)")
@@ -217,7 +242,7 @@ class _Batch:
                 self.done_failed += 1
                 self.reporter.resume()
                 continue
-            yield request
+            yield request, line_secrets, tokens
 
     def _bad_line(self, number: int, message: str) -> None:
         shown = self.bad + self.duplicates
@@ -231,19 +256,20 @@ class _Batch:
 
     # -- sending ------------------------------------------------------------------
 
-    async def handle(self, index: int, request: RequestLine) -> None:
+    async def handle(self, index: int, job: tuple[RequestLine, Secrets, int]) -> None:
         """Send one request (the worker pool's handler) and write its result line."""
+        request, secrets, tokens = job
         budget = self.budget
-        tally = Tally(estimate_tokens(request.data) if budget is not None else 0)
+        tally = Tally(tokens)
         token = TALLY.set(tally)
         self.in_flight += 1
         start = time.perf_counter()
         try:
-            if budget is not None and tally.tokens > budget.limit:
+            if budget is not None and tokens > budget.limit:
                 self.over_budget += 1
                 tally.attempts = 0
                 raise TokenBudgetError(
-                    f"this request needs an estimated {tally.tokens} tokens, more than "
+                    f"this request needs an estimated {tokens} tokens, more than "
                     f"--tpm {budget.limit} allows in a minute; raise --tpm or shorten it"
                 )
             if self.retries:
@@ -251,32 +277,63 @@ class _Batch:
             else:
                 value = await self.client.request(request.data)
         except Exception as exc:
-            self._write(request, False, error_json(exc), tally.attempts, start)
+            self._write(request, secrets, False, exc, tally.attempts, start)
         else:
-            self._write(request, True, jsonable(value), tally.attempts, start)
+            self._write(request, secrets, True, value, tally.attempts, start)
         finally:
             self.in_flight -= 1
             TALLY.reset(token)
 
     def _write(
-        self, request: RequestLine, ok: bool, payload: Any, attempts: int, start: float
+        self,
+        request: RequestLine,
+        secrets: Secrets,
+        ok: bool,
+        outcome: Any,
+        attempts: int,
+        start: float,
     ) -> None:
+        """Append the result line: the reply (``ok``) or the error ``outcome``.
+
+        The id and line number are the user's keys: written exactly as read.
+        Only the reply or the error is scrubbed of secrets.
+        """
         elapsed = time.perf_counter() - start
-        record = {
-            "id": request.id,
-            "line": request.line,
-            "ok": ok,
-            "attempts": attempts,
-            "elapsed": round(elapsed, 6),
-            "response" if ok else "error": payload,
-        }
-        secrets = self.secrets + request_secrets(request.data)  # and the line's own
-        data = (secrets.dumps(record) + "\n").encode("utf-8", "backslashreplace")
+        try:
+            shown = jsonable(outcome, secrets) if ok else error_json(outcome, secrets)
+            payload = secrets.dumps(shown)
+        except Exception as exc:  # a reply that cannot be shown as JSON (nested too deeply, ...)
+            what = "reply" if ok else "error"
+            ok = False
+            payload = secrets.dumps(
+                {
+                    "type": type(exc).__name__,
+                    "message": f"the {what} could not be written as JSON: {_unreadable(exc)}",
+                    "retryable": False,
+                }
+            )
+            self.reporter.note(
+                secrets.scrub(
+                    f"{self.args.input}:{request.line}: its {what} could not be written as JSON "
+                    f"({_unreadable(exc)}); recorded as failed"
+                )
+            )
+        key = ',"response":' if ok else ',"error":'
+        head = json.dumps(request.id, ensure_ascii=False)
+        line = f'{{"id":{head},"line":{request.line},"ok":{"true" if ok else "false"},'
+        line += f'"attempts":{attempts},"elapsed":{round(elapsed, 6)!r}{key}{payload}}}\n'
+        data = line.encode("utf-8", "backslashreplace")
         output = self.output
         assert output is not None
-        while data:  # a regular file takes it in one write; a partial write is finished
-            written = output.write(data)
-            data = data[written or 0 :]
+        try:
+            while data:  # a regular file takes it in one write; a partial write is finished
+                written = output.write(data)
+                if not written:
+                    raise OSError(errno.EIO, "the output took none of the bytes written to it")
+                data = data[written:]
+        except OSError as exc:
+            self.write_error = exc
+            raise
         self.sent += 1
         if ok:
             self.succeeded += 1
@@ -319,16 +376,47 @@ class _Batch:
                 work = anyio.CancelScope()
                 if sys.platform != "win32":
                     await group.start(self._watch_signals, work)
+                group.start_soon(self._sync_periodically, work)
                 with work:
                     try:
                         await self._in_batch_hook(
                             lambda: pool.run(self.requests_to_send(), self.handle)
                         )
                     except OSError as exc:  # writing OUT (disk full, ...) or reading IN failed
-                        self.write_error = exc
+                        if self.write_error is None:
+                            self.read_error = exc
                 group.cancel_scope.cancel()
         finally:
             self.elapsed = time.perf_counter() - start
+
+    async def _sync_periodically(self, work: Any) -> None:
+        """Flush OUT to disk every second while results are written (in a thread)."""
+        import anyio
+
+        output = self.output
+        assert output is not None
+        while True:
+            await anyio.sleep(_SYNC_INTERVAL)
+            if self.sent == self.synced or self.write_error is not None:
+                continue
+            self.synced = self.sent
+            try:
+                await anyio.to_thread.run_sync(os.fsync, output.fileno())
+            except OSError as exc:  # the disk refused what was written: stop, as for a write
+                self.write_error = exc
+                work.cancel()
+                return
+
+    def sync(self) -> None:
+        """Flush OUT to disk (on exit, after a signal or an error): results survive a power loss."""
+        output = self.output
+        if output is None or output.closed:
+            return
+        try:
+            os.fsync(output.fileno())
+        except OSError as exc:
+            if self.write_error is None:
+                self.write_error = exc
 
     async def _in_batch_hook(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work()`` inside the plugins' ``pynector_batch`` wrappers (telemetry)."""
@@ -355,16 +443,25 @@ class _Batch:
                 info.stats.update(total=self.sent, succeeded=self.succeeded, failed=self.failed)
 
     def dry_run(self) -> None:
-        """Read the whole input as a real run would, sending nothing."""
-        budget = self.budget
-        if budget is None:
-            for _request in self.requests_to_send():
-                self.sent += 1
-            return
-        for request in self.requests_to_send():
+        """Read the whole input as a real run would, and check each request; send nothing."""
+        budget, validate = self.budget, self.validate
+        for request, secrets, tokens in self.requests_to_send():
             self.sent += 1
-            tokens = estimate_tokens(request.data)
-            if tokens > budget.limit:
+            if validate is not None:
+                try:
+                    validate(request.data)
+                except Exception as exc:
+                    self.rejected += 1
+                    why = cli_message(str(exc), self.args, about_request=True)
+                    why = why or type(exc).__name__
+                    self.reporter.note(
+                        secrets.scrub(
+                            f"{self.args.input}:{request.line}: the {self.transport} transport "
+                            f"rejects it: {why}; it would fail without being sent"
+                        )
+                    )
+                    continue
+            if budget is not None and tokens > budget.limit:
                 self.over_budget += 1
                 self.reporter.note(
                     f"{self.args.input}:{request.line}: an estimated {tokens} tokens: more than "
@@ -377,9 +474,11 @@ class _Batch:
         if self.stopped_by is not None:
             return 128 + self.stopped_by
         if self.args.dry_run:
-            return EXIT_FAILED if self.bad or self.duplicates or self.over_budget else EXIT_OK
+            problems = self.bad + self.duplicates + self.rejected + self.over_budget
+            return EXIT_FAILED if problems else EXIT_OK
         problems = self.failed + self.done_failed + self.bad + self.duplicates
-        return EXIT_FAILED if problems or self.write_error is not None else EXIT_OK
+        stopped = self.write_error is not None or self.read_error is not None
+        return EXIT_FAILED if problems or stopped else EXIT_OK
 
     def summary_rows(self) -> list[tuple[str, str]]:
         def ms(value: float | None) -> str:
@@ -398,6 +497,8 @@ class _Batch:
         if self.done_failed:
             rows.append(("  of which failed", str(self.done_failed)))
         rows += [("bad lines", str(self.bad)), ("duplicate ids", str(self.duplicates))]
+        if self.args.dry_run and self.validate is not None:
+            rows.append(("rejected by the transport", str(self.rejected)))
         if self.budget is not None:
             rows.append(("over --tpm", str(self.over_budget)))
         if not self.args.dry_run:
@@ -417,8 +518,15 @@ class _Batch:
         out = self.args.output
         if self.write_error is not None:
             notes.append(
-                f"pynector batch: stopped: cannot write {out} or read {self.args.input}: "
+                f"pynector batch: stopped: cannot write the output {out}: "
                 f"{self.write_error.strerror or self.write_error}. The results written so far "
+                "are kept (a last line cut short is dropped on resume); free some space or fix "
+                "the cause, then run the same command again to resume."
+            )
+        if self.read_error is not None:
+            notes.append(
+                f"pynector batch: stopped: cannot read {self.args.input}: "
+                f"{self.read_error.strerror or self.read_error}. The results written so far "
                 "are kept; fix the cause and run the same command again to resume."
             )
         if self.stopped_by is not None:
@@ -437,6 +545,19 @@ class _Batch:
 
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _unreadable(exc: BaseException) -> str:
+    """Why a line (or its reply) could not be handled, in words."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply (objects or arrays inside each other hundreds of levels deep)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _validator(client: Pynector) -> Callable[[Any], object] | None:
+    """The transport's ``validate(data)``: checks a request without sending it, if offered."""
+    validate = getattr(client.transport, "validate", None)
+    return validate if callable(validate) else None
 
 
 class TokenBudgetError(ConfigurationError):
@@ -472,15 +593,51 @@ def _output_problem(path: Path, exc: OSError) -> UsageError:
     elif isinstance(exc, FileNotFoundError) and not parent.exists():
         why = f"the directory {parent} does not exist; create it first"
     else:
-        why = exc.strerror or str(exc)
-    return UsageError(f"cannot write the output {path}: {why}")
+        full = exc.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC))
+        fix = "free some space" if full else "fix that"
+        why = f"{exc.strerror or exc}; {fix}, or name another file"
+    return UsageError(f"cannot write the output -o {path}: {why}")
+
+
+_KINDS = (
+    (stat.S_ISFIFO, "a pipe or FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_a_ledger(path: Path, mode: int) -> UsageError | None:
+    """The usage error for an OUT that is not a regular file (``None`` when it is one)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return _output_problem(path, IsADirectoryError())
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return UsageError(
+        f"-o {path} is {kind}: the output must be a regular file, because pynector batch "
+        "reads it back to resume (it holds the ids already done). Write to a file, e.g. "
+        "-o results.jsonl, and follow it as it grows with: tail -f results.jsonl"
+    )
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse an existing OUT that is not a regular file, without opening it (a FIFO blocks)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _output_problem(path, exc) from None
+    problem = _not_a_ledger(path, mode)
+    if problem is not None:
+        raise problem
 
 
 def _check_output_location(path: Path) -> None:
     """For --dry-run: whether OUT could be appended to; leaves no file behind."""
+    _check_regular(path)
     if path.exists():
-        if path.is_dir():
-            raise _output_problem(path, IsADirectoryError())
         if not os.access(path, os.W_OK):
             raise _output_problem(path, PermissionError(13, "permission denied"))
         return
@@ -512,23 +669,100 @@ def _lock(file: BinaryIO, path: Path) -> None:
 
 
 def _open_output(path: Path) -> BinaryIO:
-    try:
-        file: BinaryIO = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by run_batch
-    except OSError as exc:
-        raise _output_problem(path, exc) from None
-    try:
-        _lock(file, path)
-    except BaseException:
+    """Open OUT for appending and lock it; refuse anything but a regular file."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    # Non-blocking: a FIFO put in OUT's place since the check fails at once instead
+    # of waiting for a reader. Regular files ignore the flag.
+    flags |= getattr(os, "O_NONBLOCK", 0)
+    for _attempt in range(5):
+        _check_regular(path)
+        try:
+            descriptor = os.open(path, flags, 0o644)
+        except OSError as exc:
+            raise _output_problem(path, exc) from None
+        file: BinaryIO = open(descriptor, "ab", buffering=0)  # noqa: SIM115 - closed by run_batch
+        try:
+            opened = os.fstat(descriptor)
+            problem = _not_a_ledger(path, opened.st_mode)
+            if problem is not None:
+                raise problem
+            _lock(file, path)
+            # Another batch's --retry-failed may have renamed a new file over OUT
+            # between the open and the lock: then lock that one instead.
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+            if current is not None and (current.st_dev, current.st_ino) == (
+                opened.st_dev,
+                opened.st_ino,
+            ):
+                return file
+        except BaseException:
+            file.close()
+            raise
         file.close()
-        raise
-    return file
+    raise UsageError(f"{path} keeps being replaced by another program; write to another file")
+
+
+def _first_request(batch: _Batch, state: OutputState) -> RequestLine | None:
+    """The first request a run would send (among the first lines), or ``None``."""
+    from ._jsonl import id_key, iter_lines
+
+    parse = batch.parser.parse
+    for count, (number, raw) in enumerate(iter_lines(batch.args.input)):
+        if count >= _FIRST_CHECKED:
+            return None
+        try:
+            request = parse(number, raw)
+            key = id_key(request.id)
+        except Exception:  # a bad line: reported when the run reads it
+            continue
+        if key in state.ok or (key in state.failed and not batch.args.retry_failed):
+            continue
+        return request
+    return None
+
+
+def _check_first_request(batch: _Batch, state: OutputState) -> None:
+    """Stop before anything is sent or written if the transport rejects the first request.
+
+    The same mistake (a ``path`` without ``--base-url``, ...) usually repeats on
+    every line: the run would fail them all.
+    """
+    validate = batch.validate
+    if validate is None:
+        return
+    request = _first_request(batch, state)
+    if request is None:
+        return
+    from .errors import ConfigurationError
+
+    try:
+        validate(request.data)
+    except ConfigurationError as exc:
+        secrets = batch.secrets + request_secrets(request.data)
+        raise UsageError(
+            secrets.scrub(
+                f"{batch.args.input}:{request.line}: the first request to send is rejected by "
+                f"the {batch.transport} transport: "
+                f"{cli_message(str(exc), batch.args, about_request=True)}. "
+                "Nothing was sent; fix it (--dry-run checks every line)"
+            )
+        ) from None
+    except Exception:  # checked again, and reported, when the line is sent
+        return
 
 
 def _prepare_output(
-    args: argparse.Namespace, reporter: Reporter
+    args: argparse.Namespace, reporter: Reporter, check: Callable[[OutputState], None]
 ) -> tuple[OutputState, BinaryIO | None]:
-    """Open, lock and repair OUT (read it only, for --dry-run); return what it holds."""
-    from ._jsonl import IdSet, drop_failed, repair_output, scan_output
+    """Open, lock and repair OUT (read it only, for --dry-run); return what it holds.
+
+    ``check(state)`` runs after OUT is read and before anything is written to it;
+    when it raises, an OUT this call created is removed again.
+    """
+    from ._jsonl import IdSet, drop_failed, fsync_directory, repair_output, scan_output
 
     path: Path = args.output
     if args.dry_run:
@@ -536,10 +770,20 @@ def _prepare_output(
         state = scan_output(path)
         if args.retry_failed:
             state.failed = IdSet()  # a real run would send them again
+        check(state)
         return state, None
+    existed = path.exists()
     output = _open_output(path)
     try:
         state = scan_output(path)
+        try:
+            check(state)
+        except UsageError:
+            if not existed and state.keep == 0:
+                path.unlink()  # created by this call, still empty and locked by it
+            raise
+        if not existed:
+            fsync_directory(path.parent)  # the new file's name survives a power loss too
         if state.torn:
             reporter.note(
                 f"{path}: dropped a last line cut short ({state.torn} bytes, from a crash or "
@@ -547,10 +791,12 @@ def _prepare_output(
             )
         repair_output(output, state)
         if args.retry_failed and len(state.failed):
-            output.close()
-            dropped = drop_failed(path)
+            # OUT stays locked: the new file is locked before it is renamed over it.
+            dropped, rewritten = drop_failed(path, lambda file: _lock(file, path))
+            if rewritten is not None:
+                output.close()
+                output = rewritten
             reporter.note(f"{path}: removed {dropped} failed results; sending them again")
-            output = _open_output(path)
             state = scan_output(path)
     except OSError as exc:
         output.close()
@@ -588,7 +834,7 @@ def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any])
     try:
         return Pynector(transport_type=name, config=config, **options)
     except ConfigurationError as exc:
-        raise UsageError(str(exc)) from exc
+        raise cli_usage_error(exc, args) from exc
 
 
 def _is_number(text: str) -> bool:
@@ -601,10 +847,12 @@ def _is_number(text: str) -> bool:
 
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``pynector batch``; return the exit status (see the epilog)."""
+    from ._jsonl import OutputState, RequestParser, count_lines
+
     secrets = Secrets()
-    output: BinaryIO | None = None
     plugin_name: str | None = None
     try:
+        check_transport(args.transport, args)
         name, options, secrets = transport_options(args)
         if args.rate is not None and not args.rate.strip():
             raise UsageError("--rate is empty; give e.g. --rate 10/s")
@@ -613,20 +861,21 @@ def run_batch(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.output} is the input file too; write results elsewhere")
         client = _create_client(args, name, options)
         reporter = make_reporter("none" if args.dry_run else args.progress, secrets)
-        state, output = _prepare_output(args, reporter)
+        budget: TokenBudget | None = None
+        if args.tpm is not None:
+            from ._tokens import TokenBudget
+
+            budget = TokenBudget(args.tpm)
+        parser = RequestParser(name, options.get("base_url"))
+        batch = _Batch(args, client, parser, OutputState(), None, secrets, reporter, budget)
+        state, batch.output = _prepare_output(
+            args, reporter, lambda found: _check_first_request(batch, found)
+        )
+        batch.state = state
     except UsageError as exc:
         sys.stderr.write(f"pynector batch: {secrets.scrub(str(exc))}\n")
         return EXIT_USAGE
 
-    from ._jsonl import RequestParser, count_lines
-
-    budget: TokenBudget | None = None
-    if args.tpm is not None:
-        from ._tokens import TokenBudget
-
-        budget = TokenBudget(args.tpm)
-    parser = RequestParser(name, options.get("base_url"))
-    batch = _Batch(args, client, parser, state, output, secrets, reporter, budget)
     try:
         if args.dry_run:
             batch.dry_run()
@@ -646,13 +895,17 @@ def run_batch(args: argparse.Namespace) -> int:
             anyio.run(batch.run)
         except PynectorError as exc:  # the transport could not even connect
             reporter.stop()
-            sys.stderr.write(f"pynector batch: {secrets.scrub(str(exc))}\n")
+            message = cli_message(str(exc), args)
+            sys.stderr.write(f"pynector batch: {secrets.scrub(message)}\n")
             return EXIT_USAGE if isinstance(exc, ConfigurationError) else EXIT_FAILED
         finally:
             reporter.stop()
     finally:
-        if output is not None:
-            output.close()
+        # Whatever ended the run (the end of IN, a signal, an error): the results
+        # written reach the disk before the command returns.
+        batch.sync()
+        if batch.output is not None:
+            batch.output.close()
         if plugin_name is not None:
             from .registry import unregister_plugin
 

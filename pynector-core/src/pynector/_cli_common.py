@@ -5,7 +5,11 @@
   (``--timeout``, ``--retries``, ``--retry-delay``), turned into the keyword
   arguments of :class:`pynector.Pynector`.
 - :class:`Secrets`: every credential given on the command line, scrubbed from
-  anything the commands print or write.
+  anything the commands print or write (as text, percent-encoded, in base64,
+  and in bodies that are not text).
+- :func:`check_transport`, :func:`cli_usage_error`: an unknown ``--transport``
+  first, and the client's error messages in the command line's words
+  (``--base-url``, not ``base_url=``).
 - :func:`jsonable`, :func:`error_json`: the JSON form of a reply and of an error,
   for any transport.
 - :func:`attempts_plugin`: a private plugin that counts each request's attempts
@@ -27,10 +31,11 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .redact import REDACTED, is_secret_header, is_secret_name
+from .redact import REDACTED, is_secret_header, is_secret_name, scrub_bytes
 
 if TYPE_CHECKING:
     from ._tokens import TokenBudget
+    from .errors import ConfigurationError
     from .hookspecs import RequestInfo, RetryWaitInfo
 
 __all__ = [
@@ -41,6 +46,8 @@ __all__ = [
     "add_client_arguments",
     "add_transport_arguments",
     "attempts_plugin",
+    "check_transport",
+    "cli_usage_error",
     "client_config",
     "error_json",
     "is_http_response",
@@ -215,12 +222,16 @@ def _url_secrets(url: str) -> list[str]:
         parts = urlsplit(url)
     except ValueError:
         return []
-    # Values of secret query parameters (api_key=, token=, ...).
+    # Values of secret query parameters (api_key=, token=, ...), decoded and as written.
     found = [
         value
         for name, value in parse_qsl(parts.query, keep_blank_values=False)
         if is_secret_name(name)
     ]
+    for field in parts.query.split("&"):
+        name, sep, value = field.partition("=")
+        if sep and value and is_secret_name(unquote(name)):
+            found.append(value)
     userinfo, at, _host = parts.netloc.rpartition("@")
     if not at:
         return found
@@ -248,10 +259,16 @@ def request_secrets(data: Any) -> list[str]:
         if isinstance(value, str):
             found += _url_secrets(value)
     params = data.get("params")
+    pairs: Iterable[Any] = ()
     if isinstance(params, Mapping):
-        for name, value in params.items():
-            if is_secret_name(str(name)):
-                found += [str(item) for item in (value if isinstance(value, list) else [value])]
+        pairs = params.items()
+    elif isinstance(params, list):
+        pairs = (pair for pair in params if isinstance(pair, list | tuple) and len(pair) == 2)
+    elif isinstance(params, str):
+        found += _url_secrets("?" + params)
+    for name, value in pairs:
+        if is_secret_name(str(name)):
+            found += [str(item) for item in (value if isinstance(value, list) else [value])]
     return found
 
 
@@ -307,42 +324,80 @@ def transport_options(args: argparse.Namespace) -> tuple[str, dict[str, Any], Se
     return name, options, Secrets(secrets)
 
 
+def _text_forms(value: str) -> list[str]:
+    """The regex alternatives that find ``value`` in printed or written text.
+
+    The value itself with any character percent-encoded (as a URL carries it:
+    ``a/b c`` also as ``a%2Fb+c``), its escaped forms inside a JSON string, and
+    its base64 (as in a Basic credential echoed back).
+    """
+    pieces = []
+    for char in value:
+        codes = "".join(
+            "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
+            for byte in char.encode("utf-8", "surrogatepass")
+        )
+        extra = r"|\+" if char == " " else ""
+        pieces.append(f"(?:{re.escape(char)}{extra}|{codes})")
+    escaped = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]} - {value}
+    raw = value.encode("utf-8", "surrogatepass")
+    encoded = (base64.b64encode(raw), base64.urlsafe_b64encode(raw))
+    return [
+        "".join(pieces),
+        *(re.escape(form) for form in escaped),
+        *(re.escape(form.decode("ascii").rstrip("=")) + "=*" for form in encoded),
+    ]
+
+
 class Secrets:
     """Credentials from the command line, and how to keep them out of any text.
+
+    Each secret is found as it is, with any of its characters percent-encoded
+    (a query value as the URL carries it), escaped inside a JSON string, and in
+    base64.
 
     Args:
         values: The secret strings; values shorter than 4 characters are ignored.
     """
 
-    __slots__ = ("_values",)
+    __slots__ = ("_pattern", "_values")
 
     def __init__(self, values: Iterable[str] = ()) -> None:
-        forms: set[str] = set()
-        for value in values:
-            if not isinstance(value, str) or len(value) < _MIN_SECRET:
-                continue
-            forms.add(value)
-            forms.add(json.dumps(value)[1:-1])  # as it appears inside a JSON string
-            forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
-        self._values = tuple(sorted(forms, key=len, reverse=True))
+        kept = {value: None for value in values if isinstance(value, str)}
+        self._values = tuple(value for value in kept if len(value) >= _MIN_SECRET)
+        self._pattern: re.Pattern[str] | None = None
 
     def __bool__(self) -> bool:
         return bool(self._values)
 
     def __add__(self, values: Iterable[str]) -> Secrets:
         """These secrets and ``values``."""
-        return Secrets([*self._values, *values])
+        added = [value for value in values if isinstance(value, str) and len(value) >= _MIN_SECRET]
+        if not added or all(value in self._values for value in added):
+            return self
+        return Secrets([*self._values, *added])
+
+    def _compiled(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            forms = {form for value in self._values for form in _text_forms(value)}
+            self._pattern = re.compile("|".join(sorted(forms, key=len, reverse=True)))
+        return self._pattern
 
     def scrub(self, text: str) -> str:
         """Return ``text`` with every secret replaced by ``[redacted]``."""
-        for value in self._values:
-            if value in text:
-                text = text.replace(value, REDACTED)
-        return text
+        if not self._values:
+            return text
+        return self._compiled().sub(REDACTED, text)
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """Return ``data`` (a body that is not text) with every secret replaced."""
+        if not self._values:
+            return data
+        return scrub_bytes(data, self._values)
 
     def found_in(self, text: str) -> bool:
         """Whether any secret occurs in ``text``."""
-        return any(value in text for value in self._values)
+        return bool(self._values) and self._compiled().search(text) is not None
 
     def scrub_object(self, value: Any) -> Any:
         """A copy of a JSON value with the secrets replaced in every string and key.
@@ -451,10 +506,12 @@ def is_http_response(value: object) -> bool:
         return False
 
 
-def _bytes_json(data: bytes) -> Any:
+def _bytes_json(data: bytes, secrets: Secrets | None) -> Any:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
+        if secrets is not None:
+            data = secrets.scrub_bytes(data)
         return {"base64": base64.b64encode(data).decode("ascii")}
 
 
@@ -463,12 +520,14 @@ def _is_json_type(content_type: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def http_response_json(response: Any) -> dict[str, Any]:
+def http_response_json(response: Any, secrets: Secrets | None = None) -> dict[str, Any]:
     """``{"status_code", "headers", "body"}``, or ``"body_base64"`` for binary content.
 
     The body is the parsed JSON when the Content-Type is JSON and it parses, else
     the decoded text. Secret headers (``Set-Cookie``, ...; see
-    :func:`pynector.redact.is_secret_header`) show ``[redacted]``.
+    :func:`pynector.redact.is_secret_header`) show ``[redacted]``. A binary body
+    is scrubbed of ``secrets`` as bytes before it is encoded (text is scrubbed
+    when the JSON is written).
     """
     headers: dict[str, str] = {}
     content_type = ""
@@ -490,17 +549,20 @@ def http_response_json(response: Any) -> dict[str, Any]:
     try:
         result["body"] = content.decode(encoding)
     except (UnicodeDecodeError, LookupError):
+        if secrets is not None:
+            content = secrets.scrub_bytes(content)
         result["body_base64"] = base64.b64encode(content).decode("ascii")
     return result
 
 
-def jsonable(value: Any, _depth: int = 0) -> Any:
+def jsonable(value: Any, secrets: Secrets | None = None, _depth: int = 0) -> Any:
     """A JSON-serialisable form of any transport's reply.
 
     An HTTP response becomes ``{"status_code", "headers", "body"}``; an object
     with ``model_dump`` (the SDKs' pydantic models) what ``model_dump(mode="json")``
     returns; bytes the UTF-8 text, or ``{"base64": ...}`` when they are not text;
     dicts, lists and JSON scalars stay as they are; anything else its ``repr``.
+    Bytes that are not text are scrubbed of ``secrets`` before they are encoded.
     """
     if value is None or isinstance(value, bool | int | str):
         return value
@@ -508,18 +570,19 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
         return value if math.isfinite(value) else repr(value)
     if _depth > _MAX_DEPTH:
         return repr(value)
+    depth = _depth + 1
     if isinstance(value, Mapping):
-        return {str(key): jsonable(item, _depth + 1) for key, item in value.items()}
+        return {str(key): jsonable(item, secrets, depth) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(item, _depth + 1) for item in value]
+        return [jsonable(item, secrets, depth) for item in value]
     if isinstance(value, bytes | bytearray | memoryview):
-        return _bytes_json(bytes(value))
+        return _bytes_json(bytes(value), secrets)
     if is_http_response(value):
-        return http_response_json(value)
+        return http_response_json(value, secrets)
     dump = getattr(value, "model_dump", None)
     if callable(dump):
         try:
-            return jsonable(dump(mode="json"), _depth + 1)
+            return jsonable(dump(mode="json"), secrets, depth)
         except Exception:  # a model that cannot dump itself is shown as its repr
             return repr(value)
     import dataclasses
@@ -527,16 +590,17 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return jsonable(
             {field.name: getattr(value, field.name) for field in dataclasses.fields(value)},
-            _depth + 1,
+            secrets,
+            depth,
         )
     return repr(value)
 
 
-def error_json(exc: BaseException) -> dict[str, Any]:
+def error_json(exc: BaseException, secrets: Secrets | None = None) -> dict[str, Any]:
     """``{"type", "message", "status_code"?, "retryable", "response"?}`` for an error.
 
     ``response`` is the error's HTTP response (an HTTP status error's), when it
-    carries one.
+    carries one; a binary body is scrubbed of ``secrets`` as bytes.
     """
     error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
     status = getattr(exc, "status_code", None)
@@ -547,5 +611,119 @@ def error_json(exc: BaseException) -> dict[str, Any]:
     if response is not None and is_http_response(response):
         # An unread streamed body, for one, cannot be shown: the message says enough.
         with contextlib.suppress(Exception):
-            error["response"] = http_response_json(response)
+            error["response"] = http_response_json(response, secrets)
     return error
+
+
+# -- errors in the command line's words -------------------------------------------------
+
+# The Python name of a setting -> the flag that sets it.
+_FLAGS = {
+    "base_url": "--base-url",
+    "api_key": "--api-key",
+    "provider": "--provider",
+    "default_headers": "--header",
+    "transport_type": "--transport",
+    "timeout": "--timeout",
+    "retry_delay": "--retry-delay",
+    "retry_count": "--retries",
+    "max_connections": "--concurrency",
+    "rate_limit": "--rate",
+}
+
+
+# A transport option -> the flag that sets it; any other is given as --option NAME=VALUE.
+_OPTION_FLAGS = {
+    "base_url": "--base-url",
+    "headers": "--header",
+    "default_headers": "--header",
+    "api_key": "--api-key",
+    "provider": "--provider",
+}
+
+
+def _option_flag(name: str) -> str:
+    return _OPTION_FLAGS.get(name, f"--option {name}")
+
+
+def _option_names(match: re.Match[str]) -> str:
+    names = [name.strip() for name in match.group("names").split(",")]
+    return f"{match.group('head')}{', '.join(map(_option_flag, names))}."
+
+
+def cli_message(message: str, args: argparse.Namespace, *, about_request: bool = False) -> str:
+    """``message`` (from the client or a transport) with settings named by their flags.
+
+    ``base_url='ftp://x'`` becomes ``--base-url 'ftp://x'``, ``config['timeout']=0``
+    ``--timeout 0``, ``transport_type`` ``--transport``, and an option given with
+    ``--option follow_redirects=5`` stays ``--option follow_redirects=5``.
+
+    Args:
+        message: The error message.
+        args: The parsed command line (its ``--option`` names).
+        about_request: The message is about a request's data, whose own keys
+            (``timeout``, ``headers``, ...) keep their names: only ``base_url``
+            is a flag there.
+    """
+    flags = {"base_url": _FLAGS["base_url"]} if about_request else dict(_FLAGS)
+    if not about_request:
+        for text in getattr(args, "option", ()):
+            name = text.partition("=")[0].strip()
+            if _OPTION_NAME.match(name):
+                flags[name] = f"--option {name}"
+    names = "|".join(re.escape(name) for name in sorted(flags, key=len, reverse=True))
+    if not about_request:
+        # A transport's list of its options, and its suggestion for a misspelt one.
+        message = re.sub(
+            r"(?P<head>Its options: )(?P<names>\w+(?:, \w+)*)\.", _option_names, message
+        )
+        message = re.sub(
+            r"(unknown option '\w+'\. Did you mean )'(\w+)'\?",
+            lambda match: f"{match.group(1)}{_option_flag(match.group(2))}?",
+            message,
+        )
+
+    def assigned(match: re.Match[str]) -> str:
+        flag = flags[match.group("key")]
+        value = match.groupdict().get("value")
+        if flag.startswith("--option"):
+            return f"{flag}={value or ''}"
+        return f"{flag} {value}" if value else f"{flag} "
+
+    message = re.sub(
+        rf"config=\{{['\"](?P<key>{names})['\"]: (?P<value>[^}}]*)\}}", assigned, message
+    )
+    message = re.sub(rf"config\[['\"](?P<key>{names})['\"]\]=", assigned, message)
+    message = re.sub(rf"(?<![\w.'\"\[-])(?P<key>{names})=", assigned, message)
+    message = re.sub(rf"'(?P<key>{names})'", lambda match: flags[match.group("key")], message)
+    # Advice that now says the same thing twice ("a larger --timeout ... or set --timeout ...").
+    message = re.sub(r"(--[\w-]+ \S+) or set \1", r"\1", message)
+    # A transport's advice on how it is created: on the command line, a flag does it.
+    message = message.replace("create the transport with --", "run with --")
+    # The bare names of the two settings every command takes ("needs a base_url").
+    return re.sub(
+        r"(?<![\w'-])(base_url|transport_type)(?![\w'])",
+        lambda match: _FLAGS[match.group(1)],
+        message,
+    )
+
+
+def cli_usage_error(exc: ConfigurationError, args: argparse.Namespace) -> UsageError:
+    """A :class:`UsageError` whose message is ``exc``'s in the command line's words."""
+    return UsageError(cli_message(str(exc), args))
+
+
+def check_transport(name: str, args: argparse.Namespace) -> None:
+    """Make sure ``--transport`` names an installed transport, before anything else.
+
+    Raises:
+        UsageError: For an unknown (or broken) transport: the message suggests
+            the closest name and lists the installed ones.
+    """
+    from .errors import ConfigurationError
+    from .registry import resolve_transport
+
+    try:
+        resolve_transport(name)
+    except ConfigurationError as exc:
+        raise cli_usage_error(exc, args) from exc

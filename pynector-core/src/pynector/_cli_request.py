@@ -23,6 +23,9 @@ from ._cli_common import (
     add_client_arguments,
     add_transport_arguments,
     attempts_plugin,
+    check_transport,
+    cli_message,
+    cli_usage_error,
     client_config,
     error_json,
     is_http_response,
@@ -231,7 +234,7 @@ def _print_http(response: Any, secrets: Secrets) -> None:
                 "or pass --format json]\n"
             )
         else:
-            out.buffer.write(content)
+            out.buffer.write(secrets.scrub_bytes(content))
         return
     out.write(secrets.scrub("\n".join([*lines, "", text])).rstrip("\n") + "\n")
 
@@ -240,7 +243,7 @@ def _print_reply(value: Any, secrets: Secrets) -> None:
     if is_http_response(value):
         _print_http(value, secrets)
         return
-    text = json.dumps(jsonable(value), indent=2, ensure_ascii=False)
+    text = json.dumps(jsonable(value, secrets), indent=2, ensure_ascii=False)
     sys.stdout.write(secrets.scrub(text) + "\n")
 
 
@@ -268,13 +271,14 @@ def run_request(args: argparse.Namespace) -> int:
 
     secrets = Secrets()
     try:
+        check_transport(args.transport, args)
         name, options, secrets = transport_options(args)
         data = build_request(args, name, options.get("base_url"))
         secrets = secrets + request_secrets(data)  # the URL's and --param's secrets too
         try:
             client = Pynector(transport_type=name, config=client_config(args), **options)
         except ConfigurationError as exc:
-            raise UsageError(str(exc)) from exc
+            raise cli_usage_error(exc, args) from exc
     except UsageError as exc:
         sys.stderr.write(f"pynector request: {secrets.scrub(str(exc))}\n")
         return 2
@@ -292,7 +296,7 @@ def run_request(args: argparse.Namespace) -> int:
     except Exception as exc:
         status = 2 if isinstance(exc, ConfigurationError) else 1
         if args.format == "json":
-            record = _result(False, tally.attempts, start, error_json(exc))
+            record = _result(False, tally.attempts, start, error_json(exc, secrets))
             sys.stdout.write(secrets.dumps(record) + "\n")
         else:
             response = getattr(exc, "response", None)
@@ -300,7 +304,7 @@ def run_request(args: argparse.Namespace) -> int:
                 _print_reply(response, secrets)
                 sys.stdout.flush()
             tries = f" (after {tally.attempts} attempts)" if tally.attempts > 1 else ""
-            message = secrets.scrub(str(exc))
+            message = secrets.scrub(cli_message(str(exc), args))
             sys.stderr.write(f"pynector request: {type(exc).__name__}: {message}{tries}\n")
         return status
     finally:
@@ -308,7 +312,7 @@ def run_request(args: argparse.Namespace) -> int:
         if plugin_name is not None:
             unregister_plugin(plugin_name)
     if args.format == "json":
-        record = _result(True, tally.attempts, start, jsonable(value))
+        record = _result(True, tally.attempts, start, jsonable(value, secrets))
         sys.stdout.write(secrets.dumps(record) + "\n")
     else:
         _print_reply(value, secrets)

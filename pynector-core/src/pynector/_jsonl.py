@@ -8,20 +8,23 @@
   Batches format (``custom_id``, ``params``).
 - :func:`scan_output` reads an existing output file: which ids are done, with
   which outcome, and whether its last line was torn by a crash;
-  :func:`repair_output` and :func:`drop_failed` fix it up before a resumed run.
+  :func:`repair_output` and :func:`drop_failed` fix it up before a resumed run;
+  :func:`fsync_directory` makes a rename durable.
 - :class:`IdSet`: ids seen so far, in 16 bytes or less per id.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "RequestParser",
     "count_lines",
     "drop_failed",
+    "fsync_directory",
     "id_key",
     "iter_lines",
     "repair_output",
@@ -50,6 +54,7 @@ OPENAI_OPERATIONS: dict[str, str] = {
 """Batch API ``url`` -> the sdk transport's ``operation``."""
 
 _OPENAI_KEYS = frozenset({"custom_id", "method", "url", "body"})
+_HTTP_BODY_KEYS = ("json", "data", "content", "files")
 _ANTHROPIC_KEYS = frozenset({"custom_id", "params"})
 
 
@@ -195,6 +200,11 @@ class RequestParser:
             data = json.loads(raw)
         except ValueError as exc:
             raise LineError(f"not valid JSON ({exc})") from None
+        except RecursionError:
+            raise LineError(
+                "nested too deeply to be read (objects or arrays inside each other hundreds "
+                "of levels deep); flatten it"
+            ) from None
         if type(data) is not dict:
             raise LineError(
                 f"a request line must be a JSON object, not {type(data).__name__}: "
@@ -202,9 +212,10 @@ class RequestParser:
             )
         if "custom_id" in data:
             return self._batch_api(number, data)
-        if "id" in data:
-            return RequestLine(number, check_id(data.pop("id")), data)
-        return RequestLine(number, number, data)
+        request_id = check_id(data.pop("id")) if "id" in data else number
+        if self._http and "method" not in data and any(key in data for key in _HTTP_BODY_KEYS):
+            data["method"] = "POST"  # a body and no method: POST, as curl does
+        return RequestLine(number, request_id, data)
 
     def _batch_api(self, number: int, line: dict[str, Any]) -> RequestLine:
         keys = set(line)
@@ -296,7 +307,7 @@ def _result(raw: bytes) -> tuple[int, bool] | None:
         record = json.loads(raw)
         ok = record["ok"]
         key = id_key(check_id(record["id"]))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return None
     if not isinstance(ok, bool):
         return None
@@ -347,30 +358,71 @@ def repair_output(file: Any, state: OutputState) -> None:
         file.flush()
 
 
-def drop_failed(path: Path) -> int:
-    """Rewrite ``path`` without its ``"ok": false`` lines; return how many were dropped.
+def drop_failed(
+    path: Path, lock: Callable[[BinaryIO], None] | None = None
+) -> tuple[int, BinaryIO | None]:
+    """Rewrite ``path`` without its ``"ok": false`` lines.
 
-    The new file is written next to the old one and renamed over it, so a crash
-    at any point leaves one of the two whole.
+    The new file is written next to the old one, flushed to disk and renamed
+    over it (then the directory is synced), so a crash at any point leaves one
+    of the two whole. ``lock`` is called on the new file before anything is
+    written to it: the caller keeps the old file locked until the rename, so
+    the path is never unlocked while it is rewritten.
+
+    Returns:
+        How many lines were dropped, and when there were any, the new file,
+        open for appending (locked by ``lock``); the caller closes it.
     """
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()  # left by a crashed run with the same pid; ours while OUT is locked
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    target = open(os.open(temporary, flags, 0o600), "ab", buffering=0)  # noqa: SIM115
     dropped = 0
     try:
-        with open(path, "rb") as source, open(temporary, "wb") as target:
+        if lock is not None:
+            lock(target)
+        writer = io.BufferedWriter(target, 1 << 16)
+        with open(path, "rb") as source:
             for raw in source:
                 result = _result(raw) if raw.endswith(b"\n") else None
                 if result is not None and not result[1]:
                     dropped += 1
                     continue
-                target.write(raw)
-            target.flush()
-            os.fsync(target.fileno())
+                writer.write(raw)
+        writer.flush()
+        writer.detach()  # ``target`` stays open: it is returned
+        os.fsync(target.fileno())
         if dropped:
             import shutil
 
             shutil.copymode(path, temporary)
             os.replace(temporary, path)
+            fsync_directory(path.parent)
+            return dropped, target
+    except BaseException:
+        target.close()
+        raise
     finally:
-        if temporary.exists():
+        with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-    return dropped
+    target.close()
+    return 0, None
+
+
+def fsync_directory(directory: Path) -> None:
+    """Flush ``directory`` to disk, so a file renamed or created in it stays after a crash.
+
+    A no-op where directories cannot be opened or synced (Windows, some file
+    systems).
+    """
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)

@@ -24,6 +24,7 @@ __all__ = [
     "is_secret_name",
     "redact_url",
     "scrub",
+    "scrub_bytes",
     "secret_values",
 ]
 
@@ -243,3 +244,49 @@ class Secret:
         return repr(REDACTED)
 
     __str__ = __repr__
+
+
+def _percent_pattern(raw: bytes) -> bytes:
+    """A regex matching ``raw`` with any of its bytes percent-encoded (either hex case)."""
+    import re
+
+    parts = []
+    for byte in raw:
+        code = b"%" + b"".join(
+            b"[%c%c]" % (digit, digit ^ 0x20) if digit > 0x39 else bytes([digit])
+            for digit in b"%02X" % byte
+        )
+        literal = re.escape(bytes([byte]))
+        spaced = b"|\\+" if byte == 0x20 else b""  # a space in a form-encoded query
+        parts.append(b"(?:" + literal + spaced + b"|" + code + b")")
+    return b"".join(parts)
+
+
+def scrub_bytes(data: bytes, secrets: Iterable[str], *, mask: str = REDACTED) -> bytes:
+    """Replace every secret of ``secrets`` found in the bytes ``data`` by ``mask``.
+
+    For a body that is not text: each secret is looked for as UTF-8 (and
+    Latin-1) bytes, with any of its bytes percent-encoded, and in base64.
+    Values shorter than four characters are left alone, as in :func:`scrub`.
+    """
+    import base64
+    import re
+
+    forms: set[bytes] = set()
+    for secret in secrets:
+        if not isinstance(secret, str) or len(secret) < _MIN_SECRET:
+            continue
+        for encoding in ("utf-8", "latin-1"):
+            try:
+                raw = secret.encode(encoding)
+            except UnicodeEncodeError:
+                continue
+            forms.add(_percent_pattern(raw))
+            for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+                forms.add(re.escape(encoded.rstrip(b"=")) + b"=*")
+    if not forms or not data:
+        return data
+    ordered = list(forms)
+    ordered.sort(key=len, reverse=True)  # the longest form wins where two overlap
+    pattern = re.compile(b"|".join(ordered))
+    return pattern.sub(mask.encode("utf-8"), data)

@@ -764,6 +764,18 @@ class HTTPTransport(LifecycleMixin):
         )
         return method in IDEMPOTENT_METHODS or keyed
 
+    def validate(self, data: Any, **options: Any) -> None:
+        """Check a request as :meth:`request` would, without sending anything.
+
+        Needs no connection and no event loop; ``pynector batch --dry-run`` calls
+        it for every line.
+
+        Raises:
+            ConfigurationError: For data or options that :meth:`request` would
+                reject (an unknown key, a ``path`` without ``base_url``, ...).
+        """
+        self._prepare(data, options)
+
     async def request(self, data: Any, **options: Any) -> Response:
         """Send one request and return the complete response.
 
