@@ -8,12 +8,15 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from pynector.redact import (
+    REDACTED,
     SECRET_QUERY_PARAMS,
     SENSITIVE_HEADERS,
+    Scrubber,
     is_secret_header,
     is_secret_name,
     redact_url,
     scrub,
+    scrub_bytes,
     secret_values,
 )
 
@@ -143,3 +146,20 @@ def test_basic_credentials_give_the_pair_and_the_password_they_encode() -> None:
 
 def test_short_values_are_not_scrubbed_in_any_form() -> None:
     assert scrub("abc YWJj", ["abc"]) == "abc YWJj"
+
+
+def test_one_scrubber_serves_text_and_bytes_in_every_encoding() -> None:
+    secret = 'p@ss "w/rd"'
+    scrubber = Scrubber([secret, "abc"])  # "abc" is too short to hide
+    assert scrubber.values == (secret,)
+    partly_encoded = "p%40ss %22w/rd%22"  # only some characters percent-encoded
+    json_escaped = 'p@ss \\"w/rd\\"'
+    for text in (partly_encoded, json_escaped, base64.b64encode(secret.encode()).decode()):
+        assert scrubber.found_in(f"x {text} y")
+        assert scrubber.scrub(f"x {text} y") == f"x {REDACTED} y"
+    assert scrubber.scrub_bytes(b"\xff" + secret.encode() + b"\xfe") == (
+        b"\xff" + REDACTED.encode() + b"\xfe"
+    )
+    assert scrub(partly_encoded, [secret]) == REDACTED
+    assert scrub_bytes(partly_encoded.encode(), [secret]) == REDACTED.encode()
+    assert not Scrubber(["abc"])

@@ -31,7 +31,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .redact import REDACTED, is_secret_header, is_secret_name, scrub_bytes
+from .redact import REDACTED, Scrubber, is_secret_header, is_secret_name
 
 if TYPE_CHECKING:
     from ._tokens import TokenBudget
@@ -324,80 +324,25 @@ def transport_options(args: argparse.Namespace) -> tuple[str, dict[str, Any], Se
     return name, options, Secrets(secrets)
 
 
-def _text_forms(value: str) -> list[str]:
-    """The regex alternatives that find ``value`` in printed or written text.
-
-    The value itself with any character percent-encoded (as a URL carries it:
-    ``a/b c`` also as ``a%2Fb+c``), its escaped forms inside a JSON string, and
-    its base64 (as in a Basic credential echoed back).
-    """
-    pieces = []
-    for char in value:
-        codes = "".join(
-            "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
-            for byte in char.encode("utf-8", "surrogatepass")
-        )
-        extra = r"|\+" if char == " " else ""
-        pieces.append(f"(?:{re.escape(char)}{extra}|{codes})")
-    escaped = {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]} - {value}
-    raw = value.encode("utf-8", "surrogatepass")
-    encoded = (base64.b64encode(raw), base64.urlsafe_b64encode(raw))
-    return [
-        "".join(pieces),
-        *(re.escape(form) for form in escaped),
-        *(re.escape(form.decode("ascii").rstrip("=")) + "=*" for form in encoded),
-    ]
-
-
-class Secrets:
+class Secrets(Scrubber):
     """Credentials from the command line, and how to keep them out of any text.
 
-    Each secret is found as it is, with any of its characters percent-encoded
-    (a query value as the URL carries it), escaped inside a JSON string, and in
-    base64.
+    A :class:`pynector.redact.Scrubber` (each secret found as it is,
+    percent-encoded, JSON-escaped and in base64) that grows with ``+`` and
+    scrubs JSON values too.
 
     Args:
         values: The secret strings; values shorter than 4 characters are ignored.
     """
 
-    __slots__ = ("_pattern", "_values")
-
-    def __init__(self, values: Iterable[str] = ()) -> None:
-        kept = {value: None for value in values if isinstance(value, str)}
-        self._values = tuple(value for value in kept if len(value) >= _MIN_SECRET)
-        self._pattern: re.Pattern[str] | None = None
-
-    def __bool__(self) -> bool:
-        return bool(self._values)
+    __slots__ = ()
 
     def __add__(self, values: Iterable[str]) -> Secrets:
         """These secrets and ``values``."""
         added = [value for value in values if isinstance(value, str) and len(value) >= _MIN_SECRET]
-        if not added or all(value in self._values for value in added):
+        if not added or all(value in self.values for value in added):
             return self
-        return Secrets([*self._values, *added])
-
-    def _compiled(self) -> re.Pattern[str]:
-        if self._pattern is None:
-            forms = {form for value in self._values for form in _text_forms(value)}
-            self._pattern = re.compile("|".join(sorted(forms, key=len, reverse=True)))
-        return self._pattern
-
-    def scrub(self, text: str) -> str:
-        """Return ``text`` with every secret replaced by ``[redacted]``."""
-        if not self._values:
-            return text
-        return self._compiled().sub(REDACTED, text)
-
-    def scrub_bytes(self, data: bytes) -> bytes:
-        """Return ``data`` (a body that is not text) with every secret replaced."""
-        if not self._values:
-            return data
-        return scrub_bytes(data, self._values)
-
-    def found_in(self, text: str) -> bool:
-        """Whether any secret occurs in ``text``."""
-        return bool(self._values) and self._compiled().search(text) is not None
+        return Secrets([*self.values, *added])
 
     def scrub_object(self, value: Any) -> Any:
         """A copy of a JSON value with the secrets replaced in every string and key.
@@ -416,7 +361,7 @@ class Secrets:
     def dumps(self, value: Any) -> str:
         """``json.dumps(value)`` (compact, UTF-8 text) with no secret in it."""
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        if self._values and self.found_in(text):
+        if self.values and self.found_in(text):
             text = json.dumps(self.scrub_object(value), ensure_ascii=False, separators=(",", ":"))
         return text
 

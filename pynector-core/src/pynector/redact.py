@@ -11,14 +11,17 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import json
 import re
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus, unquote_plus, urlsplit, urlunsplit
+from typing import AnyStr
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
     "REDACTED",
     "SECRET_QUERY_PARAMS",
     "SENSITIVE_HEADERS",
+    "Scrubber",
     "Secret",
     "is_secret_header",
     "is_secret_name",
@@ -194,34 +197,127 @@ def secret_values(headers: Iterable[tuple[str, str]]) -> set[str]:
     return found
 
 
-def _forms(secret: str) -> set[str]:
-    """``secret`` as it may appear in text: as is, percent-encoded, in base64."""
-    forms = {secret, quote(secret, safe=""), quote(secret), quote_plus(secret)}
-    if "%" in secret or "+" in secret:
-        forms.add(unquote_plus(secret))
+def _text_pattern(secret: str) -> list[str]:
+    """Regex alternatives that find ``secret`` in text, however it was encoded.
+
+    As it is, with any of its characters percent-encoded in either hex case (a
+    query value as a URL carries it: ``a/b c`` also as ``a%2Fb+c``), escaped
+    inside a JSON string, and in base64 with or without padding (how a
+    ``user:password`` pair travels in a Basic ``Authorization`` header).
+    """
+    pieces = []
+    for char in secret:
+        codes = "".join(
+            "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
+            for byte in char.encode("utf-8", "surrogatepass")
+        )
+        spaced = r"|\+" if char == " " else ""  # a space in a form-encoded query
+        pieces.append(f"(?:{re.escape(char)}{spaced}|{codes})")
+    escaped = {json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]} - {secret}
     raw = secret.encode("utf-8", "surrogatepass")
-    for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-        text = encoded.decode("ascii")
-        forms.update((text, text.rstrip("=")))
-    return {form for form in forms if len(form) >= _MIN_SECRET}
+    encoded = (base64.b64encode(raw), base64.urlsafe_b64encode(raw))
+    return [
+        "".join(pieces),
+        *(re.escape(form) for form in escaped),
+        *(re.escape(form.decode("ascii").rstrip("=")) + "=*" for form in encoded),
+    ]
+
+
+def _bytes_pattern(raw: bytes) -> list[bytes]:
+    """Regex alternatives that find the bytes ``raw``: any byte percent-encoded, or base64."""
+    parts = []
+    for byte in raw:
+        code = b"%" + b"".join(
+            b"[%c%c]" % (digit, digit ^ 0x20) if digit > 0x39 else bytes([digit])
+            for digit in b"%02X" % byte
+        )
+        spaced = b"|\\+" if byte == 0x20 else b""
+        parts.append(b"(?:" + re.escape(bytes([byte])) + spaced + b"|" + code + b")")
+    encoded = (base64.b64encode(raw), base64.urlsafe_b64encode(raw))
+    return [b"".join(parts), *(re.escape(form.rstrip(b"=")) + b"=*" for form in encoded)]
+
+
+def _longest_first(forms: Iterable[AnyStr]) -> list[AnyStr]:
+    # Where two forms overlap the longer one wins, so no part of a secret is left.
+    return sorted(set(forms), key=len, reverse=True)
+
+
+class Scrubber:
+    """Known secret values, and how to keep them out of any text or bytes.
+
+    Each secret is found as it is, with any character percent-encoded, escaped
+    inside a JSON string, and in base64 (see :func:`scrub`). The patterns are
+    compiled once, on first use.
+
+    Args:
+        secrets: The secret strings; values shorter than four characters are
+            ignored (hiding them would mangle text without protecting anything).
+    """
+
+    __slots__ = ("_bytes", "_text", "values")
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        kept = {value: None for value in secrets if isinstance(value, str)}
+        self.values: tuple[str, ...] = tuple(v for v in kept if len(v) >= _MIN_SECRET)
+        """The secrets looked for, in the order given."""
+        self._text: re.Pattern[str] | None = None
+        self._bytes: re.Pattern[bytes] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def _text_pattern(self) -> re.Pattern[str]:
+        if self._text is None:
+            forms = (form for value in self.values for form in _text_pattern(value))
+            self._text = re.compile("|".join(_longest_first(forms)))
+        return self._text
+
+    def scrub(self, text: str, *, mask: str = REDACTED) -> str:
+        """Return ``text`` with every secret, in any of its forms, replaced by ``mask``."""
+        if not self.values or not text:
+            return text
+        return self._text_pattern().sub(lambda _: mask, text)
+
+    def found_in(self, text: str) -> bool:
+        """Whether any secret occurs in ``text`` in any of its forms."""
+        return bool(self.values) and self._text_pattern().search(text) is not None
+
+    def scrub_bytes(self, data: bytes, *, mask: str = REDACTED) -> bytes:
+        """Return the bytes ``data`` (a body that is not text) with every secret replaced.
+
+        Each secret is looked for as UTF-8 and Latin-1 bytes, with any byte
+        percent-encoded, and in base64.
+        """
+        if not self.values or not data:
+            return data
+        if self._bytes is None:
+            forms: list[bytes] = []
+            for value in self.values:
+                for encoding in ("utf-8", "latin-1"):
+                    try:
+                        forms += _bytes_pattern(value.encode(encoding))
+                    except UnicodeEncodeError:
+                        continue
+            self._bytes = re.compile(b"|".join(_longest_first(forms)))
+        masked = mask.encode("utf-8")
+        return self._bytes.sub(lambda _: masked, data)
+
+
+@functools.lru_cache(maxsize=64)
+def _scrubber(secrets: frozenset[str]) -> Scrubber:
+    return Scrubber(secrets)
 
 
 def scrub(text: str, secrets: Iterable[str], *, mask: str = REDACTED) -> str:
     """Replace every secret of ``secrets`` found in ``text`` by ``mask``.
 
-    Each secret is also caught percent-encoded (``p%40ss`` for ``p@ss``) and
-    in base64 (how a ``user:password`` pair travels in a Basic
-    ``Authorization`` header). Values shorter than four characters are left
-    alone: hiding them would mangle the message without protecting anything.
+    Each secret is also caught with any character percent-encoded
+    (``p%40ss`` for ``p@ss``), escaped inside a JSON string, and in base64 (how
+    a ``user:password`` pair travels in a Basic ``Authorization`` header).
+    Values shorter than four characters are left alone: hiding them would
+    mangle the message without protecting anything.
     """
-    forms: set[str] = set()
-    for secret in secrets:
-        if len(secret) >= _MIN_SECRET:
-            forms |= _forms(secret)
-    for form in sorted(forms, key=len, reverse=True):
-        if form in text:
-            text = text.replace(form, mask)
-    return text
+    return _scrubber(frozenset(secrets)).scrub(text, mask=mask)
 
 
 class Secret:
@@ -246,22 +342,6 @@ class Secret:
     __str__ = __repr__
 
 
-def _percent_pattern(raw: bytes) -> bytes:
-    """A regex matching ``raw`` with any of its bytes percent-encoded (either hex case)."""
-    import re
-
-    parts = []
-    for byte in raw:
-        code = b"%" + b"".join(
-            b"[%c%c]" % (digit, digit ^ 0x20) if digit > 0x39 else bytes([digit])
-            for digit in b"%02X" % byte
-        )
-        literal = re.escape(bytes([byte]))
-        spaced = b"|\\+" if byte == 0x20 else b""  # a space in a form-encoded query
-        parts.append(b"(?:" + literal + spaced + b"|" + code + b")")
-    return b"".join(parts)
-
-
 def scrub_bytes(data: bytes, secrets: Iterable[str], *, mask: str = REDACTED) -> bytes:
     """Replace every secret of ``secrets`` found in the bytes ``data`` by ``mask``.
 
@@ -269,24 +349,4 @@ def scrub_bytes(data: bytes, secrets: Iterable[str], *, mask: str = REDACTED) ->
     Latin-1) bytes, with any of its bytes percent-encoded, and in base64.
     Values shorter than four characters are left alone, as in :func:`scrub`.
     """
-    import base64
-    import re
-
-    forms: set[bytes] = set()
-    for secret in secrets:
-        if not isinstance(secret, str) or len(secret) < _MIN_SECRET:
-            continue
-        for encoding in ("utf-8", "latin-1"):
-            try:
-                raw = secret.encode(encoding)
-            except UnicodeEncodeError:
-                continue
-            forms.add(_percent_pattern(raw))
-            for encoded in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
-                forms.add(re.escape(encoded.rstrip(b"=")) + b"=*")
-    if not forms or not data:
-        return data
-    ordered = list(forms)
-    ordered.sort(key=len, reverse=True)  # the longest form wins where two overlap
-    pattern = re.compile(b"|".join(ordered))
-    return pattern.sub(mask.encode("utf-8"), data)
+    return _scrubber(frozenset(secrets)).scrub_bytes(data, mask=mask)
