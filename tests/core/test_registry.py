@@ -232,7 +232,7 @@ def test_the_cli_option_flag_suggests_the_closest_transport_option() -> None:
         timeout=60,
     )
     assert done.returncode == 2, done.stderr
-    assert "Did you mean 'follow_redirects'?" in done.stderr
+    assert "Did you mean --option follow_redirects?" in done.stderr
     assert "Traceback" not in done.stderr
 
 
