@@ -48,7 +48,7 @@ BAD_DATA: dict[str, tuple[Any, str, str]] = {
         "ASCII",
     ),
     "deeply nested json": (
-        {"path": "/echo", "method": "POST", "json": _nested(5000)},
+        {"path": "/echo", "method": "POST", "json": _nested(100_000)},
         "'json'",
         "nested too deeply",
     ),
