@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import pynector
-from pynector import registry
+from pynector import _entrypoints, registry
 from pynector.errors import ConfigurationError, PluginError
 from pynector.transport.protocol import Transport
 
@@ -78,6 +78,7 @@ def test_registry_public_surface_is_sorted_and_documented() -> None:
         "available_plugins",
         "available_transports",
         "clear_cache",
+        "describe_transport",
         "hooks",
         "register_plugin",
         "register_transport",
@@ -232,7 +233,7 @@ def test_the_cli_option_flag_suggests_the_closest_transport_option() -> None:
         timeout=60,
     )
     assert done.returncode == 2, done.stderr
-    assert "Did you mean 'follow_redirects'?" in done.stderr
+    assert "Did you mean --option follow_redirects?" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -514,9 +515,9 @@ def test_a_keyboard_interrupt_at_import_is_not_swallowed(
     entry_point = importlib.metadata.EntryPoint(
         name="interrupted", value="pynector_interrupted:Transport", group="pynector.transports"
     )
-    entry = registry._Entry("interrupted", entry_point.value, None, None, entry_point)
+    entry = _entrypoints.Entry("interrupted", entry_point.value, None, None, entry_point)
     with pytest.raises(KeyboardInterrupt):
-        registry._load(entry, need_callable=True)
+        _entrypoints.load(entry, need_callable=True)
 
 
 def test_a_runtime_registration_replaces_a_broken_entry_point(discovery: Discovery) -> None:
