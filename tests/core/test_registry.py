@@ -706,8 +706,8 @@ def test_no_module_imports_a_private_name_of_another_module() -> None:
 
 def test_the_import_contracts_are_kept() -> None:
     # The contracts live in pyproject.toml ([tool.importlinter]): no import cycle
-    # among pynector's modules, the discovery layers, a core that imports no
-    # transport, plugin, HTTP client or provider SDK.
+    # inside a distribution, the discovery layers, a core that imports no
+    # transport, plugin, HTTP client or provider SDK, distributions independent.
     lint_imports = Path(sys.executable).with_name("lint-imports")
     done = subprocess.run(
         [str(lint_imports), "--no-cache"],
