@@ -21,7 +21,7 @@ help:
 	@echo "make demo   run the main job against an embedded loopback server"
 	@echo "make test   lint, type-check, build the docs strictly, run the whole test suite"
 	@echo "           (Python 3.11) and every distribution's suite on 3.12 and 3.13"
-	@echo "make lint   ruff (lint + format check) and strict mypy"
+	@echo "make lint   ruff (lint + format check), strict mypy and the import contracts"
 	@echo "make docs   build the documentation site into site/ (open site/index.html from"
 	@echo "           disk, search included, or serve it: python3 -m http.server -d site)"
 	@echo "make bench  run the benchmarks and print ratios against baselines"
@@ -45,6 +45,7 @@ lint: sync
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 	$(RUN) mypy examples/*.py docs/_ext/*.py
+	$(RUN) lint-imports --no-cache
 
 # The documentation site (mkdocs-material); --strict turns every warning (a broken
 # link, a page missing from the nav, a docstring mkdocstrings cannot render) into an error.

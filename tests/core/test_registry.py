@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.metadata
 import json
@@ -15,11 +16,11 @@ from typing import Any
 import pytest
 
 import pynector
-from pynector import registry
+from pynector import _entrypoints, _plugins, registry
 from pynector.errors import ConfigurationError, PluginError
 from pynector.transport.protocol import Transport
 
-from .conftest import Discovery
+from .conftest import ROOT, Discovery
 
 
 class EchoUpper(Transport):
@@ -78,6 +79,7 @@ def test_registry_public_surface_is_sorted_and_documented() -> None:
         "available_plugins",
         "available_transports",
         "clear_cache",
+        "describe_transport",
         "hooks",
         "register_plugin",
         "register_transport",
@@ -514,9 +516,9 @@ def test_a_keyboard_interrupt_at_import_is_not_swallowed(
     entry_point = importlib.metadata.EntryPoint(
         name="interrupted", value="pynector_interrupted:Transport", group="pynector.transports"
     )
-    entry = registry._Entry("interrupted", entry_point.value, None, None, entry_point)
+    entry = _entrypoints.Entry("interrupted", entry_point.value, None, None, entry_point)
     with pytest.raises(KeyboardInterrupt):
-        registry._load(entry, need_callable=True)
+        _entrypoints.load(entry, need_callable=True)
 
 
 def test_a_runtime_registration_replaces_a_broken_entry_point(discovery: Discovery) -> None:
@@ -594,3 +596,126 @@ def test_clear_cache_keeps_runtime_registrations(discovery: Discovery) -> None:
     registry.register_transport("upper", EchoUpper)
     registry.clear_cache()
     assert registry.resolve_transport("upper") is EchoUpper
+
+
+# The facade over the entry-point loader
+
+
+def test_describe_transport_says_where_a_transport_comes_from(discovery: Discovery) -> None:
+    assert registry.describe_transport(" Echo ") == (
+        "pynector-echo 0.1.0, entry point pynector_echo:EchoTransport"
+    )
+    registry.register_transport("upper", EchoUpper)
+    assert registry.describe_transport("upper") == "registered at run time"
+    assert registry.describe_transport("nosuch") == "not installed"
+
+
+def test_registry_hooks_is_a_documented_function_of_the_registry(discovery: Discovery) -> None:
+    # Transports call registry.hooks(); it is the registry's own function, not a
+    # re-export of the plugin manager's, and answers as the plugin manager does.
+    assert registry.hooks.__module__ == "pynector.registry"
+    assert registry.hooks is not _plugins.hooks
+    assert "Returns:" in (registry.hooks.__doc__ or "")
+    discovery.set_plugins_env("")
+    assert registry.hooks() is None
+    discovery.install("pynector-recorder")
+    discovery.set_plugins_env("recorder")
+    assert registry.hooks() is _plugins.plugin_manager().hook
+    assert registry.hooks(telemetry=False) is _plugins.plugin_manager().hook
+
+
+def test_each_entry_point_group_is_read_once_until_clear_cache(
+    discovery: Discovery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    groups: list[str] = []
+    read = importlib.metadata.entry_points
+
+    def counting(*, group: str) -> importlib.metadata.EntryPoints:
+        groups.append(group)
+        return read(group=group)
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", counting)
+    registry.clear_cache()
+    registry.available_transports()
+    registry.available_plugins()
+    registry.resolve_transport("echo")
+    registry.available_plugins()
+    assert sorted(groups) == ["pynector.plugins", "pynector.transports"]
+    registry.clear_cache()
+    registry.available_transports()
+    assert sorted(groups) == ["pynector.plugins", "pynector.transports", "pynector.transports"]
+
+
+# Module layout
+
+SOURCE_PACKAGES = [
+    ROOT / "pynector-core" / "src" / "pynector",
+    ROOT / "pynector-http" / "src" / "pynector_http",
+    ROOT / "pynector-sdk" / "src" / "pynector_sdk",
+    ROOT / "pynector-otel" / "src" / "pynector_otel",
+]
+
+
+def _private_names_imported(package: Path) -> list[str]:
+    """Private names that ``package``'s modules import from other modules.
+
+    ``from module import _name`` counts unless ``_name`` is a submodule (a package
+    may use its own private modules); so does any import of another
+    distribution's private module.
+    """
+    found = []
+    roots = {p.name for p in SOURCE_PACKAGES}
+    for path in sorted(package.rglob("*.py")):
+        parts = list(path.relative_to(package.parent).with_suffix("").parts)
+        own_package = parts[:-1]  # for an __init__.py, parts[-1] is "__init__"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            target = own_package[: len(own_package) - node.level + 1] if node.level else []
+            target += node.module.split(".") if node.module else []
+            if target[0] not in roots:
+                continue
+            where = f"{'.'.join(parts)}:{node.lineno}"
+            if target[0] != package.name and any(part.startswith("_") for part in target):
+                found.append(f"{where}: {'.'.join(target)}")
+                continue
+            for alias in node.names:
+                name = alias.name
+                if not name.startswith("_") or (name.startswith("__") and name.endswith("__")):
+                    continue
+                module = ROOT.joinpath(*_source_of(target), name)
+                if not (module.with_suffix(".py").is_file() or module.is_dir()):
+                    found.append(f"{where}: {'.'.join(target)}.{name}")
+    return found
+
+
+def _source_of(module: list[str]) -> list[str]:
+    """The source directory of a dotted module path, as path parts below ROOT."""
+    for package in SOURCE_PACKAGES:
+        if package.name == module[0]:
+            return [*package.relative_to(ROOT).parts, *module[1:]]
+    raise AssertionError(module)
+
+
+def test_no_module_imports_a_private_name_of_another_module() -> None:
+    # A module uses another's public names only: what two modules share is
+    # declared (made public in the private module), not reached into.
+    problems = [item for package in SOURCE_PACKAGES for item in _private_names_imported(package)]
+    assert problems == []
+
+
+def test_the_import_contracts_are_kept() -> None:
+    # The contracts live in pyproject.toml ([tool.importlinter]): no import cycle
+    # inside a distribution, the discovery layers, a core that imports no
+    # transport, plugin, HTTP client or provider SDK, distributions independent.
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run(
+        [str(lint_imports), "--no-cache"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout

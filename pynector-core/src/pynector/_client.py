@@ -54,7 +54,7 @@ def _unknown_options(
     """The message for options a transport does not take, with the closest names."""
     from difflib import get_close_matches
 
-    from .registry import _describe_transport
+    from .registry import describe_transport
 
     known = sorted(accepted)
     hints = []
@@ -65,7 +65,7 @@ def _unknown_options(
     hint = f" Did you mean {', '.join(hints)}?" if hints else ""
     plural = "s" if len(unknown) > 1 else ""
     return (
-        f"transport {name!r} ({_describe_transport(name)}) rejected its options "
+        f"transport {name!r} ({describe_transport(name)}) rejected its options "
         f"{sorted(options)}: unknown option{plural} {', '.join(repr(o) for o in unknown)}."
         f"{hint} Its options: {', '.join(known) or 'none'}."
     )
@@ -220,7 +220,7 @@ class Pynector:
             )
         import inspect
 
-        from .registry import _describe_transport, resolve_transport
+        from .registry import describe_transport, resolve_transport
 
         factory = resolve_transport(transport_type)
         name = transport_type.strip().lower()
@@ -244,14 +244,14 @@ class Pynector:
             raise
         except TypeError as exc:
             raise ConfigurationError(
-                f"transport {name!r} ({_describe_transport(name)}) rejected its options "
+                f"transport {name!r} ({describe_transport(name)}) rejected its options "
                 f"{sorted(options)}: {exc}. Check the option names in the transport's "
                 "documentation."
             ) from exc
         except Exception as exc:
             # A factory's own ValueError/RuntimeError/OSError: say whose it is.
             raise ConfigurationError(
-                f"transport {name!r} ({_describe_transport(name)}) failed to start with the "
+                f"transport {name!r} ({describe_transport(name)}) failed to start with the "
                 f"options {sorted(options)}: {type(exc).__name__}: {exc}. Check the options "
                 "in the transport's documentation; if they are right, upgrade or report the "
                 "transport."

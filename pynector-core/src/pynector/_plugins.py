@@ -2,10 +2,11 @@
 
 This is the only module that imports pluggy, and only when the manager is
 first created (importing this module is cheap). The manager loads the
-``pynector.plugins`` entry points, limited by ``PYNECTOR_PLUGINS`` (unset: all;
-empty: none; a comma list of entry-point names: only those), plus the plugins
-registered at run time. A plugin that fails to import or to register is skipped,
-logged once at WARNING on the ``pynector`` logger, and reported by
+``pynector.plugins`` entry points that ``pynector._entrypoints`` finds and
+``PYNECTOR_PLUGINS`` allows (unset: all; empty: none; a comma list of
+entry-point names: only those), plus the plugins registered at run time. A
+plugin that fails to import or to register is skipped, logged once at WARNING
+on the ``pynector`` logger, and reported by
 :func:`pynector.registry.available_plugins`.
 
 The client calls :func:`hooks` on every request: after the first call it only
@@ -14,10 +15,19 @@ reads a module-level variable.
 
 from __future__ import annotations
 
-import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from ._entrypoints import (
+    ENV_VAR,
+    PLUGINS_GROUP,
+    Entry,
+    LoadError,
+    broken_message,
+    load,
+    plan_plugins,
+    reason,
+)
 from .errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -26,20 +36,25 @@ if TYPE_CHECKING:
 
     import pluggy
 
-    from .registry import PluginInfo, _Entry
-
 __all__ = [
-    "ENV_VAR",
+    "PluginStatus",
     "hooks",
-    "plugin_infos",
     "plugin_manager",
+    "plugin_statuses",
     "register",
     "relay",
     "reset",
     "unregister",
 ]
 
-ENV_VAR = "PYNECTOR_PLUGINS"
+
+class PluginStatus(NamedTuple):
+    """One plugin and whether it is active; ``pynector.registry`` makes a ``PluginInfo`` of it."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    status: str
 
 
 class _Installed:
@@ -47,7 +62,7 @@ class _Installed:
 
     __slots__ = ("entry", "plugin", "status")
 
-    def __init__(self, entry: _Entry, plugin: object | None, status: str) -> None:
+    def __init__(self, entry: Entry, plugin: object | None, status: str) -> None:
         self.entry = entry
         self.plugin = plugin
         self.status = status
@@ -146,8 +161,6 @@ def reset() -> None:
 
 def register(plugin: object, name: str | None) -> str:
     """Register a plugin at run time; see :func:`pynector.registry.register_plugin`."""
-    from .registry import _LoadError
-
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise ConfigurationError(
             f"register_plugin(name={name!r}): the name must be a non-empty string, "
@@ -157,7 +170,7 @@ def register(plugin: object, name: str | None) -> str:
         manager = plugin_manager()
         try:
             registered = _register(manager, plugin, None if name is None else name.strip())
-        except _LoadError as err:
+        except LoadError as err:
             fix = err.fix or (
                 "Fix the plugin's @pynector.hookimpl functions to match pynector.hookspecs."
             )
@@ -191,13 +204,11 @@ def unregister(plugin_or_name: object) -> None:
         _refresh(manager)
 
 
-def plugin_infos() -> list[PluginInfo]:
+def plugin_statuses() -> list[PluginStatus]:
     """List installed and run-time plugins; see :func:`pynector.registry.available_plugins`."""
-    from .registry import PluginInfo
-
     with _lock:
         manager = plugin_manager()
-        records: list[PluginInfo] = []
+        records: list[PluginStatus] = []
         from_entry_points: list[object] = []
         for item in _installed:
             status = item.status
@@ -206,9 +217,9 @@ def plugin_infos() -> list[PluginInfo]:
                 if not manager.is_registered(item.plugin):
                     status = "unregistered: removed with unregister_plugin()"
             entry = item.entry
-            records.append(PluginInfo(entry.name, entry.distribution, entry.version, status))
+            records.append(PluginStatus(entry.name, entry.distribution, entry.version, status))
         records.extend(
-            PluginInfo(name, None, None, "ok")
+            PluginStatus(name, None, None, "ok")
             for name, plugin in manager.list_name_plugin()
             if plugin is not None and not any(plugin is obj for obj in from_entry_points)
         )
@@ -248,68 +259,32 @@ def _refresh(manager: pluggy.PluginManager) -> None:
         _quiet = _WithoutTelemetry(manager, telemetry)
 
 
-def _selection() -> set[str] | None:
-    """The entry-point names ``PYNECTOR_PLUGINS`` allows, or ``None`` for all."""
-    raw = os.environ.get(ENV_VAR)
-    if raw is None:
-        return None
-    return {part.strip().lower() for part in raw.split(",") if part.strip()}
-
-
 def _create() -> tuple[pluggy.PluginManager, list[_Installed]]:
     import pluggy
 
     from . import hookspecs
-    from .registry import PLUGINS_GROUP, _conflict_status, _entries, _origins
 
     manager = pluggy.PluginManager("pynector")
     manager.add_hookspecs(hookspecs)
     for name, plugin in _runtime.items():
         manager.register(plugin, name=name)
-    selected = _selection()
-    claimed = _entries(PLUGINS_GROUP)
-    installed: list[_Installed] = []
-    for name, claimants in sorted(claimed.items()):
-        if selected is not None and name not in selected:
-            why = f"not listed in {ENV_VAR}" if selected else f"{ENV_VAR} is empty"
-            installed.extend(_Installed(c, None, f"disabled: {why}") for c in claimants)
-        elif name in _runtime:
-            status = f"replaced: another plugin was registered as {name!r} at run time"
-            installed.extend(_Installed(c, None, status) for c in claimants)
-        elif len(claimants) > 1:
-            installed.extend(_Installed(c, None, _conflict_status(c, claimants)) for c in claimants)
-            _logger().warning(
-                "Skipping the pynector plugin %r: it is claimed by more than one installed "
-                "distribution: %s. Uninstall the one you do not want (pip uninstall %s).",
-                name,
-                _origins(claimants),
-                claimants[-1].distribution or "<distribution>",
-            )
-        else:
-            installed.append(_load_installed(manager, claimants[0]))
-    if selected:
-        unknown = sorted(selected - set(claimed))
-        if unknown:
-            _logger().warning(
-                "%s names %s, which no installed distribution provides as a pynector "
-                "plugin (installed plugins: %s). Fix the names or install the plugins.",
-                ENV_VAR,
-                ", ".join(repr(name) for name in unknown),
-                ", ".join(sorted(claimed)) or "none",
-            )
+    installed = [
+        _Installed(planned.entry, None, planned.status)
+        if planned.status is not None
+        else _load_installed(manager, planned.entry)
+        for planned in plan_plugins(_runtime, _logger())
+    ]
     return manager, installed
 
 
-def _load_installed(manager: pluggy.PluginManager, entry: _Entry) -> _Installed:
-    from .registry import PLUGINS_GROUP, _broken_message, _load, _LoadError
-
+def _load_installed(manager: pluggy.PluginManager, entry: Entry) -> _Installed:
     try:
-        plugin = _load(entry, need_callable=False)
+        plugin = load(entry, need_callable=False)
         _register(manager, plugin, entry.name)
-    except _LoadError as err:
+    except LoadError as err:
         _logger().warning(
             "Skipping a pynector plugin. %s Or leave it out with %s=<the plugins you want>.",
-            _broken_message("plugin", PLUGINS_GROUP, entry, err.reason),
+            broken_message("plugin", PLUGINS_GROUP, entry, err.reason),
             ENV_VAR,
         )
         return _Installed(entry, None, f"error: {err.reason}")
@@ -320,14 +295,12 @@ def _register(manager: pluggy.PluginManager, plugin: object, name: str | None) -
     """Register and validate one plugin; on failure leave the manager unchanged.
 
     Raises:
-        _LoadError: Chained to pluggy's exception, if there is one.
+        LoadError: Chained to pluggy's exception, if there is one.
     """
     import pluggy
 
-    from .registry import _LoadError, _reason
-
     if isinstance(plugin, type):
-        raise _LoadError(
+        raise LoadError(
             f"{plugin.__qualname__} is a class, not a plugin object",
             fix=f"Register an instance, register_plugin({plugin.__qualname__}()), or a module.",
         )
@@ -336,25 +309,25 @@ def _register(manager: pluggy.PluginManager, plugin: object, name: str | None) -
     except pluggy.PluginValidationError as exc:
         if manager.is_registered(plugin):  # older pluggy may register part of it
             manager.unregister(plugin)
-        raise _LoadError(_reason(exc)) from exc
+        raise LoadError(reason(exc)) from exc
     except ValueError as exc:
         registered_as = manager.get_name(plugin)
         if registered_as is not None:
-            raise _LoadError(
+            raise LoadError(
                 f"this plugin is already registered as {registered_as!r}",
                 fix=f"It is active already; to rename it, unregister_plugin({registered_as!r}) "
                 "first.",
             ) from exc
-        raise _LoadError(
+        raise LoadError(
             f"a plugin named {name!r} is already registered",
             fix=f"Pass another name=, or unregister_plugin({name!r}) first to replace it.",
         ) from exc
     if registered is None:  # pragma: no cover - pynector never blocks names
-        raise _LoadError(f"the plugin name {name!r} is blocked")
+        raise LoadError(f"the plugin name {name!r} is blocked")
     unknown = _unknown_hooks(manager, plugin)
     if unknown:
         manager.unregister(plugin=plugin, name=registered)
-        raise _LoadError(unknown)
+        raise LoadError(unknown)
     return registered
 
 

@@ -12,7 +12,8 @@ with one ``pyproject.toml`` table::
 Rules:
 
 * Nothing is imported until it is needed. Entry-point metadata is read once and
-  cached (:func:`clear_cache` forgets it); :func:`resolve_transport` imports
+  cached by the entry-point loader, ``pynector._entrypoints`` (:func:`clear_cache`
+  forgets it); :func:`resolve_transport` imports
   only the selected transport's module; importing this module does not import
   pluggy.
 * Names are matched case-insensitively, after stripping surrounding whitespace:
@@ -31,18 +32,25 @@ Rules:
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._plugins import hooks as hooks
-from .errors import ConfigurationError, PluginError
+from ._entrypoints import (
+    TRANSPORTS_GROUP,
+    Entry,
+    LoadError,
+    clear,
+    conflict_status,
+    entries,
+    load,
+    load_factory,
+    origins,
+)
+from ._plugins import hooks as _plugin_hooks
+from ._plugins import plugin_statuses, register, reset, unregister
+from .errors import ConfigurationError
 from .transport.protocol import Transport
-
-if TYPE_CHECKING:
-    from importlib.metadata import EntryPoint
 
 __all__ = [
     "PluginInfo",
@@ -51,6 +59,7 @@ __all__ = [
     "available_plugins",
     "available_transports",
     "clear_cache",
+    "describe_transport",
     "hooks",
     "register_plugin",
     "register_transport",
@@ -58,9 +67,6 @@ __all__ = [
     "unregister_plugin",
     "unregister_transport",
 ]
-
-TRANSPORTS_GROUP = "pynector.transports"
-PLUGINS_GROUP = "pynector.plugins"
 
 TransportFactory = Callable[..., Transport]
 """A callable that takes the transport options and returns a :class:`Transport`."""
@@ -106,31 +112,8 @@ class PluginInfo:
     status: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    """One entry point of one installed distribution."""
-
-    name: str
-    value: str
-    distribution: str | None
-    version: str | None
-    entry_point: EntryPoint
-
-    @property
-    def origin(self) -> str:
-        """``"pynector-echo 0.1.0"``: the distribution and version, for messages."""
-        if self.distribution is None:
-            return "an unknown distribution"
-        return f"{self.distribution} {self.version}"
-
-    def load(self) -> Any:
-        """Import the entry point's module and return the object it names."""
-        return self.entry_point.load()
-
-
 _runtime_transports: dict[str, TransportFactory] = {}
 _loaded_transports: dict[str, TransportFactory] = {}
-_groups: dict[str, dict[str, list[_Entry]]] = {}
 
 
 def _normalize(name: object, what: str) -> str:
@@ -139,102 +122,33 @@ def _normalize(name: object, what: str) -> str:
     return name.strip().lower()
 
 
-def _entries(group: str) -> dict[str, list[_Entry]]:
-    """Return the group's entry points by normalized name, read once and cached.
+def hooks(telemetry: bool = True) -> Any:
+    """Return the relay that calls every plugin's hooks, or ``None`` when there is none.
 
-    ``importlib.metadata`` yields each distribution once (the first found on
-    ``sys.path``), so a second installation of the same distribution (an
-    editable install next to a regular one) is not a conflict; an identical
-    entry point reported twice by some other finder is dropped here. Several
-    entries left under one name are distributions in conflict.
+    For transports: call a hook on the relay only when it is not ``None``, so a
+    call costs nothing while no plugin is registered. After the first call
+    (which loads the installed plugins) this only reads a module variable::
+
+        relay = hooks()
+        if relay is not None:
+            relay.pynector_headers(headers=headers)
+
+    Args:
+        telemetry: ``False`` leaves out the telemetry plugins (for a client created
+            with ``enable_telemetry=False``). They are also left out while every one
+            of them reports, through its ``pynector_telemetry_active()`` method,
+            that it has nowhere to send data.
+
+    Returns:
+        The pluggy hook relay (one attribute per hook in :mod:`pynector.hookspecs`),
+        or ``None`` when no plugin remains.
     """
-    cached = _groups.get(group)
-    if cached is not None:
-        return cached
-    from importlib import metadata  # costs ~20 ms: only when discovery is needed
-
-    by_name: dict[str, list[_Entry]] = {}
-    for entry_point in metadata.entry_points(group=group):
-        dist = entry_point.dist
-        entry = _Entry(
-            name=entry_point.name.strip().lower(),
-            value=entry_point.value,
-            distribution=None if dist is None else dist.name,
-            version=None if dist is None else dist.version,
-            entry_point=entry_point,
-        )
-        claimants = by_name.setdefault(entry.name, [])
-        if not any(
-            (c.distribution, c.value) == (entry.distribution, entry.value) for c in claimants
-        ):
-            claimants.append(entry)
-    _groups[group] = by_name
-    return by_name
+    return _plugin_hooks(telemetry)
 
 
-def _reason(exc: BaseException) -> str:
-    """One line describing an exception: ``"ImportError: No module named 'x'"``."""
-    message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _origins(claimants: list[_Entry]) -> str:
-    return " and ".join(f"{c.origin} ({c.value})" for c in claimants)
-
-
-def _conflict_status(entry: _Entry, claimants: list[_Entry]) -> str:
-    """The one-line status of one claimant of a name several distributions claim."""
-    others = ", ".join(c.origin for c in claimants if c is not entry)
-    return f"conflict: {entry.name!r} is also claimed by {others}"
-
-
-def _broken_message(kind: str, group: str, entry: _Entry, reason: str) -> str:
-    dist = entry.distribution or "<distribution>"
-    return (
-        f"The {kind} {entry.name!r} from {entry.origin} could not be loaded "
-        f"(entry point {group}: {entry.name} = {entry.value}): {reason}. "
-        f"Reinstall or upgrade it (pip install --upgrade {dist}) or uninstall it "
-        f"(pip uninstall {dist})."
-    )
-
-
-class _LoadError(Exception):
-    """A transport or plugin failed to load or register.
-
-    ``reason`` is one line, ``fix`` what to do about it when the caller cannot
-    say it better; the original exception, if any, is chained as the cause.
-    """
-
-    def __init__(self, reason: str, fix: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.fix = fix
-
-
-def _load(entry: _Entry, *, need_callable: bool) -> Any:
-    """Import an entry point's object; raise ``_LoadError`` chained to the cause."""
-    try:
-        obj = entry.load()
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
-        # A third-party module may call sys.exit() or raise any BaseException at
-        # import: it breaks that entry point only, never the program using pynector.
-        raise _LoadError(_reason(exc)) from exc
-    if need_callable and not callable(obj):
-        raise _LoadError(f"{entry.value} is a {type(obj).__name__}, not a callable factory")
-    return obj
-
-
-def _load_factory(entry: _Entry) -> TransportFactory:
-    try:
-        factory: TransportFactory = _load(entry, need_callable=True)
-    except _LoadError as err:
-        raise PluginError(
-            _broken_message("transport", TRANSPORTS_GROUP, entry, err.reason)
-        ) from err.__cause__
-    _loaded_transports[entry.name] = factory
+def _load_factory(key: str, entry: Entry) -> TransportFactory:
+    factory: TransportFactory = load_factory(entry)
+    _loaded_transports[key] = factory
     return factory
 
 
@@ -284,7 +198,7 @@ def unregister_transport(name: str) -> None:
     key = _normalize(name, "unregister_transport(name=...)")
     if _runtime_transports.pop(key, None) is not None:
         return
-    installed = _entries(TRANSPORTS_GROUP).get(key)
+    installed = entries(TRANSPORTS_GROUP).get(key)
     if installed:
         dists = " and ".join(entry.origin for entry in installed)
         raise ConfigurationError(
@@ -326,21 +240,23 @@ def resolve_transport(name: str) -> TransportFactory:
         factory = _loaded_transports.get(key)
     if factory is not None:
         return factory
-    claimants = _entries(TRANSPORTS_GROUP).get(key)
+    claimants = entries(TRANSPORTS_GROUP).get(key)
     if not claimants:
         raise ConfigurationError(_unknown_transport_message(key))
     if len(claimants) > 1:
         raise ConfigurationError(
             f"The transport {key!r} is claimed by more than one installed distribution: "
-            f"{_origins(claimants)}. Uninstall the one you do not want "
+            f"{origins(claimants)}. Uninstall the one you do not want "
             f"(pip uninstall {claimants[-1].distribution or '<distribution>'}), or choose "
             f"one at run time with register_transport({key!r}, factory)."
         )
-    return _load_factory(claimants[0])
+    return _load_factory(key, claimants[0])
 
 
-def _describe_transport(name: str) -> str:
-    """Where the transport ``name`` comes from, for messages.
+def describe_transport(name: str) -> str:
+    """Say where the transport ``name`` comes from, for messages.
+
+    Imports nothing: only the entry-point metadata is read.
 
     Args:
         name: A ``transport_type`` (case-insensitive).
@@ -353,7 +269,7 @@ def _describe_transport(name: str) -> str:
     key = _normalize(name, "transport_type")
     if key in _runtime_transports:
         return "registered at run time"
-    claimants = _entries(TRANSPORTS_GROUP).get(key)
+    claimants = entries(TRANSPORTS_GROUP).get(key)
     if not claimants:
         return "not installed"
     return ", ".join(f"{c.origin}, entry point {c.value}" for c in claimants)
@@ -362,7 +278,7 @@ def _describe_transport(name: str) -> str:
 def _unknown_transport_message(key: str) -> str:
     from difflib import get_close_matches
 
-    installed = sorted(set(_runtime_transports) | set(_entries(TRANSPORTS_GROUP)))
+    installed = sorted(set(_runtime_transports) | set(entries(TRANSPORTS_GROUP)))
     known = installed + [name for name in _FIRST_PARTY if name not in installed]
     close = [key] if key in _FIRST_PARTY else get_close_matches(key, known, n=1)
     parts = [f"Unknown transport_type {key!r}."]
@@ -399,12 +315,12 @@ def available_transports() -> list[TransportInfo]:
         The records, sorted by name (then distribution).
     """
     records = [TransportInfo(name, None, None, "ok") for name in _runtime_transports]
-    for name, claimants in _entries(TRANSPORTS_GROUP).items():
+    for name, claimants in entries(TRANSPORTS_GROUP).items():
         if name in _runtime_transports:
             continue
         if len(claimants) > 1:
             records.extend(
-                TransportInfo(name, c.distribution, c.version, _conflict_status(c, claimants))
+                TransportInfo(name, c.distribution, c.version, conflict_status(c, claimants))
                 for c in claimants
             )
             continue
@@ -412,8 +328,8 @@ def available_transports() -> list[TransportInfo]:
         status = "ok"
         if name not in _loaded_transports:
             try:
-                _loaded_transports[name] = _load(entry, need_callable=True)
-            except _LoadError as err:
+                _loaded_transports[name] = load(entry, need_callable=True)
+            except LoadError as err:
                 status = f"error: {err.reason}"
         records.append(TransportInfo(name, entry.distribution, entry.version, status))
     records.sort(key=lambda record: (record.name, record.distribution or ""))
@@ -431,9 +347,7 @@ def available_plugins() -> list[PluginInfo]:
     Returns:
         The records, sorted by name (then distribution).
     """
-    from ._plugins import plugin_infos
-
-    return plugin_infos()
+    return [PluginInfo(*status) for status in plugin_statuses()]
 
 
 def register_plugin(plugin: object, name: str | None = None) -> str:
@@ -455,8 +369,6 @@ def register_plugin(plugin: object, name: str | None = None) -> str:
             hook implementation does not match its specification (the message
             names the plugin, the hook and the cause).
     """
-    from ._plugins import register
-
     return register(plugin, name)
 
 
@@ -471,8 +383,6 @@ def unregister_plugin(plugin_or_name: object) -> None:
     Raises:
         ConfigurationError: If no such plugin is registered.
     """
-    from ._plugins import unregister
-
     unregister(plugin_or_name)
 
 
@@ -484,9 +394,6 @@ def clear_cache() -> None:
     Run-time registrations of transports and plugins are kept. Meant for tests
     and for programs that install distributions while running.
     """
-    _groups.clear()
+    clear()
     _loaded_transports.clear()
-    importlib.invalidate_caches()  # lets importlib.metadata see new sys.path entries
-    plugins = sys.modules.get("pynector._plugins")
-    if plugins is not None:
-        plugins.reset()
+    reset()
