@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -240,6 +241,121 @@ async def test_other_exceptions_from_a_transport_propagate_unchanged() -> None:
         with pytest.raises(KeyError) as caught:
             await client.request("x")
     assert caught.value is error
+
+
+class FailingAtTransport:
+    """A full transport (request and stream) that raises ``error`` at one step."""
+
+    def __init__(self, step: str, error: BaseException) -> None:
+        self.step = step
+        self.error = error
+        self.calls = 0
+
+    def _maybe_fail(self, step: str) -> None:
+        if step == self.step:
+            raise self.error
+
+    async def connect(self) -> None:
+        self._maybe_fail("connect")
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def request(self, data: Any, **options: Any) -> Any:
+        self.calls += 1
+        self._maybe_fail("request")
+        return data
+
+    @asynccontextmanager
+    async def stream(self, data: Any, **options: Any) -> AsyncIterator[AsyncIterator[Any]]:
+        self._maybe_fail("open stream")
+
+        async def items() -> AsyncIterator[Any]:
+            yield data
+            self._maybe_fail("read stream")
+
+        yield items()
+
+
+async def _use(client: Pynector, step: str) -> None:
+    if step in ("connect", "request"):
+        await client.request("x")
+        return
+    async with client.stream("x") as items:
+        async for _ in items:
+            pass
+
+
+STEPS = ["connect", "request", "open stream", "read stream"]
+
+
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize(
+    "error", [builtins.ConnectionResetError("reset by peer"), OSError("network is unreachable")]
+)
+async def test_builtin_os_errors_at_every_call_into_a_transport_become_connection_errors(
+    step: str, error: OSError
+) -> None:
+    client = Pynector(transport=FailingAtTransport(step, error))  # connects on first use
+    try:
+        with pytest.raises(ConnectionError, match="the transport failed") as caught:
+            await _use(client, step)
+    finally:
+        await client.aclose()
+    assert caught.value.retryable is True
+    assert caught.value.__cause__ is error
+
+
+@pytest.mark.parametrize("step", STEPS)
+async def test_a_builtin_timeout_at_every_call_into_a_transport_becomes_pynectors(
+    step: str,
+) -> None:
+    error = builtins.TimeoutError("took too long")
+    client = Pynector(transport=FailingAtTransport(step, error))
+    try:
+        with pytest.raises(TimeoutError, match="the transport timed out") as caught:
+            await _use(client, step)
+    finally:
+        await client.aclose()
+    assert isinstance(caught.value, PynectorError)
+    assert caught.value.retryable is True
+    assert caught.value.__cause__ is error
+
+
+@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize(
+    "error",
+    [
+        ConnectionError("ours already", retryable=False),
+        TimeoutError("ours, also a builtin OSError"),
+        KeyError("not an OSError"),
+    ],
+)
+async def test_pynector_and_other_errors_at_every_call_into_a_transport_pass_unchanged(
+    step: str, error: Exception
+) -> None:
+    client = Pynector(transport=FailingAtTransport(step, error))
+    try:
+        with pytest.raises(type(error)) as caught:
+            await _use(client, step)
+    finally:
+        await client.aclose()
+    assert caught.value is error
+    assert caught.value.__cause__ is None
+
+
+async def test_a_mapped_builtin_connection_error_is_retried() -> None:
+    class FlakyTransport(FailingAtTransport):
+        async def request(self, data: Any, **options: Any) -> Any:
+            self.calls += 1
+            if self.calls == 1:
+                raise builtins.ConnectionResetError("reset by peer")
+            return data
+
+    transport = FlakyTransport("none", OSError())
+    async with Pynector(transport=transport, config={"retry_delay": 0}) as client:
+        assert await client.request_with_retry("x", max_retries=1) == "x"
+    assert transport.calls == 2
 
 
 def test_public_names_of_pynector() -> None:

@@ -53,6 +53,20 @@ async def fault(
     return caught.value
 
 
+async def stream_fault(
+    faults: FaultServer, engine: str, path: str, error: type[Exception]
+) -> tuple[Exception, int]:
+    """Open a stream of ``path`` and read it to the end; the error and the chunks before it."""
+    chunks = 0
+    async with one_connection(faults, engine) as transport:
+        with anyio.fail_after(5), pytest.raises(error) as caught:
+            async with transport.stream({"path": path}) as body:
+                async for _ in body:
+                    chunks += 1
+    assert faults.wait_for(lambda: faults.open_connections == 0)
+    return caught.value, chunks
+
+
 async def test_connection_refused(engine: str) -> None:
     async with HTTPTransport(
         engine=engine, base_url=f"http://127.0.0.1:{refused_port()}"
@@ -196,3 +210,44 @@ async def test_every_fault_is_a_transport_error_with_its_cause(
         error = await fault(faults, engine, path, TransportError)
         assert error.__cause__ is not None
         assert type(error.__cause__).__module__.startswith(engine)
+
+
+@pytest.mark.parametrize(
+    ("path", "error", "text"),
+    [
+        ("/truncated", ConnectionError, "connection broke"),
+        ("/reset-mid-body", ConnectionError, "connection broke"),
+        ("/bad-gzip", ProtocolError, "could not be decoded"),
+    ],
+)
+async def test_a_body_failing_while_streamed_raises_the_same_error_as_request(
+    faults: FaultServer, engine: str, path: str, error: type[TransportError], text: str
+) -> None:
+    streamed, _ = await stream_fault(faults, engine, path, error)
+    requested = await fault(faults, engine, path, error)
+    assert text in str(streamed)
+    assert streamed.retryable is requested.retryable  # type: ignore[attr-defined]
+    assert type(streamed.__cause__).__module__.startswith(engine)
+
+
+@pytest.mark.parametrize("path", ["/malformed-status", "/huge-headers"])
+async def test_a_reply_head_failing_fails_opening_the_stream(
+    faults: FaultServer, engine: str, path: str
+) -> None:
+    error, chunks = await stream_fault(faults, engine, path, ProtocolError)
+    assert chunks == 0
+    assert error.retryable is False  # type: ignore[attr-defined]
+    assert "invalid HTTP reply" in str(error)
+
+
+async def test_streaming_from_a_refused_port_is_a_retryable_connection_error(
+    engine: str,
+) -> None:
+    async with HTTPTransport(
+        engine=engine, base_url=f"http://127.0.0.1:{refused_port()}"
+    ) as transport:
+        with anyio.fail_after(5), pytest.raises(ConnectionError) as caught:
+            async with transport.stream({"path": "/x"}):
+                pass
+    assert caught.value.retryable is True
+    assert type(caught.value.__cause__).__module__.startswith(engine)

@@ -31,6 +31,22 @@ async def test_stream_yields_the_body_in_chunks(control: ControlServer, engine: 
     assert len(chunks) > 1
 
 
+async def test_a_compressed_body_is_streamed_decoded(control: ControlServer, engine: str) -> None:
+    size = 1 << 20
+    gzipped = {"path": "/big", "params": {"size": size, "gzip": "1"}}
+    async with HTTPTransport(engine=engine, base_url=control.url) as transport:
+        async with transport.stream(gzipped) as body:
+            assert body.headers["content-encoding"] == "gzip"
+            chunks = [chunk async for chunk in body]
+        # Left after one decoded chunk: the connection is released, the next request works.
+        async with transport.stream(gzipped) as body:
+            first = await body.__anext__()
+        assert (await transport.request({"path": "/big", "params": {"size": 2}})).content == b"xx"
+    assert b"".join(chunks) == bytes(size)
+    assert 0 < len(first) <= size
+    assert not first.strip(b"\0")
+
+
 async def test_aread_reads_the_rest_of_a_stream(control: ControlServer, engine: str) -> None:
     async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         async with transport.stream({"path": "/stream", "params": {"chunks": 3}}) as response:

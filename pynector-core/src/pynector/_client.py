@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import warnings
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import anyio
 
 from . import errors
+from ._errormap import map_builtin_errors
 from ._exchange import ExchangeAdapter
 from ._plugins import hooks
 from .concurrency import RateLimiter, RetryPolicy, WorkerPool, deadline, remaining_time
@@ -26,13 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["Pynector"]
 
 _PENDING: Any = object()
-
-
-def _translate(exc: OSError) -> PynectorError:
-    """Map a builtin error from a minimal transport onto the pynector hierarchy."""
-    if isinstance(exc, builtins.TimeoutError):
-        return errors.TimeoutError(f"the transport timed out: {exc}")
-    return errors.ConnectionError(f"the transport failed: {type(exc).__name__}: {exc}")
 
 
 def _declared_options(parameters: Mapping[str, Any]) -> frozenset[str] | None:
@@ -95,12 +88,8 @@ class _MappedIterator:
         return getattr(self._inner, name)
 
     async def __anext__(self) -> Any:
-        try:
+        with map_builtin_errors():
             return await self._inner.__anext__()
-        except PynectorError:
-            raise  # already ours (pynector's TimeoutError is also an OSError)
-        except OSError as exc:
-            raise _translate(exc) from exc
 
 
 def _log_retry(attempt: int, error: BaseException, delay: float, reason: str) -> None:
@@ -325,12 +314,8 @@ class Pynector:
         async with self._connect_lock:
             if not self._connected:
                 self._check_open()
-                try:
+                with map_builtin_errors():
                     await self._impl.connect()
-                except PynectorError:
-                    raise  # already ours (pynector's TimeoutError is also an OSError)
-                except OSError as exc:
-                    raise _translate(exc) from exc
                 self._connected = True
 
     # -- one attempt -------------------------------------------------------
@@ -364,7 +349,7 @@ class Pynector:
         """
         limit = deadline(timeout, "request")
         try:
-            with limit:
+            with limit, map_builtin_errors():
                 if not self._connected:
                     await self._ensure_connected()
                 return await self._impl.request(data, **options)
@@ -375,10 +360,6 @@ class Pynector:
             if exc.retry_after:
                 self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
             raise
-        except PynectorError:
-            raise  # already ours (pynector's TimeoutError is also an OSError)
-        except OSError as exc:
-            raise _translate(exc) from exc
 
     def _mark_unknown_outcome(
         self, error: errors.TimeoutError, limit: deadline, data: Any, options: Mapping[str, Any]
@@ -694,15 +675,11 @@ class Pynector:
                     )
                     await _enter_all(stack, relay.pynector_request(info=info))
                 stack.enter_context(deadline(timeout, "stream"))
-                try:
-                    await self._ensure_connected()
+                await self._ensure_connected()
+                with map_builtin_errors():
                     iterator = await stack.enter_async_context(
                         self._stream_impl.stream(data, **options)
                     )
-                except PynectorError:
-                    raise  # already ours (pynector's TimeoutError is also an OSError)
-                except OSError as exc:
-                    raise _translate(exc) from exc
                 if relay is not None:
                     info.result = iterator  # plugins see the stream (HTTP: status, headers)
                 yield _MappedIterator(iterator)

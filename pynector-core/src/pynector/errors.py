@@ -23,7 +23,9 @@ Everything pynector raises on purpose is a :class:`PynectorError`::
 
 Transports translate their library's exceptions into this tree at the boundary
 (``raise Ours(...) from exc``), so the client's retry logic only ever reads
-:attr:`TransportError.retryable` and :attr:`TransportError.retry_after`.
+:attr:`TransportError.retryable` and :attr:`TransportError.retry_after`. The
+builtin errors a minimal transport lets escape are mapped by the client, in
+``pynector/_errormap.py``.
 """
 
 from __future__ import annotations

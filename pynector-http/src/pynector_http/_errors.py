@@ -8,7 +8,10 @@ Two kinds of failure reach the caller:
 * an engine exception: the engine (httpx2 or aiohttp) says what kind of
   failure it was (``CONNECT``, ``READ_TIMEOUT``, ``BROKEN``, ...) and
   :func:`failure` builds the error, so both engines raise the same classes with
-  the same messages and flags; the original is kept as ``__cause__``.
+  the same messages and flags; the original is kept as ``__cause__``. The
+  transport maps them in one place, a context manager entered around every
+  call into the engine (sending, following redirects, reading a body, the next
+  chunk of a stream).
 
 Every text taken from an engine or a server (an exception's message, the
 reason phrase, a body excerpt) is cleaned before it is shown

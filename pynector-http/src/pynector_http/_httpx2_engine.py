@@ -142,10 +142,11 @@ class _Feed(httpx2.AsyncByteStream):
 class _Reply:
     """An httpx2 response whose body has not been read."""
 
-    __slots__ = ("_raw", "http_version", "reason_phrase", "status_code", "url")
+    __slots__ = ("_raw", "_wire", "http_version", "reason_phrase", "status_code", "url")
 
     def __init__(self, raw: httpx2.Response) -> None:
         self._raw = raw
+        self._wire: AsyncIterator[bytes] | None = None  # the raw body under a decoded stream
         self.status_code = raw.status_code
         self.reason_phrase = raw.reason_phrase
         self.http_version = raw.http_version
@@ -207,12 +208,21 @@ class _Reply:
         return b"".join(parts)
 
     def chunks(self) -> AsyncIterator[bytes]:
-        return self._raw.aiter_bytes()
+        raw = self._raw
+        if "content-encoding" not in raw.headers:
+            return raw.aiter_bytes()
+        # Decoded by a response of our own, as in _read_at_most: when the body
+        # does not decode, the raw iterator is still ours to unwind in aclose().
+        wire = self._wire = raw.aiter_raw()
+        decoding = httpx2.Response(raw.status_code, headers=raw.headers, stream=_Feed(wire))
+        return decoding.aiter_bytes()
 
     async def aclose(self, chunks: AsyncIterator[bytes] | None = None) -> None:
         try:
             if chunks is not None:
                 await _abandon(chunks)
+            if self._wire is not None:
+                await _abandon(self._wire)
         finally:
             await self._raw.aclose()
 

@@ -112,6 +112,51 @@ def _basic(username: str, password: str) -> str:
     return f"Basic {token}"
 
 
+def _has_header(headers: list[tuple[str, str]], lower_name: str) -> bool:
+    return any(name.lower() == lower_name for name, _ in headers)
+
+
+def _method_of(data: Mapping[str, Any]) -> str | None:
+    """The request's method, upper case; ``None`` when it has none (it depends on the body)."""
+    method = data.get("method")
+    if method is None or (type(method) is str and (method := _METHODS.get(method)) is not None):
+        return method
+    return request_method(data)  # checks it (the standard methods are looked up above)
+
+
+def _with_checked_params(url: str, params: object) -> str:
+    try:
+        return with_params(url, params)
+    except (TypeError, ValueError) as exc:
+        raise errors.ConfigurationError(
+            f"the request data could not be encoded ({type(exc).__name__}: {exc}); "
+            "check 'params': a dict (list values repeat the key), a list of pairs or "
+            "a string"
+        ) from exc
+
+
+def _with_body(
+    data: Mapping[str, Any], headers: list[tuple[str, str]]
+) -> tuple[Body, list[tuple[str, str]]]:
+    """The encoded body, and the headers with its ``Content-Type`` unless they have one."""
+    body, content_type = encode_body(data)
+    if content_type is not None and not _has_header(headers, "content-type"):
+        headers = [*headers, ("Content-Type", content_type)]
+    return body, headers
+
+
+def _with_plugin_headers(relay: Any, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``headers`` with those plugins add (the trace context), never replacing the caller's."""
+    extra: dict[str, str] = {}
+    relay.pynector_headers(headers=extra)
+    if not extra:
+        return headers
+    # Checked like the caller's own, so both engines refuse the same values.
+    check_headers(extra, "pynector_headers")
+    present = {name.lower() for name, _ in headers}
+    return [*headers, *((n, v) for n, v in extra.items() if n.lower() not in present)]
+
+
 class _Exchange:
     """One request as it goes out, updated hop by hop when redirects are followed."""
 
@@ -409,41 +454,48 @@ class HTTPTransport(LifecycleMixin):
         """Return the absolute URL to request, its origin, and credentials from the URL."""
         path = data.get("path")
         url = data.get("url")
-        base_origin = self._base_origin
         if path is not None:
             if url is not None:
                 fail("the request data has both 'path' and 'url'; give one of them")
-            if not isinstance(path, str):
-                fail(f"'path' must be a string such as '/users', got {type(path).__name__}")
-            check_target_text("path", path)
-            if is_absolute(path):
-                fail(
-                    f"'path' {redact_url(path)!r} is an absolute URL; 'path' is relative to "
-                    "base_url. Use {'url': ...} for an absolute URL"
-                )
-            if base_origin is None:
-                fail(
-                    f"'path' {redact_url(path)!r} needs a base_url: create the transport with "
-                    "base_url='https://api.example.com', or pass an absolute {'url': ...}"
-                )
-            return self._on_base(path), base_origin, None
+            return self._path_target(path)
         if url is None:
-            if base_origin is None:
+            if self._base_origin is None:
                 fail(
                     "the request data has neither 'path' nor 'url'; e.g. "
                     "{'url': 'https://api.example.com/users'} (or set base_url and use 'path')"
                 )
-            return self._on_base(""), base_origin, None
+            return self._on_base(""), self._base_origin, None
+        return self._url_target(url)
+
+    def _path_target(self, path: object) -> tuple[str, Origin, None]:
+        """The target of a ``path``: always under ``base_url``."""
+        if not isinstance(path, str):
+            fail(f"'path' must be a string such as '/users', got {type(path).__name__}")
+        check_target_text("path", path)
+        if is_absolute(path):
+            fail(
+                f"'path' {redact_url(path)!r} is an absolute URL; 'path' is relative to "
+                "base_url. Use {'url': ...} for an absolute URL"
+            )
+        if self._base_origin is None:
+            fail(
+                f"'path' {redact_url(path)!r} needs a base_url: create the transport with "
+                "base_url='https://api.example.com', or pass an absolute {'url': ...}"
+            )
+        return self._on_base(path), self._base_origin, None
+
+    def _url_target(self, url: object) -> tuple[str, Origin, tuple[str, str] | None]:
+        """The target of a ``url``: absolute, or relative to ``base_url``."""
         if not isinstance(url, str):
             fail(f"'url' must be a string, got {type(url).__name__}")
         check_target_text("url", url)
         if not is_absolute(url):
-            if base_origin is None:
+            if self._base_origin is None:
                 fail(
                     f"'url' {redact_url(url)!r} is relative and the transport has no base_url; "
                     "pass an absolute URL such as 'https://api.example.com/users'"
                 )
-            return self._on_base(url), base_origin, None
+            return self._on_base(url), self._base_origin, None
         try:
             target = split_absolute(url)
         except ValueError as exc:
@@ -485,11 +537,24 @@ class HTTPTransport(LifecycleMixin):
         simple = type(data) is dict and data.keys() <= _NO_BODY_KEYS
         if not simple:
             data = check_data_keys(data)
-        method = data.get("method")
-        if method is not None and (
-            type(method) is not str or (method := _METHODS.get(method)) is None
-        ):
-            method = request_method(data)
+        method = _method_of(data)
+        url, origin, credentials = self._url_of(data)
+        headers = self._headers_for(data, origin, credentials)
+        body: Body = None
+        if not simple and not BODY_KEYS.isdisjoint(data):
+            body, headers = _with_body(data, headers)
+        if method is None:
+            # As curl and the CLI: a request with a body and no method is a POST.
+            method = "GET" if body is None else "POST"
+        relay = hooks(self.enable_telemetry)
+        if relay is not None:
+            headers = _with_plugin_headers(relay, headers)
+        if follow is None:
+            follow = self._follow_redirects
+        return _Exchange(method, url, origin, headers, body, follow, idempotent)
+
+    def _url_of(self, data: Mapping[str, Any]) -> tuple[str, Origin, tuple[str, str] | None]:
+        """The absolute URL with ``params`` applied, its origin, and credentials from the URL."""
         path = data.get("path")
         if (
             type(path) is str
@@ -500,19 +565,19 @@ class HTTPTransport(LifecycleMixin):
             and path.isprintable()
             and not self._base_query
         ):
+            # A plain path under a base_url without a query: nothing to check or merge.
             url, origin, credentials = self._base_prefix + path.lstrip("/"), self._base_origin, None
         else:
             url, origin, credentials = self._target(data)
         params = data.get("params")
         if params is not None:
-            try:
-                url = with_params(url, params)
-            except (TypeError, ValueError) as exc:
-                raise errors.ConfigurationError(
-                    f"the request data could not be encoded ({type(exc).__name__}: {exc}); "
-                    "check 'params': a dict (list values repeat the key), a list of pairs or "
-                    "a string"
-                ) from exc
+            url = _with_checked_params(url, params)
+        return url, origin, credentials
+
+    def _headers_for(
+        self, data: Mapping[str, Any], origin: Origin, credentials: tuple[str, str] | None
+    ) -> list[tuple[str, str]]:
+        """The request's headers: the defaults (for their origin only), its own, credentials."""
         same_origin = self._base_origin is None or origin == self._base_origin
         own = data.get("headers")
         if own:
@@ -523,39 +588,9 @@ class HTTPTransport(LifecycleMixin):
             headers = list(merged.values())
         else:
             headers = self._default_pairs if same_origin else []
-        if credentials is not None and not any(n.lower() == "authorization" for n, _ in headers):
+        if credentials is not None and not _has_header(headers, "authorization"):
             headers = [*headers, ("Authorization", _basic(*credentials))]
-        body: Body = None
-        if not simple and not BODY_KEYS.isdisjoint(data):
-            body, content_type = encode_body(data)
-            if content_type is not None and not any(
-                n.lower() == "content-type" for n, _ in headers
-            ):
-                headers = [*headers, ("Content-Type", content_type)]
-        if method is None:
-            # As curl and the CLI: a request with a body and no method is a POST.
-            method = "GET" if body is None else "POST"
-        relay = hooks(self.enable_telemetry)
-        if relay is not None:
-            extra: dict[str, str] = {}
-            relay.pynector_headers(headers=extra)
-            if extra:
-                # Checked like the caller's own, so both engines refuse the same values.
-                check_headers(extra, "pynector_headers")
-                present = {name.lower() for name, _ in headers}
-                headers = [
-                    *headers,
-                    *((n, v) for n, v in extra.items() if n.lower() not in present),
-                ]
-        return _Exchange(
-            method,
-            url,
-            origin,
-            headers,
-            body,
-            self._follow_redirects if follow is None else follow,
-            idempotent,
-        )
+        return headers
 
     # -- sending -------------------------------------------------------------
 
@@ -848,7 +883,7 @@ class HTTPTransport(LifecycleMixin):
         if timeout is not None:
             exchange.timeout = timeout
             exchange.deadline = time.monotonic() + timeout
-        try:
+        with _EngineErrors(self, engine, exchange, data):
             # Awaited directly when no redirect is followed: one coroutine less
             # on every suspension of the request (this is the hot path).
             reply = await (
@@ -868,14 +903,6 @@ class HTTPTransport(LifecycleMixin):
             except BaseException:
                 await reply.aclose()
                 raise
-        except errors.PynectorError:
-            raise
-        except ReplyTooLarge as exc:
-            raise self._too_large(exc, exchange) from None
-        except engine.failures as exc:
-            raise self._failure(engine, exc, exchange) from exc
-        except UnicodeError as exc:  # the engine could not encode a URL or header
-            raise unusable_data(exc, data) from exc
         return self._finish(reply, content, exchange)
 
     def _finish(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
@@ -916,33 +943,68 @@ def _caller_mistake(exc: BaseException) -> errors.ConfigurationError | None:
     return None
 
 
-class _Chunks:
-    """The body chunks of a streamed response, with engine errors translated."""
+class _EngineErrors:
+    """Translates what an engine raises into pynector's errors, around each call into it.
 
-    __slots__ = ("_engine", "_exchange", "_iterator", "_transport")
+    Used as ``with _EngineErrors(...):`` around sending a request (and following
+    its redirects), reading a body and reading the next chunk of a stream, as
+    httpx wraps every call into httpcore in ``map_httpcore_exceptions``:
+
+    * pynector's own errors pass unchanged;
+    * a reply past a limit (``ReplyTooLarge``) becomes ``ResponseTooLargeError``
+      or ``ProtocolError`` (the engine's exception is not chained: it says no more);
+    * one of the engine's failures becomes the error its kind calls for
+      (:func:`pynector_http._errors.failure`), with its text cleaned of secrets,
+      chained as ``__cause__``;
+    * a ``UnicodeError`` (the engine could not encode a URL or a header) is
+      the caller's ``ConfigurationError``;
+    * anything else (a cancellation, a bug) propagates unchanged.
+    """
+
+    __slots__ = ("_data", "_engine", "_exchange", "_transport")
 
     def __init__(
-        self,
-        transport: HTTPTransport,
-        engine: Engine,
-        iterator: AsyncIterator[bytes],
-        exchange: _Exchange,
+        self, transport: HTTPTransport, engine: Engine, exchange: _Exchange, data: Any
     ) -> None:
         self._transport = transport
         self._engine = engine
-        self._iterator = iterator
         self._exchange = exchange
+        self._data = data
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or isinstance(exc, errors.PynectorError):
+            return
+        if isinstance(exc, ReplyTooLarge):
+            raise self._transport._too_large(exc, self._exchange) from None
+        if isinstance(exc, self._engine.failures):
+            raise self._transport._failure(self._engine, exc, self._exchange) from exc
+        if isinstance(exc, UnicodeError):
+            raise unusable_data(exc, self._data) from exc
+
+
+class _Chunks:
+    """The body chunks of a streamed response, with engine errors translated."""
+
+    __slots__ = ("_errors", "_iterator")
+
+    def __init__(self, iterator: AsyncIterator[bytes], engine_errors: _EngineErrors) -> None:
+        self._iterator = iterator
+        self._errors = engine_errors
 
     def __aiter__(self) -> _Chunks:
         return self
 
     async def __anext__(self) -> bytes:
-        try:
+        with self._errors:
             return await self._iterator.__anext__()
-        except errors.PynectorError:
-            raise
-        except self._engine.failures as exc:
-            raise self._transport._failure(self._engine, exc, self._exchange) from exc
 
 
 class _StreamContext:
@@ -962,25 +1024,13 @@ class _StreamContext:
         transport = self._transport
         engine = transport._engine or transport._open()
         exchange = transport._prepare(self._data, self._options)
-        try:
+        engine_errors = _EngineErrors(transport, engine, exchange, self._data)
+        with engine_errors:
             reply = await transport._exchange(engine, exchange)
-        except errors.PynectorError:
-            raise
-        except ReplyTooLarge as exc:
-            raise transport._too_large(exc, exchange) from None
-        except engine.failures as exc:
-            raise transport._failure(engine, exc, exchange) from exc
-        except UnicodeError as exc:  # the engine could not encode a URL or header
-            raise unusable_data(exc, self._data) from exc
         if not 200 <= reply.status_code < 300:
             try:
-                content = await reply.read(transport._max_response_size)
-            except errors.PynectorError:
-                raise
-            except ReplyTooLarge as exc:
-                raise transport._too_large(exc, exchange) from None
-            except engine.failures as exc:
-                raise transport._failure(engine, exc, exchange) from exc
+                with engine_errors:
+                    content = await reply.read(transport._max_response_size)
             finally:
                 await reply.aclose()
             raise transport._status_error(transport._response(reply, content, exchange), exchange)
@@ -989,7 +1039,7 @@ class _StreamContext:
         url = reply.url
         self._stream = ResponseStream(
             reply.status_code,
-            chunks=_Chunks(transport, engine, self._iterator, exchange),
+            chunks=_Chunks(self._iterator, engine_errors),
             aclose=self._close,
             headers=reply.headers(),
             url=url,

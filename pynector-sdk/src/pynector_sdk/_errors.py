@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterable
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import Any
 
 from pynector import errors
@@ -52,7 +52,7 @@ def _scrub_cause(exc: Exception, secrets: tuple[str, ...]) -> None:
             exc.message = scrub(message, secrets)  # type: ignore[attr-defined]
 
 
-__all__ = ["ErrorMap"]
+__all__ = ["ErrorMap", "Translating"]
 
 _HINTS = {
     401: "check the API key (the api_key option or the {env} environment variable)",
@@ -183,6 +183,15 @@ class ErrorMap:
             )
         return None
 
+    def around(self, operation: str, *, calling: bool = True) -> Translating:
+        """A context manager that translates what the block raises (see :meth:`translate`).
+
+        ``with errors.around("messages.create"):`` around an SDK call or the
+        reading of its stream: an exception :meth:`translate` knows is raised
+        as the pynector error, the SDK's as its ``__cause__``; any other propagates.
+        """
+        return Translating(self, operation, calling)
+
     def _status_error(self, exc: Any, where: str) -> errors.PynectorError:
         status: int = exc.status_code
         detail = self._detail(getattr(exc, "message", exc))
@@ -209,3 +218,29 @@ class ErrorMap:
             response=response,
             retry_after=wait,
         )
+
+
+class Translating:
+    """What :meth:`ErrorMap.around` returns: translates the exceptions of one block."""
+
+    __slots__ = ("_calling", "_map", "_operation")
+
+    def __init__(self, error_map: ErrorMap, operation: str, calling: bool) -> None:
+        self._map = error_map
+        self._operation = operation
+        self._calling = calling
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # The end of a stream is no error (and the common case: not looked at).
+        if isinstance(exc, Exception) and not isinstance(exc, StopAsyncIteration):
+            error = self._map.translate(exc, self._operation, calling=self._calling)
+            if error is not None:
+                raise error from exc

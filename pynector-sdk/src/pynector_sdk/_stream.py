@@ -41,16 +41,11 @@ class EventStream:
 
     async def __anext__(self) -> Any:
         try:
-            return await self._next()
-        except StopAsyncIteration:
+            with self._errors.around(self._operation, calling=False):
+                return await self._next()
+        except Exception:  # StopAsyncIteration included: the stream is over either way
             self._done = True
             raise
-        except Exception as exc:
-            self._done = True
-            error = self._errors.translate(exc, self._operation, calling=False)
-            if error is None:
-                raise
-            raise error from exc
 
     async def finish(self) -> None:
         """Run the SDK's generators to their end once the stream is closed.

@@ -329,17 +329,12 @@ class SDKTransport(LifecycleMixin):
                 f"{operation.name} with these arguments returns a stream; use "
                 "`async with client.stream(data) as events:` instead of client.request(data)"
             )
-        try:
+        with self._errors.around(operation.name):
             if operation.is_coroutine:
                 return await operation.method(**kwargs)
             # ``list`` operations return an awaitable paginator: awaiting it gives the first page.
             result = operation.method(**kwargs)
             return await result if inspect.isawaitable(result) else result
-        except Exception as exc:
-            error = self._errors.translate(exc, operation.name)
-            if error is None:
-                raise
-            raise error from exc
 
     @asynccontextmanager
     async def stream(self, data: Any, **options: Any) -> AsyncIterator[EventStream]:
@@ -362,16 +357,11 @@ class SDKTransport(LifecycleMixin):
                 "operation that takes stream=True such as "
                 f"{self._spec.default_operation!r}"
             )
-        try:
+        with self._errors.around(operation.name):
             result = operation.method(**kwargs)
             if inspect.isawaitable(result):
                 result = await result
             events = await result.__aenter__()
-        except Exception as exc:
-            error = self._errors.translate(exc, operation.name)
-            if error is None:
-                raise
-            raise error from exc
         stream = EventStream(events, self._errors, operation.name)
         try:
             yield stream
