@@ -12,7 +12,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from pydantic import BaseModel
 
-from pynector._cli_common import (
+from pynector.cli._arguments import (
     Secrets,
     UsageError,
     add_transport_arguments,

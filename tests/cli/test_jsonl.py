@@ -9,7 +9,7 @@ from typing import BinaryIO
 
 import pytest
 
-from pynector._jsonl import (
+from pynector.cli._ledger import (
     IdSet,
     LineError,
     RequestParser,

@@ -15,7 +15,7 @@ from .conftest import CountingServer, env
 # Runs the command in-process, then prints which of the named modules it imported.
 _PROBE = """
 import json, sys
-from pynector._cli import main
+from pynector.cli import main
 status = main(sys.argv[2:])
 print(json.dumps({"status": status, "loaded": [m for m in sys.argv[1].split(",")
                                                if m in sys.modules]}), file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from pynector._tokens import TokenBudget, estimate_tokens
+from pynector.cli._tokens import TokenBudget, estimate_tokens
 
 
 def test_the_estimate_is_text_over_four_plus_the_output_allowance() -> None:

@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ._cli_common import (
+from ._arguments import (
     TALLY,
     Secrets,
     Tally,
@@ -44,14 +44,14 @@ from ._cli_common import (
     transport_options,
     whole_number,
 )
-from ._cli_progress import Reporter, make_reporter, print_summary
+from ._progress import Reporter, make_reporter, print_summary
 from ._tokens import estimate_tokens
-from .errors import ConfigurationError
+from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from ._cli import Subcommands
-    from ._client import Pynector
-    from ._jsonl import OutputState, RequestLine, RequestParser
+    from . import Subcommands
+    from .._client import Pynector
+    from ._ledger import OutputState, RequestLine, RequestParser
     from ._tokens import TokenBudget
 
 __all__ = ["add_batch_parser", "run_batch"]
@@ -166,7 +166,7 @@ class _Batch:
         reporter: Reporter,
         budget: TokenBudget | None,
     ) -> None:
-        from ._jsonl import IdSet
+        from ._ledger import IdSet
 
         self.args = args
         self.transport: str = args.transport.strip().lower()
@@ -207,7 +207,7 @@ class _Batch:
         Every step that reads the line is guarded: a line that cannot be read or
         prepared for any reason is a bad line, never the end of the run.
         """
-        from ._jsonl import LineError, id_key, iter_lines
+        from ._ledger import LineError, id_key, iter_lines
 
         parse = self.parser.parse
         seen, ok, failed = self.seen, self.state.ok, self.state.failed
@@ -367,7 +367,7 @@ class _Batch:
         """Send every request not done yet, until the input ends or a signal stops it."""
         import anyio
 
-        from .concurrency import WorkerPool
+        from ..concurrency import WorkerPool
 
         pool = WorkerPool(self.args.concurrency)
         start = time.perf_counter()
@@ -420,7 +420,7 @@ class _Batch:
 
     async def _in_batch_hook(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work()`` inside the plugins' ``pynector_batch`` wrappers (telemetry)."""
-        from ._plugins import hooks
+        from .._plugins import hooks
 
         relay = hooks()
         if relay is None:
@@ -428,7 +428,7 @@ class _Batch:
             return
         from contextlib import AbstractAsyncContextManager, AsyncExitStack
 
-        from .hookspecs import BatchInfo
+        from ..hookspecs import BatchInfo
 
         info = BatchInfo(self.transport, None, self.args.concurrency, None)
         async with AsyncExitStack() as stack:
@@ -707,7 +707,7 @@ def _open_output(path: Path) -> BinaryIO:
 
 def _first_request(batch: _Batch, state: OutputState) -> RequestLine | None:
     """The first request a run would send (among the first lines), or ``None``."""
-    from ._jsonl import id_key, iter_lines
+    from ._ledger import id_key, iter_lines
 
     parse = batch.parser.parse
     for count, (number, raw) in enumerate(iter_lines(batch.args.input)):
@@ -736,7 +736,7 @@ def _check_first_request(batch: _Batch, state: OutputState) -> None:
     request = _first_request(batch, state)
     if request is None:
         return
-    from .errors import ConfigurationError
+    from ..errors import ConfigurationError
 
     try:
         validate(request.data)
@@ -762,7 +762,7 @@ def _prepare_output(
     ``check(state)`` runs after OUT is read and before anything is written to it;
     when it raises, an OUT this call created is removed again.
     """
-    from ._jsonl import IdSet, drop_failed, fsync_directory, repair_output, scan_output
+    from ._ledger import IdSet, drop_failed, fsync_directory, repair_output, scan_output
 
     path: Path = args.output
     if args.dry_run:
@@ -815,9 +815,9 @@ def _prepare_output(
 
 
 def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any]) -> Pynector:
-    from . import Pynector
-    from .concurrency import parse_rate
-    from .errors import ConfigurationError
+    from .. import Pynector
+    from ..concurrency import parse_rate
+    from ..errors import ConfigurationError
 
     config = client_config(args)
     config["max_connections"] = args.concurrency
@@ -847,7 +847,7 @@ def _is_number(text: str) -> bool:
 
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``pynector batch``; return the exit status (see the epilog)."""
-    from ._jsonl import OutputState, RequestParser, count_lines
+    from ._ledger import OutputState, RequestParser, count_lines
 
     secrets = Secrets()
     plugin_name: str | None = None
@@ -882,12 +882,12 @@ def run_batch(args: argparse.Namespace) -> int:
             print_summary(batch.summary_rows(), "Dry run: nothing was sent", secrets)
             return batch.exit_status()
         if args.retries or budget is not None:
-            from .registry import register_plugin
+            from ..registry import register_plugin
 
             plugin_name = register_plugin(attempts_plugin(budget), name="pynector-batch-cli")
         import anyio
 
-        from .errors import ConfigurationError, PynectorError
+        from ..errors import ConfigurationError, PynectorError
 
         total = count_lines(args.input) if args.progress != "none" else None
         reporter.start(total, already_done=len(state.ok) + len(state.failed))
@@ -907,7 +907,7 @@ def run_batch(args: argparse.Namespace) -> int:
         if batch.output is not None:
             batch.output.close()
         if plugin_name is not None:
-            from .registry import unregister_plugin
+            from ..registry import unregister_plugin
 
             unregister_plugin(plugin_name)
     print_summary(batch.summary_rows(), "Batch summary", secrets)

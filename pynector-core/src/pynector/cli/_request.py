@@ -15,7 +15,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._cli_common import (
+from ._arguments import (
     TALLY,
     Secrets,
     Tally,
@@ -35,10 +35,10 @@ from ._cli_common import (
     request_secrets,
     transport_options,
 )
-from .redact import REDACTED, is_secret_header
+from ..redact import REDACTED, is_secret_header
 
 if TYPE_CHECKING:
-    from ._cli import Subcommands
+    from . import Subcommands
 
 __all__ = ["add_request_parser", "run_request"]
 
@@ -186,7 +186,7 @@ def build_request(args: argparse.Namespace, transport: str, base_url: str | None
 
 
 def _operation(target: str) -> str:
-    from ._jsonl import OPENAI_OPERATIONS
+    from ._ledger import OPENAI_OPERATIONS
 
     path = target.split("://", 1)[-1]
     path = "/" + path.split("/", 1)[1] if "://" in target and "/" in path else target
@@ -265,9 +265,9 @@ def run_request(args: argparse.Namespace) -> int:
     """Run ``pynector request``; return the exit status."""
     import anyio
 
-    from . import Pynector
-    from .errors import ConfigurationError
-    from .registry import register_plugin, unregister_plugin
+    from .. import Pynector
+    from ..errors import ConfigurationError
+    from ..registry import register_plugin, unregister_plugin
 
     secrets = Secrets()
     try:

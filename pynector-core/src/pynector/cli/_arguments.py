@@ -31,12 +31,12 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .redact import REDACTED, Scrubber, is_secret_header, is_secret_name
+from ..redact import REDACTED, Scrubber, is_secret_header, is_secret_name
 
 if TYPE_CHECKING:
     from ._tokens import TokenBudget
-    from .errors import ConfigurationError
-    from .hookspecs import RequestInfo, RetryWaitInfo
+    from ..errors import ConfigurationError
+    from ..hookspecs import RequestInfo, RetryWaitInfo
 
 __all__ = [
     "TALLY",
@@ -413,7 +413,7 @@ TALLY: ContextVar[Tally | None] = ContextVar("pynector_batch_tally", default=Non
 
 def attempts_plugin(budget: TokenBudget | None) -> object:
     """A private plugin: counts retries, and holds attempts to the token budget."""
-    from .hookspecs import hookimpl
+    from ..hookspecs import hookimpl
 
     class Attempts:
         @hookimpl
@@ -665,8 +665,8 @@ def check_transport(name: str, args: argparse.Namespace) -> None:
         UsageError: For an unknown (or broken) transport: the message suggests
             the closest name and lists the installed ones.
     """
-    from .errors import ConfigurationError
-    from .registry import resolve_transport
+    from ..errors import ConfigurationError
+    from ..registry import resolve_transport
 
     try:
         resolve_transport(name)

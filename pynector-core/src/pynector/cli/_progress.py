@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from ._cli_common import Secrets
+from ._arguments import Secrets
 from ._histogram import Latencies
 
 __all__ = [

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from ._version import __version__
+from .._version import __version__
 
 if TYPE_CHECKING:
-    from .registry import PluginInfo, TransportInfo
+    from ..registry import PluginInfo, TransportInfo
 
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
     Section = tuple[str, Sequence[TransportInfo | PluginInfo]]
@@ -47,7 +47,7 @@ def add_transports_parser(subcommands: Subcommands) -> None:
 
 
 def _run_transports(args: argparse.Namespace) -> int:
-    from .registry import available_plugins, available_transports
+    from ..registry import available_plugins, available_transports
 
     # The table shows every broken entry; the loader's warnings would repeat it.
     logging.getLogger("pynector").addHandler(logging.NullHandler())
@@ -126,13 +126,13 @@ def _add_demo_parser(subcommands: Subcommands) -> None:
 
 
 def _add_request_parser(subcommands: Subcommands) -> None:
-    from ._cli_request import add_request_parser
+    from ._request import add_request_parser
 
     add_request_parser(subcommands)
 
 
 def _add_batch_parser(subcommands: Subcommands) -> None:
-    from ._cli_batch import add_batch_parser
+    from ._batch import add_batch_parser
 
     add_batch_parser(subcommands)
 
