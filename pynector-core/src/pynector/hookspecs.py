@@ -6,6 +6,12 @@ published under the ``pynector.plugins`` entry-point group (or registered with
 ``pynector_retry`` and ``pynector_request`` hooks may return a context manager,
 sync or async, that the client enters around the operation: a span, a log
 scope, a rate limit or a cache. Return ``None`` to stay out of the way.
+
+``pynector_cli_support`` is the one hook asked of a transport factory rather
+than of the plugins: the command line asks it of the factory the
+``pynector.transports`` entry point names, so a transport's distribution tells
+``pynector request`` and ``pynector batch`` how to handle its requests and
+replies without registering anything.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from .cli import CLISupport
 
 __all__ = [
     "BatchInfo",
@@ -155,4 +164,13 @@ def pynector_headers(headers: dict[str, str]) -> None:
 
     Transports that carry headers call this once per attempt, inside the
     ``pynector_request`` wrappers, so the current span is the attempt's span.
+    """
+
+
+@hookspec(firstresult=True)
+def pynector_cli_support(transport_type: str) -> CLISupport | None:
+    """What the command line knows about a transport: a ``pynector.cli.CLISupport`` or ``None``.
+
+    Implemented on the transport factory itself (a ``@staticmethod`` marked
+    ``@pynector.hookimpl``); ``transport_type`` is the name it was chosen by.
     """

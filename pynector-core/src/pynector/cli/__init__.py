@@ -1,4 +1,11 @@
-"""The ``pynector`` command (also ``python -m pynector``).
+"""The ``pynector`` command (also ``python -m pynector``), and what transports tell it.
+
+:func:`main` runs the command. :class:`CLISupport` is what a transport's
+distribution returns from its ``pynector_cli_support`` hook to tell the command
+line how to build its requests, read batch lines, estimate tokens and show its
+replies (see ``docs/plugins.md``); :class:`RequestWords`, :class:`UsageError`,
+:class:`LineError`, :func:`check_id`, :func:`jsonable` and :func:`bytes_json`
+are what such a support is written with.
 
 Each subcommand is an ``add_parser(subcommands)`` function that adds its
 subparser and stores its handler (parsed arguments -> exit code) with
@@ -15,15 +22,34 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from .._version import __version__
+from pynector._version import __version__
+
+from ._errors import LineError as LineError
+from ._errors import UsageError as UsageError
+from ._json import bytes_json as bytes_json
+from ._json import jsonable as jsonable
+from ._support import CLISupport as CLISupport
+from ._support import RequestWords as RequestWords
+from ._support import check_id as check_id
 
 if TYPE_CHECKING:
-    from ..registry import PluginInfo, TransportInfo
+    from pynector.registry import PluginInfo, TransportInfo
 
     Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
     Section = tuple[str, Sequence[TransportInfo | PluginInfo]]
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = [
+    "COMMANDS",
+    "CLISupport",
+    "LineError",
+    "RequestWords",
+    "UsageError",
+    "build_parser",
+    "bytes_json",
+    "check_id",
+    "jsonable",
+    "main",
+]
 
 Handler = Callable[[argparse.Namespace], int]
 """What a subcommand runs: takes the parsed arguments, returns the exit code."""
@@ -47,7 +73,7 @@ def add_transports_parser(subcommands: Subcommands) -> None:
 
 
 def _run_transports(args: argparse.Namespace) -> int:
-    from ..registry import available_plugins, available_transports
+    from pynector.registry import available_plugins, available_transports
 
     # The table shows every broken entry; the loader's warnings would repeat it.
     logging.getLogger("pynector").addHandler(logging.NullHandler())

@@ -1,19 +1,12 @@
-"""What ``pynector request`` and ``pynector batch`` share.
+"""The arguments ``pynector request`` and ``pynector batch`` share, and errors in their words.
 
 - The transport arguments (``--transport``, ``--base-url``, ``--header``,
   ``--provider``, ``--api-key``, ``--option``) and the client arguments
   (``--timeout``, ``--retries``, ``--retry-delay``), turned into the keyword
-  arguments of :class:`pynector.Pynector`.
-- :class:`Secrets`: every credential given on the command line, scrubbed from
-  anything the commands print or write (as text, percent-encoded, in base64,
-  and in bodies that are not text).
+  arguments of :class:`pynector.Pynector`, with the secrets among them.
 - :func:`check_transport`, :func:`cli_usage_error`: an unknown ``--transport``
   first, and the client's error messages in the command line's words
   (``--base-url``, not ``base_url=``).
-- :func:`jsonable`, :func:`error_json`: the JSON form of a reply and of an error,
-  for any transport.
-- :func:`attempts_plugin`: a private plugin that counts each request's attempts
-  (and holds them to a ``--tpm`` budget) through the client's hooks.
 
 Only the standard library is imported here, so ``pynector --help`` stays light.
 """
@@ -21,37 +14,30 @@ Only the standard library is imported here, so ``pynector --help`` stays light.
 from __future__ import annotations
 
 import argparse
-import base64
-import contextlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..redact import REDACTED, Scrubber, is_secret_header, is_secret_name
+from pynector.redact import secret_values, url_secrets, value_secrets
+
+from ._errors import UsageError
+from ._secrets import Secrets
 
 if TYPE_CHECKING:
-    from ._tokens import TokenBudget
-    from ..errors import ConfigurationError
-    from ..hookspecs import RequestInfo, RetryWaitInfo
+    from pynector.errors import ConfigurationError
+
+    from ._support import CLISupport
 
 __all__ = [
-    "TALLY",
-    "Secrets",
-    "Tally",
     "UsageError",
     "add_client_arguments",
     "add_transport_arguments",
-    "attempts_plugin",
     "check_transport",
+    "cli_message",
     "cli_usage_error",
     "client_config",
-    "error_json",
-    "is_http_response",
-    "jsonable",
     "parse_json_argument",
     "positive_number",
     "read_argument_file",
@@ -59,15 +45,8 @@ __all__ = [
     "whole_number",
 ]
 
-_SECRET_OPTION = re.compile(r"key|token|secret|password|passwd|credential|auth", re.IGNORECASE)
 _OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_MIN_SECRET = 4  # shorter values would mangle unrelated text and are not worth hiding
-_MAX_DEPTH = 64
-
-
-class UsageError(Exception):
-    """A bad command line or an unusable input or output: exit status 2, nothing sent."""
 
 
 def positive_number(text: str) -> float:
@@ -127,7 +106,11 @@ def add_transport_arguments(parser: argparse.ArgumentParser) -> None:
         help="a default header (repeatable); Authorization, API keys and cookies are never "
         "printed or written",
     )
-    group.add_argument("--provider", metavar="NAME", help="sdk transport: openai or anthropic")
+    group.add_argument(
+        "--provider",
+        metavar="NAME",
+        help="the transport's provider option (the sdk transport's API)",
+    )
     group.add_argument(
         "--api-key", metavar="KEY", help="the transport's api_key option (sdk); never shown"
     )
@@ -203,167 +186,43 @@ def _parse_option(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def _header_secrets(name: str, value: str) -> list[str]:
-    if not value or not is_secret_header(name):
-        return []
-    found = [value]
-    _scheme, _, credential = value.partition(" ")
-    if credential.strip():
-        found.append(credential.strip())
-    if _scheme.lower() == "basic" and credential.strip():
-        with contextlib.suppress(ValueError):  # UnicodeDecodeError is a ValueError
-            decoded = base64.b64decode(credential.strip(), validate=True).decode()
-            found += [decoded, decoded.partition(":")[2]]  # user:password, and the password
-    return found
-
-
-def _url_secrets(url: str) -> list[str]:
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return []
-    # Values of secret query parameters (api_key=, token=, ...), decoded and as written.
-    found = [
-        value
-        for name, value in parse_qsl(parts.query, keep_blank_values=False)
-        if is_secret_name(name)
-    ]
-    for field in parts.query.split("&"):
-        name, sep, value = field.partition("=")
-        if sep and value and is_secret_name(unquote(name)):
-            found.append(value)
-    userinfo, at, _host = parts.netloc.rpartition("@")
-    if not at:
-        return found
-    found += [userinfo, unquote(userinfo)]
-    # The transport sends them as Basic auth, which a server may echo back.
-    found.append(base64.b64encode(unquote(userinfo).encode()).decode())
-    _user, colon, password = userinfo.partition(":")
-    if colon and password:
-        found += [password, unquote(password)]
-    return found
-
-
-def request_secrets(data: Any) -> list[str]:
-    """The secrets of one request: credential headers, URL credentials, secret parameters."""
-    if not isinstance(data, Mapping):
-        return []
-    found: list[str] = []
-    headers = data.get("headers")
-    if isinstance(headers, Mapping):
-        for name, value in headers.items():
-            if isinstance(value, str):
-                found += _header_secrets(str(name), value)
-    for key in ("url", "path"):
-        value = data.get(key)
-        if isinstance(value, str):
-            found += _url_secrets(value)
-    params = data.get("params")
-    pairs: Iterable[Any] = ()
-    if isinstance(params, Mapping):
-        pairs = params.items()
-    elif isinstance(params, list):
-        pairs = (pair for pair in params if isinstance(pair, list | tuple) and len(pair) == 2)
-    elif isinstance(params, str):
-        found += _url_secrets("?" + params)
-    for name, value in pairs:
-        if is_secret_name(str(name)):
-            found += [str(item) for item in (value if isinstance(value, list) else [value])]
-    return found
-
-
-def _value_secrets(name: str, value: Any) -> list[str]:
-    """Secret strings inside a ``--option`` value."""
-    if isinstance(value, str):
-        secret = _SECRET_OPTION.search(name) or is_secret_name(name)
-        return [value] if secret else _url_secrets(value)
-    if isinstance(value, Mapping):
-        found: list[str] = []
-        for key, item in value.items():
-            if isinstance(item, str) and is_secret_header(str(key)):
-                found += _header_secrets(str(key), item)
-            else:
-                found += _value_secrets(str(key), item)
-        return found
-    return []
-
-
-def transport_options(args: argparse.Namespace) -> tuple[str, dict[str, Any], Secrets]:
+def transport_options(
+    args: argparse.Namespace, header_option: str = "headers"
+) -> tuple[str, dict[str, Any], Secrets]:
     """The transport name, its options and the secrets among them.
 
-    ``--header`` becomes the ``headers`` option (``default_headers`` for the sdk
-    transport, which passes it to the SDK client).
+    Args:
+        args: The parsed command line.
+        header_option: The transport option ``--header`` fills (its
+            :attr:`~pynector.cli.CLISupport.header_option`).
 
     Raises:
         UsageError: For a malformed ``--header`` or ``--option``.
     """
     name = str(args.transport).strip().lower()
     options: dict[str, Any] = {}
-    secrets: list[str] = []
+    secrets: set[str] = set()
     for text in args.option:
         key, value = _parse_option(text)
         options[key] = value
-        secrets += _value_secrets(key, value)
+        secrets |= value_secrets(value, key)
     if args.base_url is not None:
         options["base_url"] = args.base_url
-        secrets += _url_secrets(args.base_url)
+        secrets |= url_secrets(args.base_url)
     if args.provider is not None:
         options["provider"] = args.provider
     if args.api_key is not None:
         options["api_key"] = args.api_key
-        secrets.append(args.api_key)
+        secrets.add(args.api_key)
     if args.header:
-        key = "default_headers" if name == "sdk" else "headers"
-        given = options.get(key)
+        given = options.get(header_option)
         headers: dict[str, str] = dict(given) if isinstance(given, Mapping) else {}
         for text in args.header:
             header, value = _parse_header(text)
             headers[header] = value
-            secrets += _header_secrets(header, value)
-        options[key] = headers
+        secrets |= secret_values(headers.items())
+        options[header_option] = headers
     return name, options, Secrets(secrets)
-
-
-class Secrets(Scrubber):
-    """Credentials from the command line, and how to keep them out of any text.
-
-    A :class:`pynector.redact.Scrubber` (each secret found as it is,
-    percent-encoded, JSON-escaped and in base64) that grows with ``+`` and
-    scrubs JSON values too.
-
-    Args:
-        values: The secret strings; values shorter than 4 characters are ignored.
-    """
-
-    __slots__ = ()
-
-    def __add__(self, values: Iterable[str]) -> Secrets:
-        """These secrets and ``values``."""
-        added = [value for value in values if isinstance(value, str) and len(value) >= _MIN_SECRET]
-        if not added or all(value in self.values for value in added):
-            return self
-        return Secrets([*self.values, *added])
-
-    def scrub_object(self, value: Any) -> Any:
-        """A copy of a JSON value with the secrets replaced in every string and key.
-
-        Unlike :meth:`scrub` on the serialised text, this can never break the
-        JSON (a secret that looks like a number is not replaced inside numbers).
-        """
-        if isinstance(value, str):
-            return self.scrub(value)
-        if isinstance(value, dict):
-            return {self.scrub(str(k)): self.scrub_object(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.scrub_object(item) for item in value]
-        return value
-
-    def dumps(self, value: Any) -> str:
-        """``json.dumps(value)`` (compact, UTF-8 text) with no secret in it."""
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        if self.values and self.found_in(text):
-            text = json.dumps(self.scrub_object(value), ensure_ascii=False, separators=(",", ":"))
-        return text
 
 
 def parse_json_argument(flag: str, text: str) -> Any:
@@ -384,6 +243,11 @@ def parse_json_argument(flag: str, text: str) -> Any:
 
 
 def read_argument_file(flag: str, path: str) -> str:
+    """The text of ``path`` (``-``: standard input) for ``flag @path``.
+
+    Raises:
+        UsageError: If the file cannot be read.
+    """
     import sys
 
     if path == "-":
@@ -393,171 +257,6 @@ def read_argument_file(flag: str, path: str) -> str:
             return file.read()
     except OSError as exc:
         raise UsageError(f"{flag} @{path}: cannot read the file: {exc.strerror or exc}") from None
-
-
-# -- attempts and the token budget, through the client's hooks ------------------------
-
-
-class Tally:
-    """What the hooks learn about the request the current task is sending."""
-
-    __slots__ = ("attempts", "tokens")
-
-    def __init__(self, tokens: int) -> None:
-        self.attempts = 1
-        self.tokens = tokens
-
-
-TALLY: ContextVar[Tally | None] = ContextVar("pynector_batch_tally", default=None)
-
-
-def attempts_plugin(budget: TokenBudget | None) -> object:
-    """A private plugin: counts retries, and holds attempts to the token budget."""
-    from ..hookspecs import hookimpl
-
-    class Attempts:
-        @hookimpl
-        def pynector_retry_wait(self, info: RetryWaitInfo) -> None:
-            tally = TALLY.get()
-            if tally is not None:
-                tally.attempts += 1
-
-    if budget is None:
-        return Attempts()
-
-    class AttemptsAndTokens(Attempts):
-        @hookimpl
-        def pynector_request(self, info: RequestInfo) -> Any:
-            tally = TALLY.get()
-            if tally is None or budget is None:
-                return None
-            return budget.reserve(tally.tokens)
-
-    return AttemptsAndTokens()
-
-
-# -- JSON forms ------------------------------------------------------------------
-
-
-def is_http_response(value: object) -> bool:
-    """Whether ``value`` looks like an HTTP response (pynector-http's, httpx's, ...)."""
-    try:
-        return (
-            isinstance(getattr(value, "status_code", None), int)
-            and hasattr(value, "headers")
-            and isinstance(getattr(value, "content", None), bytes)
-        )
-    except Exception:  # a streamed response whose body was not read
-        return False
-
-
-def _bytes_json(data: bytes, secrets: Secrets | None) -> Any:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        if secrets is not None:
-            data = secrets.scrub_bytes(data)
-        return {"base64": base64.b64encode(data).decode("ascii")}
-
-
-def _is_json_type(content_type: str) -> bool:
-    media = content_type.partition(";")[0].strip().lower()
-    return media == "application/json" or media.endswith("+json")
-
-
-def http_response_json(response: Any, secrets: Secrets | None = None) -> dict[str, Any]:
-    """``{"status_code", "headers", "body"}``, or ``"body_base64"`` for binary content.
-
-    The body is the parsed JSON when the Content-Type is JSON and it parses, else
-    the decoded text. Secret headers (``Set-Cookie``, ...; see
-    :func:`pynector.redact.is_secret_header`) show ``[redacted]``. A binary body
-    is scrubbed of ``secrets`` as bytes before it is encoded (text is scrubbed
-    when the JSON is written).
-    """
-    headers: dict[str, str] = {}
-    content_type = ""
-    for name, value in response.headers.items():
-        lowered = str(name).lower()
-        headers[lowered] = REDACTED if is_secret_header(lowered) else str(value)
-        if lowered == "content-type":
-            content_type = str(value)
-    result: dict[str, Any] = {"status_code": response.status_code, "headers": headers}
-    content: bytes = response.content
-    if content and _is_json_type(content_type):
-        try:
-            result["body"] = json.loads(content)
-        except ValueError:
-            pass
-        else:
-            return result
-    encoding = getattr(response, "encoding", None) or "utf-8"
-    try:
-        result["body"] = content.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        if secrets is not None:
-            content = secrets.scrub_bytes(content)
-        result["body_base64"] = base64.b64encode(content).decode("ascii")
-    return result
-
-
-def jsonable(value: Any, secrets: Secrets | None = None, _depth: int = 0) -> Any:
-    """A JSON-serialisable form of any transport's reply.
-
-    An HTTP response becomes ``{"status_code", "headers", "body"}``; an object
-    with ``model_dump`` (the SDKs' pydantic models) what ``model_dump(mode="json")``
-    returns; bytes the UTF-8 text, or ``{"base64": ...}`` when they are not text;
-    dicts, lists and JSON scalars stay as they are; anything else its ``repr``.
-    Bytes that are not text are scrubbed of ``secrets`` before they are encoded.
-    """
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else repr(value)
-    if _depth > _MAX_DEPTH:
-        return repr(value)
-    depth = _depth + 1
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item, secrets, depth) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(item, secrets, depth) for item in value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return _bytes_json(bytes(value), secrets)
-    if is_http_response(value):
-        return http_response_json(value, secrets)
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        try:
-            return jsonable(dump(mode="json"), secrets, depth)
-        except Exception:  # a model that cannot dump itself is shown as its repr
-            return repr(value)
-    import dataclasses
-
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(
-            {field.name: getattr(value, field.name) for field in dataclasses.fields(value)},
-            secrets,
-            depth,
-        )
-    return repr(value)
-
-
-def error_json(exc: BaseException, secrets: Secrets | None = None) -> dict[str, Any]:
-    """``{"type", "message", "status_code"?, "retryable", "response"?}`` for an error.
-
-    ``response`` is the error's HTTP response (an HTTP status error's), when it
-    carries one; a binary body is scrubbed of ``secrets`` as bytes.
-    """
-    error: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
-    status = getattr(exc, "status_code", None)
-    if isinstance(status, int):
-        error["status_code"] = status
-    error["retryable"] = bool(getattr(exc, "retryable", False))
-    response = getattr(exc, "response", None)
-    if response is not None and is_http_response(response):
-        # An unread streamed body, for one, cannot be shown: the message says enough.
-        with contextlib.suppress(Exception):
-            error["response"] = http_response_json(response, secrets)
-    return error
 
 
 # -- errors in the command line's words -------------------------------------------------
@@ -658,17 +357,25 @@ def cli_usage_error(exc: ConfigurationError, args: argparse.Namespace) -> UsageE
     return UsageError(cli_message(str(exc), args))
 
 
-def check_transport(name: str, args: argparse.Namespace) -> None:
+def check_transport(name: str, args: argparse.Namespace) -> CLISupport:
     """Make sure ``--transport`` names an installed transport, before anything else.
+
+    Returns:
+        What the command line knows about it (its ``pynector_cli_support`` hook,
+        else the defaults that fit any transport).
 
     Raises:
         UsageError: For an unknown (or broken) transport: the message suggests
             the closest name and lists the installed ones.
     """
-    from ..errors import ConfigurationError
-    from ..registry import resolve_transport
+    from pynector.errors import ConfigurationError
+    from pynector.registry import resolve_transport
 
+    from ._support import cli_support
+
+    key = str(name).strip().lower()
     try:
-        resolve_transport(name)
+        factory = resolve_transport(key)
     except ConfigurationError as exc:
         raise cli_usage_error(exc, args) from exc
+    return cli_support(key, factory)

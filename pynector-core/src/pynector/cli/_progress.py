@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from ._arguments import Secrets
 from ._histogram import Latencies
+from ._secrets import Secrets
 
 __all__ = [
     "Latencies",
