@@ -543,13 +543,11 @@ def test_retry_failed_sends_the_failed_requests_again_keeping_each_id_once(
 def test_a_tokens_per_minute_budget_fails_a_request_that_can_never_fit(
     tmp_path: Path, server: CountingServer
 ) -> None:
-    source = write_lines(
-        tmp_path / "in.jsonl",
-        [
-            {"id": "small", "messages": [{"role": "user", "content": "x" * 40}], "max_tokens": 20},
-            {"id": "huge", "messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 20},
-        ],
-    )
+    def chat(request_id: str, text: str) -> dict[str, object]:
+        messages = [{"role": "user", "content": text}]
+        return {"id": request_id, "model": "m", "messages": messages, "max_tokens": 20}
+
+    source = write_lines(tmp_path / "in.jsonl", [chat("small", "x" * 40), chat("huge", "x" * 400)])
     out = tmp_path / "out.jsonl"
     sdk = ["--transport", "sdk", "--provider", "openai", "--api-key", "sk-test-key"]
 
@@ -559,7 +557,7 @@ def test_a_tokens_per_minute_budget_fails_a_request_that_can_never_fit(
 
     assert done.returncode == 1
     results = {result["id"]: result for result in read_results(out)}
-    assert results["small"]["ok"] is True, results["small"]
+    assert results["small"]["ok"] is True, results["small"]["error"]
     huge = results["huge"]
     assert (huge["ok"], huge["attempts"]) == (False, 0)
     assert huge["error"]["type"] == "TokenBudgetError"

@@ -380,9 +380,6 @@ class _Batch:
         """Send every request not done yet, until the input ends or a signal stops it."""
         import anyio
 
-        from pynector.concurrency import WorkerPool
-
-        pool = WorkerPool(self.args.concurrency)
         start = time.perf_counter()
         try:
             async with self.client, anyio.create_task_group() as group:
@@ -392,15 +389,23 @@ class _Batch:
                 group.start_soon(self._sync_periodically, work)
                 with work:
                     try:
-                        await self._in_batch_hook(
-                            lambda: pool.run(self.requests_to_send(), self.handle)
-                        )
+                        await self._in_batch_hook(self._send_all)
                     except OSError as exc:  # writing OUT (disk full, ...) or reading IN failed
                         if self.write_error is None:
                             self.read_error = exc
                 group.cancel_scope.cancel()
         finally:
             self.elapsed = time.perf_counter() - start
+
+    async def _send_all(self) -> None:
+        """Send the requests to send, at most ``--concurrency`` at a time.
+
+        The one place the run meets the worker pool: each request goes through
+        :meth:`handle`, which writes its result line as soon as it is known.
+        """
+        from pynector.concurrency import WorkerPool
+
+        await WorkerPool(self.args.concurrency).run(self.requests_to_send(), self.handle)
 
     async def _sync_periodically(self, work: Any) -> None:
         """Flush OUT to disk every second while results are written (in a thread)."""
@@ -433,7 +438,7 @@ class _Batch:
 
     async def _in_batch_hook(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work()`` inside the plugins' ``pynector_batch`` wrappers (telemetry)."""
-        from pynector._plugins import hooks
+        from pynector.registry import hooks
 
         relay = hooks()
         if relay is None:
