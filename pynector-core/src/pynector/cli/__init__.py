@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     Section = tuple[str, Sequence[TransportInfo | PluginInfo]]
 
 __all__ = [
-    "COMMANDS",
     "CLISupport",
     "LineError",
     "RequestWords",
