@@ -9,7 +9,7 @@ regular file, locked while the batch writes it, synced to disk every second,
 on exit and on a signal. Memory stays flat in the number of lines: ids are kept
 as 8-byte digests and latencies in a fixed histogram.
 
-The file formats and the output schema are in ``_jsonl.py`` and ``docs/cli.md``.
+The file formats and the output schema are in ``_ledger.py`` and ``docs/cli.md``.
 """
 
 from __future__ import annotations
