@@ -98,3 +98,27 @@ def test_the_http_words_make_an_http_request() -> None:
     }
     with pytest.raises(UsageError, match="give the URL to request"):
         http.request_data(RequestWords("http"))
+
+
+def test_an_sdk_status_error_shows_its_http_reply_with_secret_headers_redacted() -> None:
+    import httpx2
+
+    from pynector.errors import RateLimitError
+
+    response = httpx2.Response(429, json={"error": "slow down"}, headers={"Set-Cookie": "s=1"})
+    error = RateLimitError("429 Too Many Requests", status_code=429, response=response)
+    sdk = SDKCLISupport()
+
+    reply = sdk.error_reply(error)
+
+    assert reply is response
+    assert sdk.reply_json(reply) == {
+        "status_code": 429,
+        "headers": {
+            "content-length": response.headers["content-length"],
+            "content-type": "application/json",
+            "set-cookie": "[redacted]",
+        },
+        "body": {"error": "slow down"},
+    }
+    assert sdk.error_reply(ValueError("no reply")) is None
