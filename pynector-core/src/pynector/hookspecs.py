@@ -19,12 +19,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
-
-if TYPE_CHECKING:
-    from .cli import CLISupport
 
 __all__ = [
     "BatchInfo",
@@ -168,9 +165,11 @@ def pynector_headers(headers: dict[str, str]) -> None:
 
 
 @hookspec(firstresult=True)
-def pynector_cli_support(transport_type: str) -> CLISupport | None:
+def pynector_cli_support(transport_type: str) -> Any:
     """What the command line knows about a transport: a ``pynector.cli.CLISupport`` or ``None``.
 
-    Implemented on the transport factory itself (a ``@staticmethod`` marked
-    ``@pynector.hookimpl``); ``transport_type`` is the name it was chosen by.
+    Implemented on the transport factory itself, as a static method (the
+    ``@pynector.hookimpl`` marker is optional there); ``transport_type`` is the
+    name it was chosen by. Typed ``Any`` here so that these specifications
+    import nothing of the command line.
     """

@@ -32,7 +32,7 @@ from ._support import RequestWords as RequestWords
 from ._support import check_id as check_id
 
 if TYPE_CHECKING:
-    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+    from ._command import Subcommands
 
 __all__ = [
     "CLISupport",
@@ -46,12 +46,10 @@ __all__ = [
     "main",
 ]
 
-Handler = Callable[[argparse.Namespace], int]
-"""What a subcommand runs: takes the parsed arguments, returns the exit code."""
+from ._command import Handler
 
 
-def add_transports_parser(subcommands: Subcommands) -> None:
-    """Add ``pynector transports``: list installed transports and plugins."""
+def _add_transports_parser(subcommands: Subcommands) -> None:
     from ._transports import add_transports_parser
 
     add_transports_parser(subcommands)
@@ -89,7 +87,7 @@ def _add_batch_parser(subcommands: Subcommands) -> None:
 
 
 COMMANDS: list[Callable[[Subcommands], None]] = [
-    add_transports_parser,
+    _add_transports_parser,
     _add_request_parser,
     _add_batch_parser,
     _add_demo_parser,

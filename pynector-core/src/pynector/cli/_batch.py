@@ -47,7 +47,7 @@ from ._secrets import Secrets, request_secrets
 if TYPE_CHECKING:
     from pynector._client import Pynector
 
-    from . import Subcommands
+    from ._command import Subcommands
     from ._ledger import OutputState, RequestLine, RequestParser
     from ._support import CLISupport
     from ._tokens import TokenBudget

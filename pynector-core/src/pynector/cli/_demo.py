@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pynector._client import Pynector
     from pynector.hookspecs import RequestInfo, RetryWaitInfo
 
-    from . import Subcommands
+    from ._command import Subcommands
     from ._demo_server import DemoServer
     from ._progress import Reporter
 

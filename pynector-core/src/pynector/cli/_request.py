@@ -31,7 +31,7 @@ from ._secrets import Secrets, request_secrets
 from ._support import RequestWords
 
 if TYPE_CHECKING:
-    from . import Subcommands
+    from ._command import Subcommands
     from ._support import CLISupport
 
 __all__ = ["add_request_parser", "run_request"]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from pynector.registry import PluginInfo, TransportInfo
 
-    from . import Subcommands
+    from ._command import Subcommands
 
     Section = tuple[str, Sequence[TransportInfo | PluginInfo]]
 
