@@ -39,7 +39,7 @@ NO_PLUGINS = "pynector request URL, no plugins"
 # The command run in-process, then the heavy modules it left in sys.modules.
 _MODULES = """
 import sys
-from pynector._cli import main
+from pynector.cli import main
 status = main(["request", sys.argv[1]])
 heavy = [name for name in sys.argv[2].split(",") if name in sys.modules]
 print("HEAVY=" + ",".join(heavy), file=sys.stderr)

@@ -19,7 +19,7 @@ import anyio
 
 import pynector
 from pynector import Pynector
-from pynector._demo_server import DemoServer
+from pynector.cli._demo_server import DemoServer
 from pynector.hookspecs import RequestInfo
 from pynector.registry import register_plugin, unregister_plugin
 

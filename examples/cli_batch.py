@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pynector._demo_server import DemoServer
+from pynector.cli._demo_server import DemoServer
 
 
 def pynector_batch(*args: str) -> subprocess.CompletedProcess[str]:

@@ -21,7 +21,7 @@ from anyio.abc import ByteStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from pynector import Pynector, TimeoutError
-from pynector._demo_server import DemoServer
+from pynector.cli._demo_server import DemoServer
 from pynector.errors import ConfigurationError, status_error_class
 from pynector.transport.protocol import Transport
 

@@ -13,7 +13,7 @@ import argparse
 import anyio
 
 from pynector import Pynector, TimeoutError
-from pynector._demo_server import DemoServer
+from pynector.cli._demo_server import DemoServer
 
 
 async def main(base_url: str) -> None:

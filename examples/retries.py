@@ -16,7 +16,7 @@ import anyio
 
 import pynector
 from pynector import Pynector
-from pynector._demo_server import DemoServer
+from pynector.cli._demo_server import DemoServer
 from pynector.errors import NotFoundError
 from pynector.hookspecs import RetryWaitInfo
 from pynector.registry import register_plugin, unregister_plugin

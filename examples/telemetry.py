@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pynector import Pynector, configure_telemetry
-from pynector._demo_server import DemoServer
+from pynector.cli._demo_server import DemoServer
 
 SHOWN = (
     "http.request.method",

@@ -15,7 +15,7 @@ DEMO_SECONDS = 10.0
 
 
 def _demo(*args: str, prelude: str = "") -> tuple[subprocess.CompletedProcess[str], float]:
-    code = f"{prelude}\nfrom pynector._cli import main\nraise SystemExit(main(sys.argv[1:]))"
+    code = f"{prelude}\nfrom pynector.cli import main\nraise SystemExit(main(sys.argv[1:]))"
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", f"import sys\n{code}", "demo", *args],
@@ -104,8 +104,8 @@ def test_demo_without_the_sdk_says_how_to_install_it_and_goes_on(missing: str) -
 def test_the_cli_and_the_demo_do_not_import_the_sdk_until_the_demo_runs() -> None:
     code = (
         "import json, sys\n"
-        "import pynector, pynector._cli, pynector._demo, pynector._demo_server\n"
-        "pynector._cli.build_parser()\n"
+        "import pynector, pynector.cli, pynector.cli._demo, pynector.cli._demo_server\n"
+        "pynector.cli.build_parser()\n"
         "print(json.dumps([m for m in ('pynector_sdk', 'openai', 'anthropic', 'rich') "
         "if m in sys.modules]))"
     )

@@ -23,7 +23,7 @@ import anyio
 import pytest
 
 from pynector import Pynector
-from pynector._demo_server import DemoServer
+from pynector.cli._demo_server import DemoServer
 from pynector.transport.protocol import Transport
 
 SEED = Path(__file__).resolve().parent / "seed" / "client.md"

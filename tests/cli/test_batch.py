@@ -344,43 +344,42 @@ def test_dry_run_counts_what_an_earlier_run_already_did(
     assert server.total_hits == 2
 
 
-def test_openai_batch_lines_become_sdk_operations_on_a_non_http_transport(
-    tmp_path: Path,
+def test_batch_api_lines_become_sdk_calls_and_an_unsupported_url_is_skipped(
+    tmp_path: Path, server: CountingServer
 ) -> None:
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
     source = write_lines(
         tmp_path / "in.jsonl",
         [
             {"custom_id": "chat-1", "method": "POST", "url": "/v1/chat/completions", "body": body},
-            {
-                "custom_id": "emb-1",
-                "method": "POST",
-                "url": "/v1/embeddings",
-                "body": {"input": "x"},
-            },
-            {
-                "custom_id": "resp-1",
-                "method": "POST",
-                "url": "/v1/responses",
-                "body": {"input": "y"},
-            },
-            {"custom_id": "msg-1", "params": {"model": "claude", "max_tokens": 10}},
             {"custom_id": "bad-1", "method": "POST", "url": "/v1/images", "body": {}},
         ],
     )
     out = tmp_path / "out.jsonl"
+    sdk = ["--transport", "sdk", "--provider", "openai", "--api-key", "sk-test-key"]
+
+    done = run_cli("batch", source, "-o", out, *sdk, "--base-url", f"{server.url}/v1")
+
+    assert done.returncode == 1  # the unsupported url
+    assert f"{source}:2: skipped: \"url\" '/v1/images' is not one of the supported" in done.stderr
+    (result,) = read_results(out)
+    assert result["id"] == "chat-1"
+    assert result["response"]["choices"][0]["message"]["content"].startswith("echo: Hi")
+    assert server.hits["/v1/chat/completions"] == 1
+
+
+def test_a_transport_without_cli_support_gets_each_line_as_its_request(tmp_path: Path) -> None:
+    lines = [{"id": "a", "question": 42}, {"custom_id": "b", "params": {"x": 1}}]
+    source = write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
 
     done = run_cli("batch", source, "-o", out, "--transport", "echo")
 
-    assert done.returncode == 1  # the unsupported url
-    assert f"{source}:5: skipped: \"url\" '/v1/images' is not one of the supported" in done.stderr
+    assert done.returncode == 0, done.stderr
     responses = {result["id"]: result["response"] for result in read_results(out)}
-    assert responses == {
-        "chat-1": {**body, "operation": "chat.completions.create"},
-        "emb-1": {"input": "x", "operation": "embeddings.create"},
-        "resp-1": {"input": "y", "operation": "responses.create"},
-        "msg-1": {"model": "claude", "max_tokens": 10},
-    }
+    # echo (an example third-party transport) declares no pynector_cli_support:
+    # the defaults read pynector's own lines and know no provider format.
+    assert responses == {"a": {"question": 42}, 2: {"custom_id": "b", "params": {"x": 1}}}
 
 
 def test_openai_batch_lines_are_posted_by_the_http_transport(
@@ -541,26 +540,42 @@ def test_retry_failed_sends_the_failed_requests_again_keeping_each_id_once(
     assert server.hits["/ok/1"] == 1
 
 
-def test_a_tokens_per_minute_budget_fails_a_request_that_can_never_fit(tmp_path: Path) -> None:
-    source = write_lines(
-        tmp_path / "in.jsonl",
-        [
-            {"id": "small", "messages": [{"role": "user", "content": "x" * 40}], "max_tokens": 20},
-            {"id": "huge", "messages": [{"role": "user", "content": "x" * 400}], "max_tokens": 20},
-        ],
+def test_a_tokens_per_minute_budget_fails_a_request_that_can_never_fit(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    def chat(request_id: str, text: str) -> dict[str, object]:
+        messages = [{"role": "user", "content": text}]
+        return {"id": request_id, "model": "m", "messages": messages, "max_tokens": 20}
+
+    source = write_lines(tmp_path / "in.jsonl", [chat("small", "x" * 40), chat("huge", "x" * 400)])
+    out = tmp_path / "out.jsonl"
+    sdk = ["--transport", "sdk", "--provider", "openai", "--api-key", "sk-test-key"]
+
+    done = run_cli(
+        "batch", source, "-o", out, *sdk, "--base-url", f"{server.url}/v1", "--tpm", "100"
     )
+
+    assert done.returncode == 1
+    results = {result["id"]: result for result in read_results(out)}
+    assert results["small"]["ok"] is True, results["small"]["error"]
+    huge = results["huge"]
+    assert (huge["ok"], huge["attempts"]) == (False, 0)
+    assert huge["error"]["type"] == "TokenBudgetError"
+    # The sdk transport's estimate: text / 4 plus the output allowance.
+    assert "an estimated 120 tokens, more than --tpm 100" in huge["error"]["message"]
+    assert summary(done.stdout)["over --tpm"] == "1"
+    assert server.hits["/v1/chat/completions"] == 1
+
+
+def test_the_default_token_estimate_is_the_text_over_four(tmp_path: Path) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [{"id": "a", "text": "x" * 404}])
     out = tmp_path / "out.jsonl"
 
     done = run_cli("batch", source, "-o", out, "--transport", "echo", "--tpm", "100")
 
     assert done.returncode == 1
-    results = {result["id"]: result for result in read_results(out)}
-    assert results["small"]["ok"] is True
-    huge = results["huge"]
-    assert (huge["ok"], huge["attempts"]) == (False, 0)
-    assert huge["error"]["type"] == "TokenBudgetError"
-    assert "an estimated 120 tokens, more than --tpm 100" in huge["error"]["message"]
-    assert summary(done.stdout)["over --tpm"] == "1"
+    (result,) = read_results(out)
+    assert "an estimated 101 tokens, more than --tpm 100" in result["error"]["message"]
 
 
 def test_the_rate_limit_spaces_the_requests_of_the_batch(

@@ -133,11 +133,24 @@ def test_any_transport_gets_the_json_value_as_its_request_data() -> None:
     assert json.loads(done.stdout) == {"question": 42}
 
 
-def test_an_api_path_picks_the_sdk_operation_for_other_transports() -> None:
-    done = run_cli("request", "--transport", "echo", "/v1/embeddings", "--json", '{"input": "x"}')
+def test_an_api_path_picks_the_operation_of_the_sdk_transport(server: CountingServer) -> None:
+    sdk = ["--transport", "sdk", "--provider", "openai", "--api-key", "sk-test-key"]
+    chat = '{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+
+    done = run_cli(
+        "request", *sdk, "--base-url", f"{server.url}/v1", "/v1/chat/completions", "--json", chat
+    )
 
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"input": "x", "operation": "embeddings.create"}
+    assert json.loads(done.stdout)["object"] == "chat.completion"
+    assert server.hits["/v1/chat/completions"] == 1
+
+
+def test_a_transport_without_cli_support_takes_no_path() -> None:
+    done = run_cli("request", "--transport", "echo", "/v1/embeddings", "--json", '{"input": "x"}')
+
+    assert done.returncode == 2
+    assert "the echo transport takes no URL or path ('/v1/embeddings')" in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -146,7 +159,10 @@ def test_an_api_path_picks_the_sdk_operation_for_other_transports() -> None:
         ([], "give the URL to request"),
         (["--transport", "echo"], "give the request data of the echo transport with --json"),
         (["http://x/", "--json", "{oops"], "--json is not valid JSON"),
-        (["--transport", "echo", "/v1/images", "--json", "{}"], "is not a supported API path"),
+        (
+            ["--transport", "sdk", "--provider", "openai", "/v1/images", "--json", "{}"],
+            "is not a supported API path",
+        ),
         (["a", "b", "c"], "expected [METHOD] URL, got 3 words"),
         (["--transport", "nope", "--json", "1"], "Unknown --transport 'nope'"),
     ],

@@ -15,7 +15,7 @@ from .conftest import CountingServer, env
 # Runs the command in-process, then prints which of the named modules it imported.
 _PROBE = """
 import json, sys
-from pynector._cli import main
+from pynector.cli import main
 status = main(sys.argv[2:])
 print(json.dumps({"status": status, "loaded": [m for m in sys.argv[1].split(",")
                                                if m in sys.modules]}), file=sys.stderr)
@@ -76,3 +76,15 @@ def test_a_proxy_in_the_environment_is_still_honoured_on_aiohttp(server: Countin
     assert done.returncode == 1, done.stdout
     assert "ConnectionError" in done.stderr
     assert server.hits["/ok/3"] == 0
+
+
+def test_importing_pynector_and_its_transports_imports_no_command_line_code() -> None:
+    probe = (
+        "import sys, pynector, pynector_http, pynector_sdk\n"
+        "print(sorted(m for m in sys.modules if m.startswith('pynector.cli') or m.endswith('._cli')"
+        " or m == 'pluggy'))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"

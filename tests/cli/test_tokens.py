@@ -5,7 +5,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from pynector._tokens import TokenBudget, estimate_tokens
+from pynector.cli import CLISupport
+from pynector.cli._tokens import TokenBudget
+from pynector_sdk._cli import estimate_tokens
 
 
 def test_the_estimate_is_text_over_four_plus_the_output_allowance() -> None:
@@ -20,6 +22,12 @@ def test_the_estimate_is_text_over_four_plus_the_output_allowance() -> None:
     assert estimate_tokens({"input": "abcd", "max_output_tokens": 7}) == 8
     assert estimate_tokens({"prompt": "", "max_tokens": True}) == 0
     assert estimate_tokens("a plain string of 32 characters.") == 8
+
+
+def test_the_default_estimate_of_any_transport_is_all_its_text_over_four() -> None:
+    estimate = CLISupport().estimate_tokens
+    assert estimate({"model": "abcd", "messages": [{"content": "x" * 41}], "max_tokens": 9}) == 12
+    assert estimate(["abcd", 5, None]) == 1
 
 
 @pytest.mark.anyio

@@ -18,6 +18,8 @@ from pynector.redact import (
     scrub,
     scrub_bytes,
     secret_values,
+    url_secrets,
+    value_secrets,
 )
 
 SECRET_NAMES = [
@@ -163,3 +165,26 @@ def test_one_scrubber_serves_text_and_bytes_in_every_encoding() -> None:
     assert scrub(partly_encoded, [secret]) == REDACTED
     assert scrub_bytes(partly_encoded.encode(), [secret]) == REDACTED.encode()
     assert not Scrubber(["abc"])
+
+
+def test_url_secrets_are_the_user_info_in_every_form_and_secret_query_values() -> None:
+    found = url_secrets("https://us%40er:p%2Fss@h.test/x?api_key=k%2B1&page=2&token=")
+    assert {"us%40er:p%2Fss", "us@er:p/ss", "p%2Fss", "p/ss", "k%2B1", "k+1"} <= found
+    assert base64.b64encode(b"us@er:p/ss").decode() in found  # as Basic auth sends it
+    assert "2" not in found
+    assert url_secrets("https://ghp_token123@github.test/") >= {"ghp_token123"}
+    assert url_secrets("a=1&access_token=tok-9") == {"tok-9"}  # a bare query string
+    assert url_secrets("https://h.test/plain") == set()
+
+
+def test_value_secrets_search_requests_and_options_to_any_depth() -> None:
+    request = {
+        "url": "https://h.test/?sig=s1g-abc",
+        "headers": {"Authorization": "Bearer tok-123", "Accept": "text/plain"},
+        "params": [("client_secret", "sec-1"), ("q", "x")],
+        "nested": {"api_key": ["k-1", "k-2"], "pin": 1234, "password": 5678},
+    }
+    found = value_secrets(request)
+    assert {"s1g-abc", "Bearer tok-123", "tok-123", "sec-1", "k-1", "k-2", "5678"} <= found
+    assert not {"text/plain", "x", "1234"} & found
+    assert value_secrets("abcd-1234", "auth_token") == {"abcd-1234"}

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 PUBLIC_MODULES = [
     "pynector",
+    "pynector.cli",
     "pynector.errors",
     "pynector.concurrency",
     "pynector.hookspecs",

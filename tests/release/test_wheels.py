@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pynector._demo_server import DemoServer
+from pynector.cli._demo_server import DemoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTRIBUTIONS = {

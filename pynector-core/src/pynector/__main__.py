@@ -1,6 +1,6 @@
 """``python -m pynector``: the same as the ``pynector`` command."""
 
-from ._cli import main
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

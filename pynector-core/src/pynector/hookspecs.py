@@ -6,6 +6,12 @@ published under the ``pynector.plugins`` entry-point group (or registered with
 ``pynector_retry`` and ``pynector_request`` hooks may return a context manager,
 sync or async, that the client enters around the operation: a span, a log
 scope, a rate limit or a cache. Return ``None`` to stay out of the way.
+
+``pynector_cli_support`` is the one hook asked of a transport factory rather
+than of the plugins: the command line asks it of the factory the
+``pynector.transports`` entry point names, so a transport's distribution tells
+``pynector request`` and ``pynector batch`` how to handle its requests and
+replies without registering anything.
 """
 
 from __future__ import annotations
@@ -155,4 +161,15 @@ def pynector_headers(headers: dict[str, str]) -> None:
 
     Transports that carry headers call this once per attempt, inside the
     ``pynector_request`` wrappers, so the current span is the attempt's span.
+    """
+
+
+@hookspec(firstresult=True)
+def pynector_cli_support(transport_type: str) -> Any:
+    """What the command line knows about a transport: a ``pynector.cli.CLISupport`` or ``None``.
+
+    Implemented on the transport factory itself, as a static method (the
+    ``@pynector.hookimpl`` marker is optional there); ``transport_type`` is the
+    name it was chosen by. Typed ``Any`` here so that these specifications
+    import nothing of the command line.
     """

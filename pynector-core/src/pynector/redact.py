@@ -13,9 +13,9 @@ import binascii
 import functools
 import json
 import re
-from collections.abc import Iterable
-from typing import AnyStr
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from collections.abc import Iterable, Mapping
+from typing import Any, AnyStr
+from urllib.parse import unquote, unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
     "REDACTED",
@@ -29,6 +29,8 @@ __all__ = [
     "scrub",
     "scrub_bytes",
     "secret_values",
+    "url_secrets",
+    "value_secrets",
 ]
 
 REDACTED = "[redacted]"
@@ -195,6 +197,82 @@ def secret_values(headers: Iterable[tuple[str, str]]) -> set[str]:
             elif scheme != value:
                 found.add(scheme)
     return found
+
+
+def url_secrets(url: str) -> set[str]:
+    """The credentials in a URL: its user info and the values of secret query parameters.
+
+    The user info (``user:password@``, or a token given as the user) as written,
+    decoded and in base64 (how it travels as Basic auth), and the password alone;
+    each secret query value (``?api_key=...``, see :func:`is_secret_name`) as
+    written and decoded. A string that is not a URL but a query (``a=1&token=x``)
+    is read as one. Ready for :func:`scrub`.
+    """
+    found: set[str] = set()
+    if "?" not in url and "@" not in url and "=" not in url:
+        return found
+    if "=" in url and "?" not in url and "/" not in url:
+        url = "?" + url  # a bare query string, such as a ``params`` value
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return found
+    userinfo, at, _host = parts.netloc.rpartition("@")
+    if at and userinfo:
+        plain = unquote(userinfo)
+        found.update((userinfo, plain, base64.b64encode(plain.encode()).decode()))
+        _user, colon, password = userinfo.partition(":")
+        if colon and password:
+            found.update((password, unquote(password)))
+    for field in parts.query.split("&"):
+        name, sep, value = field.partition("=")
+        if sep and value and is_secret_name(unquote_plus(name)):
+            found.update((value, unquote_plus(value)))
+    return found
+
+
+def value_secrets(value: Any, name: str = "") -> set[str]:
+    """The secrets inside a (JSON-like) value, such as a request or a transport option.
+
+    A string under a secret name (:func:`is_secret_name`: ``api_key``,
+    ``Authorization``, ...) is a secret, with its credential parts as in
+    :func:`secret_values`; any other string is read for URL credentials
+    (:func:`url_secrets`). Mappings and lists (including ``(name, value)`` pairs)
+    are searched to any depth. Ready for :func:`scrub`.
+
+    Args:
+        value: What to search.
+        name: The key ``value`` is found under, if any.
+    """
+    found: set[str] = set()
+    _collect(value, name, found, 0)
+    return found
+
+
+def _is_pair(value: list[Any] | tuple[Any, ...]) -> bool:
+    return len(value) == 2 and isinstance(value[0], str) and not isinstance(value[1], Mapping)
+
+
+def _collect(value: Any, name: str, found: set[str], depth: int) -> None:
+    if isinstance(value, str):
+        if name and is_secret_name(name):
+            found.update(secret_values([(name, value)]))
+        else:
+            found.update(url_secrets(value))
+        return
+    if depth > 64:
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            _collect(item, str(key), found, depth + 1)
+    elif isinstance(value, list | tuple):
+        if not (name and is_secret_name(name)) and _is_pair(value):
+            _collect(value[1], value[0], found, depth + 1)  # a (name, value) pair
+            return
+        for item in value:
+            _collect(item, name, found, depth + 1)
+    elif isinstance(value, int) and not isinstance(value, bool) and is_secret_name(name):
+        found.add(str(value))  # a numeric key or PIN under a secret name
 
 
 def _text_pattern(secret: str) -> list[str]:

@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -26,6 +26,9 @@ from pynector.concurrency import deadline
 from pynector.redact import is_secret_name, redact_url, scrub, secret_values
 from pynector.registry import hooks
 from pynector.transport.protocol import LifecycleMixin
+
+if TYPE_CHECKING:
+    from pynector.cli import CLISupport
 
 from ._body import Body, StreamedBody, encode_body, has_body, is_streamed
 from ._engine import (
@@ -429,6 +432,13 @@ class HTTPTransport(LifecycleMixin):
         base = "None" if self._base_url is None else repr(redact_url(str(self._base_url)))
         state = "open" if self._engine is not None else "closed"
         return f"<HTTPTransport base_url={base} engine={self.engine} {state}>"
+
+    @staticmethod
+    def pynector_cli_support(transport_type: str) -> CLISupport:
+        """The ``pynector_cli_support`` hook: how the command line handles HTTP."""
+        from ._cli import HTTPCLISupport
+
+        return HTTPCLISupport()
 
     # -- the minimal protocol ----------------------------------------------
 

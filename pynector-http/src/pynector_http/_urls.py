@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 from pynector.errors import ProtocolError
-from pynector.redact import is_secret_name, redact_url
+from pynector.redact import redact_url
+from pynector.redact import url_secrets as query_secrets
 
 __all__ = [
     "REDIRECT_STATUSES",
@@ -108,29 +109,6 @@ def split_absolute(url: str) -> Target:
         credentials = (unquote(username), unquote(password))
         url = urlunsplit((parts.scheme, hostport, parts.path, parts.query, parts.fragment))
     return Target(url, origin, credentials)
-
-
-def query_secrets(url: str) -> set[str]:
-    """The values of secret query parameters (``token=...``) and the password in ``url``.
-
-    Both as written in the URL and decoded, ready for ``pynector.redact.scrub``.
-    """
-    found: set[str] = set()
-    if "?" not in url and "@" not in url:
-        return found
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return found
-    if parts.password:
-        found.update((parts.password, unquote(parts.password)))
-        userinfo = parts.netloc.rpartition("@")[0]
-        found.update((userinfo, unquote(userinfo)))
-    for field in parts.query.split("&"):
-        name, sep, value = field.partition("=")
-        if sep and value and is_secret_name(unquote(name.replace("+", " "))):
-            found.update((value, unquote(value.replace("+", " "))))
-    return found
 
 
 def _primitive(value: Any) -> str:

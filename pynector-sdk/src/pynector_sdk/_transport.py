@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from types import ModuleType
-from typing import Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import anyio
 
@@ -22,6 +22,9 @@ from ._errors import ErrorMap
 from ._operations import Operation, resolve_operation
 from ._providers import Provider, get_provider
 from ._stream import EventStream
+
+if TYPE_CHECKING:
+    from pynector.cli import CLISupport
 
 __all__ = ["SDKTransport"]
 
@@ -115,6 +118,13 @@ class SDKTransport(LifecycleMixin):
 
     transport_type: ClassVar[str] = "sdk"
     """The name the pynector client reports for this transport to plugins."""
+
+    @staticmethod
+    def pynector_cli_support(transport_type: str) -> CLISupport:
+        """The ``pynector_cli_support`` hook: how the command line handles SDK calls."""
+        from ._cli import SDKCLISupport
+
+        return SDKCLISupport()
 
     def __init__(
         self,

@@ -9,7 +9,8 @@ from typing import BinaryIO
 
 import pytest
 
-from pynector._jsonl import (
+from pynector.cli import CLISupport
+from pynector.cli._ledger import (
     IdSet,
     LineError,
     RequestParser,
@@ -18,6 +19,11 @@ from pynector._jsonl import (
     repair_output,
     scan_output,
 )
+from pynector_http._cli import HTTPCLISupport
+from pynector_sdk._cli import SDKCLISupport
+
+HTTP = HTTPCLISupport()
+SDK = SDKCLISupport()
 
 
 def test_an_id_set_finds_every_id_it_was_given_and_no_other() -> None:
@@ -37,7 +43,7 @@ def test_an_integer_id_and_its_string_are_different_ids() -> None:
 
 
 def test_a_plain_line_gives_its_id_and_the_rest_is_the_request() -> None:
-    parser = RequestParser("http")
+    parser = RequestParser(HTTP)
     assert parser.parse(3, b'{"id": "a", "path": "/x"}\n').id == "a"
     line = parser.parse(3, b'{"path": "/x"}\r\n')
     assert (line.id, line.line, line.data) == (3, 3, {"path": "/x"})
@@ -59,11 +65,11 @@ def test_a_plain_line_gives_its_id_and_the_rest_is_the_request() -> None:
 )
 def test_a_bad_line_says_what_is_wrong(raw: bytes, message: str) -> None:
     with pytest.raises(LineError, match=message):
-        RequestParser("sdk").parse(1, raw)
+        RequestParser(SDK).parse(1, raw)
 
 
 def test_batch_api_lines_map_their_url_to_an_sdk_operation() -> None:
-    parser = RequestParser("sdk")
+    parser = RequestParser(SDK)
     line = parser.parse(
         1,
         json.dumps(
@@ -79,11 +85,13 @@ def test_batch_api_lines_map_their_url_to_an_sdk_operation() -> None:
 
 def test_batch_api_lines_become_http_posts_without_doubling_v1() -> None:
     raw = b'{"custom_id": "c", "method": "post", "url": "/v1/embeddings", "body": {"a": 1}}'
-    under_v1 = RequestParser("http", "https://api.example.com/v1/").parse(1, raw)
-    at_root = RequestParser("http", "https://api.example.com").parse(1, raw)
+    under_v1 = RequestParser(HTTP, {"base_url": "https://api.example.com/v1/"}).parse(1, raw)
+    at_root = RequestParser(HTTP, {"base_url": "https://api.example.com"}).parse(1, raw)
     assert under_v1.data == {"method": "POST", "path": "/embeddings", "json": {"a": 1}}
     assert at_root.data == {"method": "POST", "path": "/v1/embeddings", "json": {"a": 1}}
-    messages = RequestParser("http", "https://h/v1").parse(2, b'{"custom_id": "m", "params": {}}')
+    messages = RequestParser(HTTP, {"base_url": "https://h/v1"}).parse(
+        2, b'{"custom_id": "m", "params": {}}'
+    )
     assert messages.data == {"method": "POST", "path": "/messages", "json": {}}
 
 
@@ -140,7 +148,7 @@ def test_a_line_nested_too_deeply_is_a_line_error_and_never_breaks_a_scan(
 ) -> None:
     deep = b'{"id": "x", "json": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # for any Python
     with pytest.raises(LineError, match="nested too deeply"):
-        RequestParser("http").parse(1, deep)
+        RequestParser(HTTP).parse(1, deep)
     out = tmp_path / "out.jsonl"
     out.write_bytes(result("a", True) + deep + b"\n")
 
@@ -151,7 +159,7 @@ def test_a_line_nested_too_deeply_is_a_line_error_and_never_breaks_a_scan(
 
 
 def test_a_body_without_a_method_is_a_post_for_the_http_transport() -> None:
-    http, echo = RequestParser("http"), RequestParser("echo")
+    http, echo = RequestParser(HTTP), RequestParser(CLISupport())
     assert http.parse(1, b'{"path": "/x", "json": {}}').data["method"] == "POST"
     assert http.parse(1, b'{"path": "/x", "data": {"a": "1"}}').data["method"] == "POST"
     assert http.parse(1, b'{"path": "/x", "method": "PUT", "json": {}}').data["method"] == "PUT"

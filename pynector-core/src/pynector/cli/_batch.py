@@ -9,7 +9,7 @@ regular file, locked while the batch writes it, synced to disk every second,
 on exit and on a signal. Memory stays flat in the number of lines: ids are kept
 as 8-byte digests and latencies in a fixed histogram.
 
-The file formats and the output schema are in ``_jsonl.py`` and ``docs/cli.md``.
+The file formats and the output schema are in ``_ledger.py`` and ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -26,32 +26,30 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from ._cli_common import (
-    TALLY,
-    Secrets,
-    Tally,
-    UsageError,
+from pynector.errors import ConfigurationError
+
+from ._arguments import (
     add_client_arguments,
     add_transport_arguments,
-    attempts_plugin,
     check_transport,
     cli_message,
     cli_usage_error,
     client_config,
-    error_json,
-    jsonable,
-    request_secrets,
     transport_options,
     whole_number,
 )
-from ._cli_progress import Reporter, make_reporter, print_summary
-from ._tokens import estimate_tokens
-from .errors import ConfigurationError
+from ._attempts import TALLY, Tally, attempts_plugin
+from ._errors import UsageError
+from ._json import error_json
+from ._progress import Reporter, make_reporter, print_summary
+from ._secrets import Secrets, request_secrets
 
 if TYPE_CHECKING:
-    from ._cli import Subcommands
-    from ._client import Pynector
-    from ._jsonl import OutputState, RequestLine, RequestParser
+    from pynector._client import Pynector
+
+    from ._command import Subcommands
+    from ._ledger import OutputState, RequestLine, RequestParser
+    from ._support import CLISupport
     from ._tokens import TokenBudget
 
 __all__ = ["add_batch_parser", "run_batch"]
@@ -165,10 +163,12 @@ class _Batch:
         secrets: Secrets,
         reporter: Reporter,
         budget: TokenBudget | None,
+        support: CLISupport,
     ) -> None:
-        from ._jsonl import IdSet
+        from ._ledger import IdSet
 
         self.args = args
+        self.support = support
         self.transport: str = args.transport.strip().lower()
         self.client = client
         self.parser = parser
@@ -207,12 +207,13 @@ class _Batch:
         Every step that reads the line is guarded: a line that cannot be read or
         prepared for any reason is a bad line, never the end of the run.
         """
-        from ._jsonl import LineError, id_key, iter_lines
+        from ._ledger import LineError, id_key, iter_lines
 
         parse = self.parser.parse
         seen, ok, failed = self.seen, self.state.ok, self.state.failed
         advance = self.reporter.advance
         secrets, budget = self.secrets, self.budget
+        estimate = self.support.estimate_tokens
         for number, raw in iter_lines(self.args.input):
             if self.stopped_by is not None:
                 return
@@ -222,7 +223,7 @@ class _Batch:
                 key = id_key(request.id)
                 # The line's own credentials (headers, URL, params) are scrubbed too.
                 line_secrets = secrets + request_secrets(request.data)
-                tokens = estimate_tokens(request.data) if budget is not None else 0
+                tokens = estimate(request.data) if budget is not None else 0
             except Exception as exc:
                 why = str(exc) if isinstance(exc, LineError) else _unreadable(exc)
                 self.bad += 1
@@ -300,7 +301,7 @@ class _Batch:
         """
         elapsed = time.perf_counter() - start
         try:
-            shown = jsonable(outcome, secrets) if ok else error_json(outcome, secrets)
+            shown = self._json(ok, outcome, secrets)
             payload = secrets.dumps(shown)
         except Exception as exc:  # a reply that cannot be shown as JSON (nested too deeply, ...)
             what = "reply" if ok else "error"
@@ -344,6 +345,18 @@ class _Batch:
         self.latencies.add(elapsed)
         self.reporter.advance(ok, attempts)
 
+    def _json(self, ok: bool, outcome: Any, secrets: Secrets) -> Any:
+        """The ``response`` (a reply) or ``error`` of a result line, as JSON."""
+        support = self.support
+        if ok:
+            return support.reply_json(outcome, secrets)
+        try:
+            reply = support.error_reply(outcome)
+            shown = None if reply is None else support.reply_json(reply, secrets)
+        except Exception:  # an unread streamed body, for one: the message says enough
+            shown = None
+        return error_json(outcome, secrets, shown)
+
     async def _watch_signals(self, work: Any, *, task_status: Any) -> None:
         import anyio
 
@@ -367,9 +380,6 @@ class _Batch:
         """Send every request not done yet, until the input ends or a signal stops it."""
         import anyio
 
-        from .concurrency import WorkerPool
-
-        pool = WorkerPool(self.args.concurrency)
         start = time.perf_counter()
         try:
             async with self.client, anyio.create_task_group() as group:
@@ -379,15 +389,23 @@ class _Batch:
                 group.start_soon(self._sync_periodically, work)
                 with work:
                     try:
-                        await self._in_batch_hook(
-                            lambda: pool.run(self.requests_to_send(), self.handle)
-                        )
+                        await self._in_batch_hook(self._send_all)
                     except OSError as exc:  # writing OUT (disk full, ...) or reading IN failed
                         if self.write_error is None:
                             self.read_error = exc
                 group.cancel_scope.cancel()
         finally:
             self.elapsed = time.perf_counter() - start
+
+    async def _send_all(self) -> None:
+        """Send the requests to send, at most ``--concurrency`` at a time.
+
+        The one place the run meets the worker pool: each request goes through
+        :meth:`handle`, which writes its result line as soon as it is known.
+        """
+        from pynector.concurrency import WorkerPool
+
+        await WorkerPool(self.args.concurrency).run(self.requests_to_send(), self.handle)
 
     async def _sync_periodically(self, work: Any) -> None:
         """Flush OUT to disk every second while results are written (in a thread)."""
@@ -420,7 +438,7 @@ class _Batch:
 
     async def _in_batch_hook(self, work: Callable[[], Awaitable[None]]) -> None:
         """Run ``work()`` inside the plugins' ``pynector_batch`` wrappers (telemetry)."""
-        from ._plugins import hooks
+        from pynector.registry import hooks
 
         relay = hooks()
         if relay is None:
@@ -428,7 +446,7 @@ class _Batch:
             return
         from contextlib import AbstractAsyncContextManager, AsyncExitStack
 
-        from .hookspecs import BatchInfo
+        from pynector.hookspecs import BatchInfo
 
         info = BatchInfo(self.transport, None, self.args.concurrency, None)
         async with AsyncExitStack() as stack:
@@ -707,7 +725,7 @@ def _open_output(path: Path) -> BinaryIO:
 
 def _first_request(batch: _Batch, state: OutputState) -> RequestLine | None:
     """The first request a run would send (among the first lines), or ``None``."""
-    from ._jsonl import id_key, iter_lines
+    from ._ledger import id_key, iter_lines
 
     parse = batch.parser.parse
     for count, (number, raw) in enumerate(iter_lines(batch.args.input)):
@@ -736,7 +754,7 @@ def _check_first_request(batch: _Batch, state: OutputState) -> None:
     request = _first_request(batch, state)
     if request is None:
         return
-    from .errors import ConfigurationError
+    from pynector.errors import ConfigurationError
 
     try:
         validate(request.data)
@@ -762,7 +780,7 @@ def _prepare_output(
     ``check(state)`` runs after OUT is read and before anything is written to it;
     when it raises, an OUT this call created is removed again.
     """
-    from ._jsonl import IdSet, drop_failed, fsync_directory, repair_output, scan_output
+    from ._ledger import IdSet, drop_failed, fsync_directory, repair_output, scan_output
 
     path: Path = args.output
     if args.dry_run:
@@ -815,9 +833,9 @@ def _prepare_output(
 
 
 def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any]) -> Pynector:
-    from . import Pynector
-    from .concurrency import parse_rate
-    from .errors import ConfigurationError
+    from pynector import Pynector
+    from pynector.concurrency import parse_rate
+    from pynector.errors import ConfigurationError
 
     config = client_config(args)
     config["max_connections"] = args.concurrency
@@ -847,13 +865,13 @@ def _is_number(text: str) -> bool:
 
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``pynector batch``; return the exit status (see the epilog)."""
-    from ._jsonl import OutputState, RequestParser, count_lines
+    from ._ledger import OutputState, RequestParser, count_lines
 
     secrets = Secrets()
     plugin_name: str | None = None
     try:
-        check_transport(args.transport, args)
-        name, options, secrets = transport_options(args)
+        support = check_transport(args.transport, args)
+        name, options, secrets = transport_options(args, support.header_option)
         if args.rate is not None and not args.rate.strip():
             raise UsageError("--rate is empty; give e.g. --rate 10/s")
         _check_input(args.input)
@@ -866,8 +884,10 @@ def run_batch(args: argparse.Namespace) -> int:
             from ._tokens import TokenBudget
 
             budget = TokenBudget(args.tpm)
-        parser = RequestParser(name, options.get("base_url"))
-        batch = _Batch(args, client, parser, OutputState(), None, secrets, reporter, budget)
+        parser = RequestParser(support, options)
+        batch = _Batch(
+            args, client, parser, OutputState(), None, secrets, reporter, budget, support
+        )
         state, batch.output = _prepare_output(
             args, reporter, lambda found: _check_first_request(batch, found)
         )
@@ -882,12 +902,12 @@ def run_batch(args: argparse.Namespace) -> int:
             print_summary(batch.summary_rows(), "Dry run: nothing was sent", secrets)
             return batch.exit_status()
         if args.retries or budget is not None:
-            from .registry import register_plugin
+            from pynector.registry import register_plugin
 
             plugin_name = register_plugin(attempts_plugin(budget), name="pynector-batch-cli")
         import anyio
 
-        from .errors import ConfigurationError, PynectorError
+        from pynector.errors import ConfigurationError, PynectorError
 
         total = count_lines(args.input) if args.progress != "none" else None
         reporter.start(total, already_done=len(state.ok) + len(state.failed))
@@ -907,7 +927,7 @@ def run_batch(args: argparse.Namespace) -> int:
         if batch.output is not None:
             batch.output.close()
         if plugin_name is not None:
-            from .registry import unregister_plugin
+            from pynector.registry import unregister_plugin
 
             unregister_plugin(plugin_name)
     print_summary(batch.summary_rows(), "Batch summary", secrets)

@@ -1,32 +1,21 @@
-"""The ``pynector`` command (also ``python -m pynector``).
-
-Each subcommand is an ``add_parser(subcommands)`` function that adds its
-subparser and stores its handler (parsed arguments -> exit code) with
-``set_defaults(handler=...)``. A subcommand that lives in its own module is
-enabled by listing its ``add_parser`` in :data:`COMMANDS`. Handlers import what
-they need when they run, so ``pynector --help`` stays fast.
-"""
+"""``pynector transports``: the installed transports and plugins, and whether they load."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
-from ._version import __version__
-
 if TYPE_CHECKING:
-    from .registry import PluginInfo, TransportInfo
+    from pynector.registry import PluginInfo, TransportInfo
 
-    Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+    from ._command import Subcommands
+
     Section = tuple[str, Sequence[TransportInfo | PluginInfo]]
 
-__all__ = ["COMMANDS", "build_parser", "main"]
-
-Handler = Callable[[argparse.Namespace], int]
-"""What a subcommand runs: takes the parsed arguments, returns the exit code."""
+__all__ = ["add_transports_parser"]
 
 _COLUMNS = ("NAME", "DISTRIBUTION", "VERSION", "STATUS")
 
@@ -47,7 +36,7 @@ def add_transports_parser(subcommands: Subcommands) -> None:
 
 
 def _run_transports(args: argparse.Namespace) -> int:
-    from .registry import available_plugins, available_transports
+    from pynector.registry import available_plugins, available_transports
 
     # The table shows every broken entry; the loader's warnings would repeat it.
     logging.getLogger("pynector").addHandler(logging.NullHandler())
@@ -104,67 +93,3 @@ def _print_rich(sections: Sequence[Section]) -> None:
         if not records:
             table.caption = f"no {title.lower()} installed"
         console.print(table)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Build the ``pynector`` argument parser with every subcommand in :data:`COMMANDS`."""
-    parser = argparse.ArgumentParser(
-        prog="pynector",
-        description="Async connector framework: inspect what is installed and send requests.",
-    )
-    parser.add_argument("--version", action="version", version=f"pynector {__version__}")
-    subcommands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add_parser in COMMANDS:
-        add_parser(subcommands)
-    return parser
-
-
-def _add_demo_parser(subcommands: Subcommands) -> None:
-    from ._demo import add_demo_parser
-
-    add_demo_parser(subcommands)
-
-
-def _add_request_parser(subcommands: Subcommands) -> None:
-    from ._cli_request import add_request_parser
-
-    add_request_parser(subcommands)
-
-
-def _add_batch_parser(subcommands: Subcommands) -> None:
-    from ._cli_batch import add_batch_parser
-
-    add_batch_parser(subcommands)
-
-
-COMMANDS: list[Callable[[Subcommands], None]] = [
-    add_transports_parser,
-    _add_request_parser,
-    _add_batch_parser,
-    _add_demo_parser,
-]
-"""The ``add_parser`` function of every subcommand, in ``--help`` order."""
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``pynector`` command.
-
-    Args:
-        argv: The arguments after the program name; defaults to ``sys.argv[1:]``.
-
-    Returns:
-        The exit status: 0 on success, 2 for a usage error, 130 when interrupted.
-    """
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version and usage errors
-        return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
-    handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help(sys.stderr)
-        return 2
-    try:
-        return handler(args)
-    except KeyboardInterrupt:
-        return 130

@@ -3,7 +3,7 @@
 A rich progress bar on stderr when it is a terminal (messages print above it),
 plain ``progress:`` lines every tenth of the input otherwise; the summary goes to
 stdout, as a rich table on a terminal. Everything shown passes through
-:class:`~pynector._cli_common.Secrets`.
+:class:`~pynector.cli._secrets.Secrets`.
 
 Every line of the input is counted once, as exactly one of: succeeded, failed
 (a result written now), already done (its id was in OUT: a resumed run skips
@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
-from ._cli_common import Secrets
 from ._histogram import Latencies
+from ._secrets import Secrets
 
 __all__ = [
     "Latencies",

@@ -1,63 +1,21 @@
 """A tokens-per-minute budget for ``pynector batch --tpm``.
 
 Providers limit tokens per minute as well as requests. Before a request is
-sent its cost is estimated from the request itself (no tokenizer, no network),
-and a sliding window holds each attempt back until the window has room:
-
-    estimate = ceil(characters of text / 4) + max output tokens * n
-
-*Characters of text* counts every string in the request except the values of
-``model``, ``operation`` and ``role``; *max output tokens* is the request's
-``max_tokens``, ``max_completion_tokens`` or ``max_output_tokens`` (0 when it has
-none), times ``n`` when it asks for several choices. Four characters per token is
-the usual rule of thumb for English text; providers count the prompt the same
-way when they decide whether a request fits the limit, plus the output it may
-produce.
+sent its cost is estimated from the request itself (no tokenizer, no network)
+by the transport's :meth:`~pynector.cli.CLISupport.estimate_tokens` (the sdk
+transport counts a chat's text and its output allowance; the default counts
+all the text, four characters a token), and a sliding window holds each attempt
+back until the window has room.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
-from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
 
 import anyio
 
-__all__ = ["TokenBudget", "estimate_tokens"]
-
-CHARS_PER_TOKEN = 4
-_NOT_TEXT = frozenset({"model", "operation", "role"})
-_OUTPUT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-
-
-def _characters(value: Any, depth: int = 0) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if depth > 64:
-        return 0
-    if isinstance(value, Mapping):
-        return sum(
-            _characters(item, depth + 1) for key, item in value.items() if key not in _NOT_TEXT
-        )
-    if isinstance(value, list | tuple):
-        return sum(_characters(item, depth + 1) for item in value)
-    return 0
-
-
-def estimate_tokens(data: Any) -> int:
-    """Estimate the tokens a request uses: its text / 4 plus its output allowance."""
-    tokens = math.ceil(_characters(data) / CHARS_PER_TOKEN)
-    if isinstance(data, Mapping):
-        for key in _OUTPUT_KEYS:
-            limit = data.get(key)
-            if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-                choices = data.get("n")
-                many = choices if isinstance(choices, int) and choices > 1 else 1
-                tokens += limit * many
-                break
-    return tokens
+__all__ = ["TokenBudget"]
 
 
 class TokenBudget:

@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._cli import Subcommands
-    from ._cli_progress import Reporter
-    from ._client import Pynector
+    from pynector._client import Pynector
+    from pynector.hookspecs import RequestInfo, RetryWaitInfo
+
+    from ._command import Subcommands
     from ._demo_server import DemoServer
-    from .hookspecs import RequestInfo, RetryWaitInfo
+    from ._progress import Reporter
 
 __all__ = ["add_demo_parser"]
 
@@ -67,7 +68,7 @@ def add_demo_parser(subcommands: Subcommands) -> None:
 
 def _observer() -> _Observer:
     """Build the demo's plugin (pluggy is imported only when the demo runs)."""
-    from .hookspecs import hookimpl
+    from pynector.hookspecs import hookimpl
 
     class Observer(_Observer):
         @hookimpl
@@ -147,8 +148,8 @@ class _Output:
     @contextmanager
     def progress(self, total: int, observer: _Observer) -> Iterator[Reporter]:
         """The progress of ``pynector batch``: a rich bar, or four plain lines."""
-        from ._cli_common import Secrets
-        from ._cli_progress import Reporter, RichReporter
+        from ._progress import Reporter, RichReporter
+        from ._secrets import Secrets
 
         reporter: Reporter
         if self.console is not None:
@@ -189,7 +190,7 @@ async def _request(client: Pynector, out: _Output) -> None:
 
 
 async def _timeout(client: Pynector, out: _Output) -> None:
-    from .errors import TimeoutError
+    from pynector.errors import TimeoutError
 
     out.heading("2. A timeout")
     start = time.perf_counter()
@@ -265,9 +266,9 @@ async def _batch(
 
 async def _llm_call(server: DemoServer, out: _Output) -> bool:
     """A chat completion through ``transport_type="sdk"``, if it is installed."""
-    from . import Pynector
-    from .errors import ConfigurationError
-    from .registry import resolve_transport
+    from pynector import Pynector
+    from pynector.errors import ConfigurationError
+    from pynector.registry import resolve_transport
 
     out.heading("5. An LLM call through the sdk transport")
     try:
@@ -390,9 +391,10 @@ def _summary(text: str) -> dict[str, str]:
 
 
 async def _demo(args: argparse.Namespace, out: _Output) -> int:
-    from . import Pynector
+    from pynector import Pynector
+    from pynector.registry import register_plugin, unregister_plugin
+
     from ._demo_server import DemoServer
-    from .registry import register_plugin, unregister_plugin
 
     started = time.perf_counter()
     observer = _observer()
@@ -418,7 +420,7 @@ async def _demo(args: argparse.Namespace, out: _Output) -> int:
 def _run_demo(args: argparse.Namespace) -> int:
     import anyio
 
-    from .errors import ConfigurationError
+    from pynector.errors import ConfigurationError
 
     if args.requests < 1 or args.concurrency < 1:
         print("pynector demo: --requests and --concurrency must be at least 1", file=sys.stderr)

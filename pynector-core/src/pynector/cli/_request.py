@@ -1,44 +1,38 @@
 """``pynector request [METHOD] URL``: one request from the command line.
 
-For the ``http`` transport the words and options build an HTTP request dict
-(``method``, ``url`` or ``path``, ``params``, ``json`` or ``content``); for any
-other transport the request data is the ``--json`` value, and a path such as
-``/v1/embeddings`` picks the SDK operation as in an OpenAI Batch line. The reply
-is printed as status line, headers and body (HTTP) or as JSON (anything else).
+The transport's :class:`~pynector.cli.CLISupport` turns the words and options
+into its request data and prints the reply: pynector-http builds an HTTP
+request dict and prints the status line, headers and body; the default takes
+the ``--json`` value as the request data and prints the reply as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._cli_common import (
-    TALLY,
-    Secrets,
-    Tally,
-    UsageError,
+from ._arguments import (
     add_client_arguments,
     add_transport_arguments,
-    attempts_plugin,
     check_transport,
     cli_message,
     cli_usage_error,
     client_config,
-    error_json,
-    is_http_response,
-    jsonable,
     parse_json_argument,
     read_argument_file,
-    request_secrets,
     transport_options,
 )
-from .redact import REDACTED, is_secret_header
+from ._attempts import TALLY, Tally, attempts_plugin
+from ._errors import UsageError
+from ._json import error_json
+from ._secrets import Secrets, request_secrets
+from ._support import RequestWords
 
 if TYPE_CHECKING:
-    from ._cli import Subcommands
+    from ._command import Subcommands
+    from ._support import CLISupport
 
 __all__ = ["add_request_parser", "run_request"]
 
@@ -145,106 +139,22 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
-def build_request(args: argparse.Namespace, transport: str, base_url: str | None) -> Any:
-    """The request data for ``transport`` from the command line.
+def build_request(args: argparse.Namespace, support: CLISupport, base_url: str | None) -> Any:
+    """The request data from the command line, as the transport's support reads it.
 
     Raises:
         UsageError: If the words and options do not make a request.
     """
     method, target = _split_words(args.words)
-    body = _body(args)
-    if transport == "http":
-        request: dict[str, Any] = {"method": method or ("POST" if body else "GET")}
-        if target is not None:
-            request["url" if "://" in target else "path"] = target
-        elif base_url is None:
-            raise UsageError(
-                "give the URL to request, e.g. pynector request https://example.com/, "
-                "or a path with --base-url"
-            )
-        params = _params(args)
-        if params:
-            request["params"] = params
-        if body is not None:
-            request[body[0]] = body[1]
-        return request
-    if args.param:
-        raise UsageError("--param is for the http transport; put the arguments in --json")
-    if method not in (None, "POST"):
-        raise UsageError(f"the {transport} transport takes no HTTP method ({method})")
-    if body is None:
-        raise UsageError(
-            f"give the request data of the {transport} transport with --json, e.g. "
-            '--json \'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}\''
-        )
-    data = body[1]
-    if target is not None:
-        if not isinstance(data, dict):
-            raise UsageError("with an API path, --json must be a JSON object")
-        data = {**data, "operation": _operation(target)}
-    return data
-
-
-def _operation(target: str) -> str:
-    from ._jsonl import OPENAI_OPERATIONS
-
-    path = target.split("://", 1)[-1]
-    path = "/" + path.split("/", 1)[1] if "://" in target and "/" in path else target
-    path = path.rstrip("/")
-    if not path.startswith("/v1/"):
-        path = "/v1" + (path if path.startswith("/") else "/" + path)
-    operation = OPENAI_OPERATIONS.get(path)
-    if operation is None:
-        raise UsageError(
-            f"{target!r} is not a supported API path ({', '.join(OPENAI_OPERATIONS)}); or "
-            'leave it out and put "operation": "..." in --json'
-        )
-    return operation
-
-
-def _print_http(response: Any, secrets: Secrets) -> None:
-    version = getattr(response, "http_version", None) or "HTTP/1.1"
-    reason = getattr(response, "reason_phrase", "") or ""
-    lines = [f"{version} {response.status_code} {reason}".rstrip()]
-    content_type = ""
-    for name, value in response.headers.items():
-        shown = REDACTED if is_secret_header(str(name)) else value
-        lines.append(f"{name}: {shown}")
-        if str(name).lower() == "content-type":
-            content_type = str(value)
-    content: bytes = response.content
-    text: str | None = None
-    if content and "json" in content_type.lower():
-        try:
-            text = json.dumps(json.loads(content), indent=2, ensure_ascii=False)
-        except ValueError:
-            text = None
-    if text is None:
-        try:
-            text = content.decode(getattr(response, "encoding", None) or "utf-8")
-        except (UnicodeDecodeError, LookupError):
-            text = None
-    out = sys.stdout
-    if text is None:
-        out.write(secrets.scrub("\n".join(lines)) + "\n\n")
-        out.flush()
-        if out.isatty():
-            out.write(
-                f"[{len(content)} bytes of binary content; redirect the output to a file "
-                "or pass --format json]\n"
-            )
-        else:
-            out.buffer.write(secrets.scrub_bytes(content))
-        return
-    out.write(secrets.scrub("\n".join([*lines, "", text])).rstrip("\n") + "\n")
-
-
-def _print_reply(value: Any, secrets: Secrets) -> None:
-    if is_http_response(value):
-        _print_http(value, secrets)
-        return
-    text = json.dumps(jsonable(value, secrets), indent=2, ensure_ascii=False)
-    sys.stdout.write(secrets.scrub(text) + "\n")
+    words = RequestWords(
+        transport=str(args.transport).strip().lower(),
+        method=method,
+        target=target,
+        body=_body(args),
+        params=_params(args),
+        base_url=base_url,
+    )
+    return support.request_data(words)
 
 
 def _result(ok: bool, attempts: int, start: float, payload: Any) -> dict[str, Any]:
@@ -252,6 +162,14 @@ def _result(ok: bool, attempts: int, start: float, payload: Any) -> dict[str, An
     elapsed = round(time.perf_counter() - start, 6)
     key = "response" if ok else "error"
     return {"ok": ok, "attempts": attempts, "elapsed": elapsed, key: payload}
+
+
+def _error_reply(support: CLISupport, exc: BaseException) -> Any | None:
+    """The reply ``exc`` carries, if it can be shown (an unread stream cannot)."""
+    try:
+        return support.error_reply(exc)
+    except Exception:
+        return None
 
 
 async def _send(client: Any, data: Any, retries: int) -> Any:
@@ -265,15 +183,15 @@ def run_request(args: argparse.Namespace) -> int:
     """Run ``pynector request``; return the exit status."""
     import anyio
 
-    from . import Pynector
-    from .errors import ConfigurationError
-    from .registry import register_plugin, unregister_plugin
+    from pynector import Pynector
+    from pynector.errors import ConfigurationError
+    from pynector.registry import register_plugin, unregister_plugin
 
     secrets = Secrets()
     try:
-        check_transport(args.transport, args)
-        name, options, secrets = transport_options(args)
-        data = build_request(args, name, options.get("base_url"))
+        support = check_transport(args.transport, args)
+        name, options, secrets = transport_options(args, support.header_option)
+        data = build_request(args, support, options.get("base_url"))
         secrets = secrets + request_secrets(data)  # the URL's and --param's secrets too
         try:
             client = Pynector(transport_type=name, config=client_config(args), **options)
@@ -295,13 +213,14 @@ def run_request(args: argparse.Namespace) -> int:
         value = anyio.run(_send, client, data, args.retries)
     except Exception as exc:
         status = 2 if isinstance(exc, ConfigurationError) else 1
+        reply = _error_reply(support, exc)
         if args.format == "json":
-            record = _result(False, tally.attempts, start, error_json(exc, secrets))
+            shown = None if reply is None else support.reply_json(reply, secrets)
+            record = _result(False, tally.attempts, start, error_json(exc, secrets, shown))
             sys.stdout.write(secrets.dumps(record) + "\n")
         else:
-            response = getattr(exc, "response", None)
-            if response is not None and is_http_response(response):
-                _print_reply(response, secrets)
+            if reply is not None:
+                support.print_reply(reply, secrets, sys.stdout)
                 sys.stdout.flush()
             tries = f" (after {tally.attempts} attempts)" if tally.attempts > 1 else ""
             message = secrets.scrub(cli_message(str(exc), args))
@@ -312,10 +231,10 @@ def run_request(args: argparse.Namespace) -> int:
         if plugin_name is not None:
             unregister_plugin(plugin_name)
     if args.format == "json":
-        record = _result(True, tally.attempts, start, jsonable(value, secrets))
+        record = _result(True, tally.attempts, start, support.reply_json(value, secrets))
         sys.stdout.write(secrets.dumps(record) + "\n")
     else:
-        _print_reply(value, secrets)
+        support.print_reply(value, secrets, sys.stdout)
         if tally.attempts > 1:
             sys.stderr.write(f"(succeeded after {tally.attempts} attempts)\n")
     return 0

@@ -2,10 +2,10 @@
 
 - :class:`RequestParser` turns one input line into a :class:`RequestLine` (its
   id and the request data for the chosen transport), or raises
-  :class:`LineError` saying what is wrong. It reads pynector's own format (the
-  request data, with an optional top-level ``id``), the OpenAI Batch API format
-  (``custom_id``, ``method``, ``url``, ``body``) and the Anthropic Message
-  Batches format (``custom_id``, ``params``).
+  :class:`LineError` saying what is wrong. It reads a JSON object and hands it
+  to the transport's :class:`~pynector.cli.CLISupport`, which reads pynector's
+  own format (the request data, with an optional top-level ``id``) and
+  whatever provider formats the transport knows.
 - :func:`scan_output` reads an existing output file: which ids are done, with
   which outcome, and whether its last line was torn by a crash;
   :func:`repair_output` and :func:`drop_failed` fix it up before a resumed run;
@@ -20,15 +20,19 @@ import io
 import json
 import os
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from hashlib import blake2b
 from pathlib import Path
-from typing import Any, BinaryIO
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from ._errors import LineError
+from ._support import check_id
+
+if TYPE_CHECKING:
+    from ._support import CLISupport
 
 __all__ = [
-    "OPENAI_OPERATIONS",
     "IdSet",
     "LineError",
     "OutputState",
@@ -43,24 +47,6 @@ __all__ = [
     "scan_output",
 ]
 
-OPENAI_OPERATIONS: dict[str, str] = {
-    "/v1/chat/completions": "chat.completions.create",
-    "/v1/embeddings": "embeddings.create",
-    "/v1/responses": "responses.create",
-    "/v1/completions": "completions.create",
-    "/v1/moderations": "moderations.create",
-    "/v1/messages": "messages.create",
-}
-"""Batch API ``url`` -> the sdk transport's ``operation``."""
-
-_OPENAI_KEYS = frozenset({"custom_id", "method", "url", "body"})
-_HTTP_BODY_KEYS = ("json", "data", "content", "files")
-_ANTHROPIC_KEYS = frozenset({"custom_id", "params"})
-
-
-class LineError(ValueError):
-    """An input line that cannot be sent; the message says why."""
-
 
 def id_key(value: str | int) -> int:
     """A 64-bit digest of an id: ``5`` and ``"5"`` are different ids."""
@@ -69,19 +55,6 @@ def id_key(value: str | int) -> int:
     else:
         raw = b"s" + value.encode("utf-8", "surrogatepass")
     return int.from_bytes(blake2b(raw, digest_size=8).digest(), "little") or 1
-
-
-def check_id(value: object, what: str = "id") -> str | int:
-    """Return ``value`` if it can be an id (a non-empty string or an integer).
-
-    Raises:
-        LineError: Otherwise.
-    """
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    raise LineError(f'"{what}" must be a non-empty string or an integer, not {value!r:.40}')
 
 
 class IdSet:
@@ -175,26 +148,24 @@ class RequestParser:
     """Read input lines as requests for one transport.
 
     Args:
-        transport: The transport's name: ``"http"`` gets Batch API lines as
-            HTTP requests (``POST url`` with ``body`` as JSON); every other
-            transport gets the body plus ``"operation"`` (from the url).
-        base_url: The ``--base-url``, if any: a Batch API url ``/v1/...`` under a
-            base URL that ends in ``/v1`` loses its ``/v1``.
+        support: What the command line knows about the transport: its
+            :meth:`~pynector.cli.CLISupport.read_line` turns a line's JSON object
+            into the id and the request data.
+        options: The transport options given on the command line.
     """
 
-    __slots__ = ("_http", "_strip_v1")
+    __slots__ = ("_options", "_read")
 
-    def __init__(self, transport: str, base_url: str | None = None) -> None:
-        self._http = transport == "http"
-        path = urlsplit(base_url).path.rstrip("/") if base_url else ""
-        self._strip_v1 = path.endswith("/v1")
+    def __init__(self, support: CLISupport, options: Mapping[str, Any] | None = None) -> None:
+        self._read = support.read_line
+        self._options: Mapping[str, Any] = options or {}
 
     def parse(self, number: int, raw: bytes) -> RequestLine:
         """Parse one line.
 
         Raises:
             LineError: If the line is not a JSON object, its id is not a string
-                or an integer, or it is a malformed Batch API line.
+                or an integer, or the transport cannot read it as a request.
         """
         try:
             data = json.loads(raw)
@@ -210,69 +181,8 @@ class RequestParser:
                 f"a request line must be a JSON object, not {type(data).__name__}: "
                 f'e.g. {{"id": "a1", "path": "/users/1"}}'
             )
-        if "custom_id" in data:
-            return self._batch_api(number, data)
-        request_id = check_id(data.pop("id")) if "id" in data else number
-        if self._http and "method" not in data and any(key in data for key in _HTTP_BODY_KEYS):
-            data["method"] = "POST"  # a body and no method: POST, as curl does
-        return RequestLine(number, request_id, data)
-
-    def _batch_api(self, number: int, line: dict[str, Any]) -> RequestLine:
-        keys = set(line)
-        request_id = check_id(line["custom_id"], "custom_id")
-        if "params" in keys:  # Anthropic Message Batches
-            if keys != _ANTHROPIC_KEYS:
-                raise LineError(_extra_keys(keys - _ANTHROPIC_KEYS, "custom_id, params"))
-            params = line["params"]
-            if type(params) is not dict:
-                raise LineError('"params" must be a JSON object of the request\'s arguments')
-            if self._http:
-                path = "/messages" if self._strip_v1 else "/v1/messages"
-                return RequestLine(
-                    number, request_id, {"method": "POST", "path": path, "json": params}
-                )
-            return RequestLine(number, request_id, params)
-        if not keys <= _OPENAI_KEYS or not {"url", "body"} <= keys:
-            extra = keys - _OPENAI_KEYS
-            if extra:
-                raise LineError(_extra_keys(extra, "custom_id, method, url, body"))
-            missing = ", ".join(sorted({"url", "body"} - keys))
-            raise LineError(f"a Batch API line (it has custom_id) needs {missing}")
-        url, body = line["url"], line["body"]
-        method = line.get("method", "POST")
-        if not isinstance(url, str) or not url:
-            raise LineError('"url" must be a string such as "/v1/chat/completions"')
-        if type(body) is not dict:
-            raise LineError('"body" must be a JSON object of the request\'s arguments')
-        if not isinstance(method, str) or not method.isalpha():
-            raise LineError(f'"method" must be an HTTP method such as "POST", not {method!r:.40}')
-        if self._http:
-            request: dict[str, Any] = {"method": method.upper(), "json": body}
-            if "://" in url:
-                request["url"] = url
-            else:
-                if self._strip_v1 and url.startswith("/v1/"):
-                    url = url[3:]
-                request["path"] = url
-            return RequestLine(number, request_id, request)
-        if method.upper() != "POST":
-            raise LineError(f'"method" must be "POST" for a Batch API line, not {method!r:.40}')
-        path = urlsplit(url).path.rstrip("/") if "://" in url else url.rstrip("/")
-        if not path.startswith("/v1/"):
-            path = "/v1" + (path if path.startswith("/") else "/" + path)
-        operation = OPENAI_OPERATIONS.get(path)
-        if operation is None:
-            known = ", ".join(OPENAI_OPERATIONS)
-            raise LineError(f'"url" {url!r:.60} is not one of the supported endpoints: {known}')
-        return RequestLine(number, request_id, {**body, "operation": operation})
-
-
-def _extra_keys(extra: set[str], expected: str) -> str:
-    names = ", ".join(sorted(extra))
-    return (
-        f"a Batch API line (it has custom_id) has unexpected key(s) {names}; "
-        f"it takes only {expected}"
-    )
+        request_id, request = self._read(data, self._options)
+        return RequestLine(number, number if request_id is None else request_id, request)
 
 
 # -- the output file ---------------------------------------------------------------
