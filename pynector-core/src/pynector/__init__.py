@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._batch import BatchResult as BatchResult
 from ._client import Pynector as Pynector
 from ._version import __version__ as __version__
 from .errors import ConfigurationError as ConfigurationError
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from .hookspecs import hookimpl as hookimpl
 
 __all__ = [
+    "BatchResult",
     "ConfigurationError",
     "Pynector",
     "PynectorError",
