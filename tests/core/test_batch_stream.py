@@ -184,7 +184,10 @@ async def test_outer_cancellation_reaches_the_requests_in_flight() -> None:
                 async def consume(scope: anyio.CancelScope) -> None:
                     with scope:
                         async with client.batch([(n, {}) for n in range(5)]) as results:
-                            seen.extend([result.index async for result in results])
+                            async for (
+                                result
+                            ) in results:  # each result is kept before the error ends the loop
+                                seen.append(result.index)  # noqa: PERF401
 
                 scope = anyio.CancelScope()
                 group.start_soon(consume, scope)
@@ -242,7 +245,8 @@ async def test_raise_on_error_raises_the_first_error_itself_after_the_results_be
             async with client.batch(
                 [(n, {}) for n in range(5)], max_concurrency=5, raise_on_error=True
             ) as results:
-                seen.extend([result.index async for result in results])
+                async for result in results:  # each result is kept before the error ends the loop
+                    seen.append(result.index)  # noqa: PERF401
     assert type(caught.value) is TransportError
     assert sorted(seen) == [0, 1]
     assert handler_blocking.cancelled == 2
@@ -266,7 +270,8 @@ async def test_a_malformed_item_in_a_generator_raises_from_the_loop_when_reached
     async with Pynector(transport=MockTransport(lambda d, **o: d)) as client:
         with pytest.raises(ConfigurationError, match="request 1 is str"):
             async with client.batch(requests(), max_concurrency=1) as results:
-                seen.extend([result.value async for result in results])
+                async for result in results:  # each result is kept before the error ends the loop
+                    seen.append(result.value)  # noqa: PERF401
     assert seen == ["a"]
 
 
