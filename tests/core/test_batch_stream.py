@@ -10,6 +10,8 @@ import pytest
 
 from pynector import BatchResult, Pynector
 from pynector.errors import ConfigurationError, ServerError, TimeoutError, TransportError
+from pynector.hookspecs import hookimpl
+from pynector.registry import register_plugin, unregister_plugin
 from pynector.testing import MockTransport
 
 pytestmark = pytest.mark.anyio
@@ -390,3 +392,40 @@ def test_a_batch_result_is_read_only_and_its_repr_shows_no_data() -> None:
     assert "error=ValueError" in repr(failed)
     with pytest.raises(AttributeError, match="read-only"):
         result.index = 5
+
+
+class BatchObserver:
+    """A plugin that records each batch's info and the batch index of each attempt."""
+
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+        self.indexes: list[int | None] = []
+
+    @hookimpl
+    def pynector_batch(self, info: Any) -> None:
+        self.batches.append(info)
+
+    @hookimpl
+    def pynector_request(self, info: Any) -> None:
+        self.indexes.append(info.batch_index)
+
+
+async def test_plugins_see_a_streamed_batch_its_stats_and_each_request_s_index() -> None:
+    observer = BatchObserver()
+    name = register_plugin(observer)
+
+    def handler(data: int, **options: Any) -> int:
+        if data == 1:
+            raise ServerError("failed", status_code=500)
+        return data
+
+    try:
+        async with Pynector(transport=MockTransport(handler)) as client:
+            async with client.batch([(n, {}) for n in range(3)], max_concurrency=2) as results:
+                assert len([result async for result in results]) == 3
+    finally:
+        unregister_plugin(name)
+    [info] = observer.batches
+    assert (info.size, info.max_concurrency) == (3, 2)
+    assert info.stats == {"total": 3, "succeeded": 2, "failed": 1}
+    assert sorted(index for index in observer.indexes if index is not None) == [0, 1, 2]
