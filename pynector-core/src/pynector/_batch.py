@@ -123,8 +123,9 @@ def unpack(index: int, item: object) -> tuple[Any, Mapping[str, Any]]:
 async def run_batch(
     requests: Iterable[Any],
     pool: WorkerPool,
-    emit: Emit,
+    emit: Emit | None,
     *,
+    slots: list[Any] | None = None,
     attempt: Attempt,
     check: Callable[[Any], object],
     note_retry: Callable[[int, PynectorError, RetryDecision], None],
@@ -135,30 +136,37 @@ async def run_batch(
     before_attempt: BeforeAttempt | None,
     options: Mapping[str, Any],
 ) -> None:
-    """Send every request; ``emit`` each one as it finishes.
+    """Send every request; report each one as it finishes.
+
+    A finished request's reply (or error) goes into ``slots[index]`` when a
+    list is given (``batch_request``; the list grows as requests are pulled),
+    and to ``emit`` when one is given (``batch``, ``on_result``).
 
     With ``raise_on_error`` the first error is raised itself (the rest are
-    cancelled) and not emitted. When ``batch_timeout`` expires, the requests in
-    flight, and for a sized input the ones not pulled yet, are emitted with one
-    shared :class:`~pynector.errors.TimeoutError` (or it is raised with
+    cancelled) and not reported. When ``batch_timeout`` expires, the requests
+    in flight, and for a sized input the ones not pulled yet, are reported with
+    one shared :class:`~pynector.errors.TimeoutError` (or it is raised with
     ``raise_on_error``); an iterator keeps the requests not pulled yet. Errors
     of ``emit`` itself and malformed items stop the batch and are raised.
     """
     source: Iterator[Any] = iter(requests)
     cancelled = anyio.get_cancelled_exc_class()
     clock = time.perf_counter
+    timed = emit is not None  # only a reported result needs its time
     pulled = 0
     # Cut short by the batch deadline: (index, data, options, attempts, start), and
     # finished results whose emit was waiting for room.
     cut: list[tuple[int, Any, Mapping[str, Any], int, float]] = []
-    unsent: list[tuple[Any, ...]] = []
+    unsent: list[tuple[int, Any, Mapping[str, Any], Any, Exception | None, int, float]] = []
 
     async def handle(index: int, item: Any) -> None:
         nonlocal pulled
         pulled = index + 1
         data, own = unpack(index, item)
+        if slots is not None:
+            slots.append(None)  # handlers start in index order: this is slots[index]
         merged = {**options, **own} if own else options
-        start = clock()
+        start = clock() if timed else 0.0
         number = 1
         try:
             try:
@@ -182,18 +190,26 @@ async def run_batch(
             except Exception as exc:
                 if raise_on_error:
                     raise
-                result: tuple[Any, ...] = (index, data, own, None, exc, number, clock() - start)
+                value = None
+                error: Exception | None = exc
+                if slots is not None:
+                    slots[index] = exc
             else:
-                result = (index, data, own, value, None, number, clock() - start)
+                error = None
+                if slots is not None:
+                    slots[index] = value
         except cancelled:
             cut.append((index, data, own, number, start))
             raise
-        waiting = emit(*result)
+        if emit is None:
+            return
+        elapsed = clock() - start
+        waiting = emit(index, data, own, value, error, number, elapsed)
         if waiting is not None:
             try:
                 await waiting
             except cancelled:
-                unsent.append(result)
+                unsent.append((index, data, own, value, error, number, elapsed))
                 raise
 
     with anyio.move_on_after(batch_timeout) as scope:
@@ -208,21 +224,31 @@ async def run_batch(
     )
     if raise_on_error:
         raise expired
-    for result in unsent:
-        waiting = emit(*result)
-        if waiting is not None:
-            await waiting
+
+    async def report(
+        index: int, data: Any, own: Mapping[str, Any], number: int, elapsed: float
+    ) -> None:
+        if slots is not None:
+            if index == len(slots):
+                slots.append(None)
+            slots[index] = expired
+        if emit is not None:
+            waiting = emit(index, data, own, None, expired, number, elapsed)
+            if waiting is not None:
+                await waiting
+
+    if emit is not None:
+        for result in unsent:
+            waiting = emit(*result)
+            if waiting is not None:
+                await waiting
     now = clock()
     for index, data, own, number, start in sorted(cut, key=lambda entry: entry[0]):
-        waiting = emit(index, data, own, None, expired, number, now - start)
-        if waiting is not None:
-            await waiting
+        await report(index, data, own, number, now - start if timed else 0.0)
     if isinstance(requests, Sized) and not hasattr(requests, "__next__"):  # not an iterator
         for index, item in enumerate(source, pulled):
             data, own = unpack(index, item)
-            waiting = emit(index, data, own, None, expired, 0, 0.0)
-            if waiting is not None:
-                await waiting
+            await report(index, data, own, 0, 0.0)
 
 
 class BatchStream(Generic[T]):

@@ -540,8 +540,8 @@ class Pynector:
         retry_delay: float | None,
         before_attempt: Callable[[int, Any, int], Awaitable[object]] | None,
         options: Mapping[str, Any],
-    ) -> tuple[int, Callable[[Emit], Awaitable[None]]]:
-        """Check a batch's arguments; return its worker count and ``run(emit)``."""
+    ) -> tuple[int, Callable[[Emit | None, list[Any] | None], Awaitable[None]]]:
+        """Check a batch's arguments; return its worker count and ``run(emit, slots)``."""
         self._check_open()
         if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
             raise ConfigurationError(
@@ -573,11 +573,12 @@ class Pynector:
         def check(data: Any) -> None:
             self._prepare(data, None)
 
-        async def send(emit: Emit) -> None:
+        async def send(emit: Emit | None, slots: list[Any] | None) -> None:
             await run_batch(
                 requests,
                 pool,
                 emit,
+                slots=slots,
                 attempt=self._attempt,
                 check=check,
                 note_retry=self._note_retry,
@@ -589,10 +590,10 @@ class Pynector:
                 options=options,
             )
 
-        async def run(emit: Emit) -> None:
+        async def run(emit: Emit | None, slots: list[Any] | None) -> None:
             relay = hooks(self._telemetry)
             if relay is None:
-                await send(emit)
+                await send(emit, slots)
                 return
             from .hookspecs import BatchInfo
 
@@ -617,14 +618,18 @@ class Pynector:
                 nonlocal total, failed
                 total += 1
                 failed += error is not None
-                return emit(index, data, own, value, error, attempts, elapsed)
+                return (
+                    None
+                    if emit is None
+                    else emit(index, data, own, value, error, attempts, elapsed)
+                )
 
             async with AsyncExitStack() as stack:
                 await _enter_all(stack, relay.pynector_batch(info=info))
                 try:
-                    await send(counted)
-                except BaseException:
-                    total += 1  # the error raised (raise_on_error) or the cancelled batch
+                    await send(counted, slots)
+                except Exception:
+                    total += 1  # the error raised (raise_on_error, a bad item)
                     failed += 1
                     raise
                 finally:
@@ -694,7 +699,7 @@ class Pynector:
             before_attempt,
             options,
         )
-        return BatchStream(run, size)
+        return BatchStream(lambda emit: run(emit, None), size)
 
     async def batch_request(
         self,
@@ -766,29 +771,8 @@ class Pynector:
             options,
         )
         results: list[Any] = []
-
-        def place(
-            index: int,
-            data: Any,
-            own: Mapping[str, Any],
-            value: Any,
-            error: Exception | None,
-            attempts: int,
-            elapsed: float,
-        ) -> None:
-            # Results arrive as they finish, mostly in order: slots up to this index exist.
-            outcome = value if error is None else error
-            filled = len(results)
-            if index == filled:
-                results.append(outcome)
-            elif index < filled:
-                results[index] = outcome
-            else:
-                results.extend([None] * (index - filled))
-                results.append(outcome)
-
         if on_result is None:
-            await run(place)
+            await run(None, results)
         else:
 
             def report(
@@ -800,10 +784,9 @@ class Pynector:
                 attempts: int,
                 elapsed: float,
             ) -> None:
-                place(index, data, own, value, error, attempts, elapsed)
                 on_result(BatchResult(index, data, own, value, error, attempts, elapsed))
 
-            await run(report)
+            await run(report, results)
         return results
 
     @asynccontextmanager
