@@ -120,6 +120,125 @@ def unpack(index: int, item: object) -> tuple[Any, Mapping[str, Any]]:
     return data, options
 
 
+class _Unfinished:
+    """What a batch deadline interrupted: the requests in flight and results not yet handed over."""
+
+    __slots__ = ("cut", "pulled", "unsent")
+
+    def __init__(self) -> None:
+        self.pulled = 0  # requests taken from the input
+        # (index, data, options, attempts, start) of each request cut short.
+        self.cut: list[tuple[int, Any, Mapping[str, Any], int, float]] = []
+        # Finished results whose emit was still waiting for room.
+        self.unsent: list[
+            tuple[int, Any, Mapping[str, Any], Any, Exception | None, int, float]
+        ] = []
+
+
+def _handler(
+    emit: Emit | None,
+    slots: list[Any] | None,
+    attempt: Attempt,
+    request_timeout: float,
+    before_attempt: BeforeAttempt | None,
+    retry_wait: Callable[[int, PynectorError], float],
+    check: Callable[[Any], object],
+    raise_on_error: bool,
+    options: Mapping[str, Any],
+    unfinished: _Unfinished,
+) -> Callable[[int, Any], Awaitable[None]]:
+    """The worker pool's handler: one request, its retries, its result reported.
+
+    One coroutine with its names in closure cells: it runs once per request.
+    """
+    cancelled = anyio.get_cancelled_exc_class()
+    clock = time.perf_counter
+    timed = emit is not None  # only a reported result needs its time
+
+    async def handle(index: int, item: Any) -> None:
+        unfinished.pulled = index + 1
+        data, own = unpack(index, item)
+        if slots is not None:
+            slots.append(None)  # handlers start in index order: this is slots[index]
+        merged = {**options, **own} if own else options
+        start = clock() if timed else 0.0
+        number = 1
+        try:
+            try:
+                if data is None:
+                    check(data)
+                while True:
+                    try:
+                        if before_attempt is not None:
+                            await before_attempt(index, data, number)
+                        value = await attempt(data, request_timeout, merged, number, index)
+                        break
+                    except PynectorError as exc:
+                        delay = retry_wait(number, exc)  # raises exc when it is not retried
+                    await anyio.sleep(delay)
+                    number += 1
+            except Exception as exc:
+                if raise_on_error:
+                    raise
+                value = None
+                error: Exception | None = exc
+            else:
+                error = None
+        except cancelled:
+            unfinished.cut.append((index, data, own, number, start))
+            raise
+        if slots is not None:
+            slots[index] = value if error is None else error
+        if emit is None:
+            return
+        elapsed = clock() - start
+        waiting = emit(index, data, own, value, error, number, elapsed)
+        if waiting is not None:
+            try:
+                await waiting
+            except cancelled:
+                unfinished.unsent.append((index, data, own, value, error, number, elapsed))
+                raise
+
+    return handle
+
+
+async def _report_expired(
+    requests: Iterable[Any],
+    rest: Iterator[Any],
+    unfinished: _Unfinished,
+    expired: errors.TimeoutError,
+    emit: Emit | None,
+    slots: list[Any] | None,
+) -> None:
+    """After the batch deadline: report what finished meanwhile, then the timed-out rest."""
+
+    async def report(
+        index: int, data: Any, own: Mapping[str, Any], attempts: int, took: float
+    ) -> None:
+        if slots is not None:
+            if index == len(slots):
+                slots.append(None)
+            slots[index] = expired
+        if emit is not None:
+            waiting = emit(index, data, own, None, expired, attempts, took)
+            if waiting is not None:
+                await waiting
+
+    if emit is not None:
+        for result in unfinished.unsent:
+            waiting = emit(*result)
+            if waiting is not None:
+                await waiting
+    now = time.perf_counter()
+    for index, data, own, number, start in sorted(unfinished.cut, key=lambda entry: entry[0]):
+        await report(index, data, own, number, now - start if emit is not None else 0.0)
+    if isinstance(requests, Sized) and not hasattr(requests, "__next__"):  # not an iterator
+        for index, item in enumerate(rest, unfinished.pulled):
+            data, own = unpack(index, item)
+            await report(index, data, own, 0, 0.0)
+
+
 async def run_batch(
     requests: Iterable[Any],
     pool: WorkerPool,
@@ -149,106 +268,41 @@ async def run_batch(
     ``raise_on_error``); an iterator keeps the requests not pulled yet. Errors
     of ``emit`` itself and malformed items stop the batch and are raised.
     """
+
+    def retry_wait(number: int, error: PynectorError) -> float:
+        decision = None if policy is None else policy.decide(number, error, remaining_time())
+        if decision is None:
+            raise error
+        note_retry(number, error, decision)
+        return decision.delay
+
+    unfinished = _Unfinished()
+    handle = _handler(
+        emit,
+        slots,
+        attempt,
+        request_timeout,
+        before_attempt,
+        retry_wait,
+        check,
+        raise_on_error,
+        options,
+        unfinished,
+    )
     source: Iterator[Any] = iter(requests)
-    cancelled = anyio.get_cancelled_exc_class()
-    clock = time.perf_counter
-    timed = emit is not None  # only a reported result needs its time
-    pulled = 0
-    # Cut short by the batch deadline: (index, data, options, attempts, start), and
-    # finished results whose emit was waiting for room.
-    cut: list[tuple[int, Any, Mapping[str, Any], int, float]] = []
-    unsent: list[tuple[int, Any, Mapping[str, Any], Any, Exception | None, int, float]] = []
-
-    async def handle(index: int, item: Any) -> None:
-        nonlocal pulled
-        pulled = index + 1
-        data, own = unpack(index, item)
-        if slots is not None:
-            slots.append(None)  # handlers start in index order: this is slots[index]
-        merged = {**options, **own} if own else options
-        start = clock() if timed else 0.0
-        number = 1
-        try:
-            try:
-                if data is None:
-                    check(data)
-                while True:
-                    try:
-                        if before_attempt is not None:
-                            await before_attempt(index, data, number)
-                        value = await attempt(data, request_timeout, merged, number, index)
-                        break
-                    except PynectorError as exc:
-                        if policy is None:
-                            raise
-                        decision = policy.decide(number, exc, remaining_time())
-                        if decision is None:
-                            raise
-                        note_retry(number, exc, decision)
-                    await anyio.sleep(decision.delay)
-                    number += 1
-            except Exception as exc:
-                if raise_on_error:
-                    raise
-                value = None
-                error: Exception | None = exc
-                if slots is not None:
-                    slots[index] = exc
-            else:
-                error = None
-                if slots is not None:
-                    slots[index] = value
-        except cancelled:
-            cut.append((index, data, own, number, start))
-            raise
-        if emit is None:
-            return
-        elapsed = clock() - start
-        waiting = emit(index, data, own, value, error, number, elapsed)
-        if waiting is not None:
-            try:
-                await waiting
-            except cancelled:
-                unsent.append((index, data, own, value, error, number, elapsed))
-                raise
-
     with anyio.move_on_after(batch_timeout) as scope:
         await pool.run(source, handle)
     if not scope.cancelled_caught:
         return
-    assert batch_timeout is not None
     expired = errors.TimeoutError(
-        f"batch timed out after {batch_timeout:g} s with {len(cut) + len(unsent)} requests "
-        "unfinished; pass a larger timeout=... to the batch",
+        f"batch timed out after {batch_timeout:g} s with "
+        f"{len(unfinished.cut) + len(unfinished.unsent)} requests unfinished; pass a larger "
+        "timeout=... to the batch",
         timeout=batch_timeout,
     )
     if raise_on_error:
         raise expired
-
-    async def report(
-        index: int, data: Any, own: Mapping[str, Any], number: int, elapsed: float
-    ) -> None:
-        if slots is not None:
-            if index == len(slots):
-                slots.append(None)
-            slots[index] = expired
-        if emit is not None:
-            waiting = emit(index, data, own, None, expired, number, elapsed)
-            if waiting is not None:
-                await waiting
-
-    if emit is not None:
-        for result in unsent:
-            waiting = emit(*result)
-            if waiting is not None:
-                await waiting
-    now = clock()
-    for index, data, own, number, start in sorted(cut, key=lambda entry: entry[0]):
-        await report(index, data, own, number, now - start if timed else 0.0)
-    if isinstance(requests, Sized) and not hasattr(requests, "__next__"):  # not an iterator
-        for index, item in enumerate(source, pulled):
-            data, own = unpack(index, item)
-            await report(index, data, own, 0, 0.0)
+    await _report_expired(requests, source, unfinished, expired, emit, slots)
 
 
 class BatchStream(Generic[T]):
