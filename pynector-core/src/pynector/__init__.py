@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._batch import BatchResult as BatchResult
 from ._client import Pynector as Pynector
 from ._version import __version__ as __version__
 from .errors import ConfigurationError as ConfigurationError
@@ -20,6 +19,7 @@ from .errors import TransportError as TransportError
 from .telemetry import configure_telemetry as configure_telemetry
 
 if TYPE_CHECKING:
+    from ._batch import BatchResult as BatchResult
     from .hookspecs import hookimpl as hookimpl
 
 __all__ = [
@@ -37,9 +37,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # pluggy is only imported when a plugin author asks for the marker.
+    # pluggy is only imported when a plugin author asks for the marker; the batch
+    # module with the first batch (or a program that names BatchResult).
     if name == "hookimpl":
         from .hookspecs import hookimpl
 
         return hookimpl
+    if name == "BatchResult":
+        from ._batch import BatchResult
+
+        return BatchResult
     raise AttributeError(f"module 'pynector' has no attribute {name!r}")

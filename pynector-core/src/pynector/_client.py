@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from . import errors
-from ._batch import BatchResult, BatchStream, Emit, run_batch, unpack
 from ._exchange import ExchangeAdapter
 from ._plugins import hooks
 from .concurrency import (
@@ -27,6 +26,7 @@ from .concurrency._deadline import check_timeout
 from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
 
 if TYPE_CHECKING:
+    from ._batch import BatchResult, Emit
     from ._config import Config
     from .hookspecs import Wrapper
     from .transport.protocol import Transport
@@ -542,6 +542,8 @@ class Pynector:
         options: Mapping[str, Any],
     ) -> tuple[int, Callable[[Emit | None, list[Any] | None], Awaitable[None]]]:
         """Check a batch's arguments; return its worker count and ``run(emit, slots)``."""
+        from ._batch import run_batch, unpack  # with the first batch: keeps the import light
+
         self._check_open()
         if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
             raise ConfigurationError(
@@ -688,6 +690,8 @@ class Pynector:
             ConfigurationError: For a malformed request list (before anything is
                 sent when it is a sequence), or when iterated outside its block.
         """
+        from ._batch import BatchStream
+
         size, run = self._batch_runner(
             "batch",
             requests,
@@ -774,6 +778,7 @@ class Pynector:
         if on_result is None:
             await run(None, results)
         else:
+            from ._batch import BatchResult
 
             def report(
                 index: int,
