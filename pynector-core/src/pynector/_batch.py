@@ -123,10 +123,9 @@ def unpack(index: int, item: object) -> tuple[Any, Mapping[str, Any]]:
 class _Unfinished:
     """What a batch deadline interrupted: the requests in flight and results not yet handed over."""
 
-    __slots__ = ("cut", "pulled", "unsent")
+    __slots__ = ("cut", "unsent")
 
     def __init__(self) -> None:
-        self.pulled = 0  # requests taken from the input
         # (index, data, options, attempts, start) of each request cut short.
         self.cut: list[tuple[int, Any, Mapping[str, Any], int, float]] = []
         # Finished results whose emit was still waiting for room.
@@ -156,7 +155,6 @@ def _handler(
     timed = emit is not None  # only a reported result needs its time
 
     async def handle(index: int, item: Any) -> None:
-        unfinished.pulled = index + 1
         data, own = unpack(index, item)
         if slots is not None:
             slots.append(None)  # handlers start in index order: this is slots[index]
@@ -180,15 +178,17 @@ def _handler(
             except Exception as exc:
                 if raise_on_error:
                     raise
+                if slots is not None:
+                    slots[index] = exc
                 value = None
                 error: Exception | None = exc
             else:
+                if slots is not None:
+                    slots[index] = value
                 error = None
         except cancelled:
             unfinished.cut.append((index, data, own, number, start))
             raise
-        if slots is not None:
-            slots[index] = value if error is None else error
         if emit is None:
             return
         elapsed = clock() - start
@@ -234,7 +234,8 @@ async def _report_expired(
     for index, data, own, number, start in sorted(unfinished.cut, key=lambda entry: entry[0]):
         await report(index, data, own, number, now - start if emit is not None else 0.0)
     if isinstance(requests, Sized) and not hasattr(requests, "__next__"):  # not an iterator
-        for index, item in enumerate(rest, unfinished.pulled):
+        left = list(rest)
+        for index, item in enumerate(left, len(requests) - len(left)):
             data, own = unpack(index, item)
             await report(index, data, own, 0, 0.0)
 
