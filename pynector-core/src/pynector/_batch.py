@@ -1,10 +1,10 @@
 """Batches: a fixed set of workers, each result reported as it finishes.
 
 :func:`run_batch` is the engine. It pulls ``(data, options)`` pairs lazily,
-sends each (with its retries) through the client's attempt, and hands every
-finished request to an ``emit`` callback: ``Pynector.batch_request`` puts them
-in input order, :class:`BatchStream` (``Pynector.batch``) yields them as they
-come.
+sends each (with its retries) through the client's attempt, and reports every
+finished request: into its slot of a list (``Pynector.batch_request``, input
+order) and/or to an ``emit`` callback (``on_result``; :class:`BatchStream`, which
+``Pynector.batch`` returns, yields them as they come).
 """
 
 from __future__ import annotations
