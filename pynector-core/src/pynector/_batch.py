@@ -409,8 +409,16 @@ class BatchStream(Generic[T]):
         """
         if self._state != "open":
             raise StopAsyncIteration
+        receive = self._receive
         try:
-            return await self._receive.receive()  # type: ignore[no-any-return]
+            # A buffered result is taken without a checkpoint (the buffer bounds how many
+            # in a row); only an empty buffer waits.
+            return receive.receive_nowait()  # type: ignore[no-any-return]
+        except anyio.WouldBlock:
+            try:
+                return await receive.receive()  # type: ignore[no-any-return]
+            except anyio.EndOfStream:
+                pass
         except anyio.EndOfStream:
             pass
         failure, self._failure = self._failure, None
