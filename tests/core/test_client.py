@@ -245,6 +245,7 @@ async def test_other_exceptions_from_a_transport_propagate_unchanged() -> None:
 def test_public_names_of_pynector() -> None:
     assert pynector.__all__ == sorted(pynector.__all__)
     assert set(pynector.__all__) == {
+        "BatchResult",
         "ConfigurationError",
         "Pynector",
         "PynectorError",
