@@ -429,3 +429,17 @@ async def test_plugins_see_a_streamed_batch_its_stats_and_each_request_s_index()
     assert (info.size, info.max_concurrency) == (3, 2)
     assert info.stats == {"total": 3, "succeeded": 2, "failed": 1}
     assert sorted(index for index in observer.indexes if index is not None) == [0, 1, 2]
+
+
+def test_import_pynector_loads_the_batch_module_only_when_it_is_used() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pynector\n"
+        "print('pynector._batch' in sys.modules)\n"
+        "pynector.BatchResult\n"
+        "print('pynector._batch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "True"]
