@@ -64,6 +64,16 @@ def scenario(name: str, n: int, concurrency: int) -> dict[str, float]:
             results = await client.batch_request(requests, max_concurrency=concurrency)
         return len(results)
 
+    async def pynector_stream() -> int:
+        transport = MockTransport(handler, record=False)
+        done = 0
+        async with Pynector(transport=transport) as client:
+            requests = (({"n": i}, {}) for i in range(n))
+            async with client.batch(requests, max_concurrency=concurrency) as results:
+                async for _ in results:
+                    done += 1
+        return done
+
     async def gather() -> int:
         transport = MockTransport(handler, record=False)
         async with Pynector(transport=transport) as client:
@@ -75,7 +85,12 @@ def scenario(name: str, n: int, concurrency: int) -> dict[str, float]:
         results = [await transport.request({"n": i}) for i in range(n)]
         return len(results)
 
-    runner = {"batch": pynector_batch, "gather": gather, "bare": bare_loop}[name]
+    runner = {
+        "batch": pynector_batch,
+        "stream": pynector_stream,
+        "gather": gather,
+        "bare": bare_loop,
+    }[name]
     base = _peak_mib()
     start = time.perf_counter()
     done = asyncio.run(runner())
@@ -146,11 +161,13 @@ def main() -> None:
 def batch_figures(n: int, c: int) -> None:
     print(f"## Core: batch of {n:,} requests through MockTransport, max_concurrency={c}")
     batch = run_child("batch", n, c)
+    stream = run_child("stream", n, c)
     gather = run_child("gather", n, c)
     bare = run_child("bare", n, c)
     print(f"{'scenario':<34}{'peak MiB':>10}{'us/request':>12}")
     for label, fig in [
         ("pynector batch_request", batch),
+        ("pynector batch (async for)", stream),
         ("asyncio.gather of client.request", gather),
         ("bare loop of awaits (baseline)", bare),
     ]:
@@ -163,6 +180,9 @@ def batch_figures(n: int, c: int) -> None:
         f"{growth_batch / growth_gather:.3f}; target <= 0.1)"
     )
     print(f"time per request, batch / bare loop: {batch['seconds'] / bare['seconds']:.2f}x")
+    print(
+        f"time per request, streamed batch / bare loop: {stream['seconds'] / bare['seconds']:.2f}x"
+    )
 
 
 def import_figures() -> None:

@@ -361,6 +361,7 @@ async def test_a_mapped_builtin_connection_error_is_retried() -> None:
 def test_public_names_of_pynector() -> None:
     assert pynector.__all__ == sorted(pynector.__all__)
     assert set(pynector.__all__) == {
+        "BatchResult",
         "ConfigurationError",
         "Pynector",
         "PynectorError",

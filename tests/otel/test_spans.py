@@ -199,6 +199,19 @@ async def test_a_batch_span_is_the_parent_of_its_requests(otel: Telemetry) -> No
 
 
 @pytest.mark.anyio
+async def test_a_streamed_batch_span_is_the_parent_of_its_requests(otel: Telemetry) -> None:
+    requests: list[tuple[Any, dict[str, Any]]] = [({"n": n}, {}) for n in range(3)]
+    async with Pynector(transport=MockTransport(lambda data, **options: data)) as client:
+        async with client.batch(requests, max_concurrency=2) as results:
+            assert sorted([result.index async for result in results]) == [0, 1, 2]
+    batch = otel.span("pynector.batch")
+    requests_spans = [s for s in otel.spans() if s.name == "pynector.request"]
+    assert len(requests_spans) == 3
+    assert {parent_id(s) for s in requests_spans} == {span_id(batch)}
+    assert (batch.attributes or {})["pynector.batch.succeeded"] == 3
+
+
+@pytest.mark.anyio
 async def test_retries_inside_a_batch_nest_under_the_batch(otel: Telemetry) -> None:
     async with Pynector(transport=MockTransport(flaky(1))) as client:
         results = await client.batch_request([({"n": 1}, {})], max_retries=2)

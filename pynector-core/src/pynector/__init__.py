@@ -19,9 +19,11 @@ from .errors import TransportError as TransportError
 from .telemetry import configure_telemetry as configure_telemetry
 
 if TYPE_CHECKING:
+    from ._batch import BatchResult as BatchResult
     from .hookspecs import hookimpl as hookimpl
 
 __all__ = [
+    "BatchResult",
     "ConfigurationError",
     "Pynector",
     "PynectorError",
@@ -35,9 +37,14 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # pluggy is only imported when a plugin author asks for the marker.
+    # pluggy is only imported when a plugin author asks for the marker; the batch
+    # module with the first batch (or a program that names BatchResult).
     if name == "hookimpl":
         from .hookspecs import hookimpl
 
         return hookimpl
+    if name == "BatchResult":
+        from ._batch import BatchResult
+
+        return BatchResult
     raise AttributeError(f"module 'pynector' has no attribute {name!r}")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence, Sized
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -14,18 +14,24 @@ from . import errors
 from ._errormap import map_builtin_errors
 from ._exchange import ExchangeAdapter
 from ._plugins import hooks
-from .concurrency import RateLimiter, RetryPolicy, WorkerPool, deadline, remaining_time
+from .concurrency import (
+    RateLimiter,
+    RetryDecision,
+    RetryPolicy,
+    WorkerPool,
+    deadline,
+    remaining_time,
+)
 from .concurrency._deadline import check_timeout
 from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
 
 if TYPE_CHECKING:
+    from ._batch import BatchResult, Emit
     from ._config import Config
     from .hookspecs import Wrapper
     from .transport.protocol import Transport
 
 __all__ = ["Pynector"]
-
-_PENDING: Any = object()
 
 
 def _declared_options(parameters: Mapping[str, Any]) -> frozenset[str] | None:
@@ -102,28 +108,6 @@ def _log_retry(attempt: int, error: BaseException, delay: float, reason: str) ->
         delay,
         reason,
     )
-
-
-def _bad_request_item(index: int, item: object) -> NoReturn:
-    # Never the item's repr: a request carries credentials (headers, keys in the URL).
-    what = type(item).__name__
-    if isinstance(item, Mapping):
-        what += f" with keys {sorted(str(key) for key in item)}"
-    elif isinstance(item, tuple):
-        what += f" of {len(item)} items"
-    raise ConfigurationError(
-        f"batch_request: request {index} is {what}; each request must be a (data, options) "
-        "tuple, e.g. ({'path': '/users/1'}, {})"
-    )
-
-
-def _unpack(index: int, item: object) -> tuple[Any, Mapping[str, Any]]:
-    if type(item) is not tuple or len(item) != 2:
-        _bad_request_item(index, item)
-    data, options = item
-    if not isinstance(options, Mapping):
-        _bad_request_item(index, item)
-    return data, options
 
 
 class Pynector:
@@ -450,6 +434,17 @@ class Pynector:
             max_retry_after=policy.max_retry_after,
         )
 
+    def _note_retry(self, attempt: int, error: PynectorError, decision: RetryDecision) -> None:
+        """Log a retry and tell the plugins about the wait before it."""
+        _log_retry(attempt, error, decision.delay, decision.reason)
+        relay = hooks(self._telemetry)
+        if relay is not None:
+            from .hookspecs import RetryWaitInfo
+
+            relay.pynector_retry_wait(
+                info=RetryWaitInfo(attempt, error, decision.delay, decision.reason, self._telemetry)
+            )
+
     async def _retry_loop(
         self,
         data: Any,
@@ -466,16 +461,7 @@ class Pynector:
                 decision = policy.decide(attempt, exc, remaining_time())
                 if decision is None:
                     raise
-                _log_retry(attempt, exc, decision.delay, decision.reason)
-                relay = hooks(self._telemetry)
-                if relay is not None:
-                    from .hookspecs import RetryWaitInfo
-
-                    relay.pynector_retry_wait(
-                        info=RetryWaitInfo(
-                            attempt, exc, decision.delay, decision.reason, self._telemetry
-                        )
-                    )
+                self._note_retry(attempt, exc, decision)
             await anyio.sleep(decision.delay)
             attempt += 1
 
@@ -524,6 +510,182 @@ class Pynector:
             await _enter_all(stack, relay.pynector_retry(info=info))
             return await self._retry_loop(data, attempt_timeout, options, policy)
 
+    def _batch_runner(
+        self,
+        verb: str,
+        requests: Iterable[tuple[Any, Mapping[str, Any]]],
+        max_concurrency: int | None,
+        timeout: float | None,
+        raise_on_error: bool,
+        max_retries: int,
+        retry_delay: float | None,
+        before_attempt: Callable[[int, Any, int], Awaitable[object]] | None,
+        options: Mapping[str, Any],
+    ) -> tuple[int, Callable[[Emit | None, list[Any] | None], Awaitable[None]]]:
+        """Check a batch's arguments; return its worker count and ``run(emit, slots)``."""
+        from ._batch import run_batch, unpack  # with the first batch: keeps the import light
+
+        self._check_open()
+        if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
+            raise ConfigurationError(
+                f"{verb}(requests=...) got {type(requests).__name__}; pass an iterable "
+                "of (data, options) tuples, e.g. [({'path': '/users/1'}, {})]"
+            )
+        if isinstance(max_concurrency, bool) or (
+            max_concurrency is not None and not isinstance(max_concurrency, int)
+        ):
+            raise ConfigurationError(
+                f"max_concurrency={max_concurrency!r} is invalid: it must be a whole number "
+                "of at least 1, e.g. max_concurrency=10"
+            )
+        if before_attempt is not None and not callable(before_attempt):
+            raise ConfigurationError(
+                f"before_attempt={before_attempt!r} is not callable; pass an async function "
+                "taking (index, data, attempt), e.g. before_attempt=budget.wait"
+            )
+        pool = WorkerPool(
+            self._config.max_connections if max_concurrency is None else max_concurrency
+        )
+        batch_timeout = None if timeout is None else check_timeout(timeout)
+        policy = self._retry_policy(max_retries, retry_delay) if max_retries else None
+        if isinstance(requests, Sequence):
+            for index, item in enumerate(requests):
+                unpack(index, item)
+        request_timeout = self._config.timeout
+
+        def check(data: Any) -> None:
+            self._prepare(data, None)
+
+        async def send(emit: Emit | None, slots: list[Any] | None) -> None:
+            await run_batch(
+                requests,
+                pool,
+                emit,
+                slots=slots,
+                attempt=self._attempt,
+                check=check,
+                note_retry=self._note_retry,
+                request_timeout=request_timeout,
+                batch_timeout=batch_timeout,
+                raise_on_error=raise_on_error,
+                policy=policy,
+                before_attempt=before_attempt,
+                options=options,
+            )
+
+        async def run(emit: Emit | None, slots: list[Any] | None) -> None:
+            relay = hooks(self._telemetry)
+            if relay is None:
+                await send(emit, slots)
+                return
+            from .hookspecs import BatchInfo
+
+            info = BatchInfo(
+                self._transport_type,
+                len(requests) if isinstance(requests, Sized) else None,
+                pool.size,
+                batch_timeout,
+                self._telemetry,
+            )
+            total = failed = 0
+
+            def counted(
+                index: int,
+                data: Any,
+                own: Mapping[str, Any],
+                value: Any,
+                error: Exception | None,
+                attempts: int,
+                elapsed: float,
+            ) -> Any:
+                nonlocal total, failed
+                total += 1
+                failed += error is not None
+                return (
+                    None
+                    if emit is None
+                    else emit(index, data, own, value, error, attempts, elapsed)
+                )
+
+            async with AsyncExitStack() as stack:
+                await _enter_all(stack, relay.pynector_batch(info=info))
+                try:
+                    await send(counted, slots)
+                except Exception:
+                    total += 1  # the error raised (raise_on_error, a bad item)
+                    failed += 1
+                    raise
+                finally:
+                    info.stats.update(total=total, succeeded=total - failed, failed=failed)
+
+        return pool.size, run
+
+    def batch(
+        self,
+        requests: Iterable[tuple[Any, Mapping[str, Any]]],
+        *,
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
+        raise_on_error: bool = False,
+        max_retries: int = 0,
+        retry_delay: float | None = None,
+        before_attempt: Callable[[int, Any, int], Awaitable[object]] | None = None,
+        **options: Any,
+    ) -> AbstractAsyncContextManager[AsyncIterator[BatchResult[Any]]]:
+        """Send many requests; yield each result as it finishes.
+
+        ``async with client.batch(requests) as results: async for result in results:``.
+        The same workers, limits, retries and deadlines as :meth:`batch_request`;
+        each :class:`~pynector.BatchResult` carries the request's ``index``,
+        ``data`` and own ``options``, the ``value`` or ``error``, ``attempts``
+        and ``elapsed``. Leaving the block early (``break``, an error, a
+        cancellation) cancels the requests in flight and waits for them.
+
+        Args:
+            requests: ``(data, options)`` tuples; any iterable, pulled lazily as
+                workers free up.
+            max_concurrency: Most requests in flight; defaults to
+                ``config["max_connections"]`` (100).
+            timeout: Deadline of the whole batch, in seconds: requests cut short
+                by it (and, for a sized input, those not started) are yielded
+                with a ``TimeoutError``. Each request also has the client's
+                per-request deadline.
+            raise_on_error: Raise the first error from the iterator (after the
+                results that finished before it), cancelling the rest, instead of
+                yielding failed results.
+            max_retries: Retries per request, as in :meth:`request_with_retry`
+                (default 0: one attempt each).
+            retry_delay: The first backoff of those retries, in seconds;
+                defaults to ``config["retry_delay"]``.
+            before_attempt: An async function awaited before every attempt with
+                ``(index, data, attempt)``, before the client's rate limit: a
+                token budget or your own limiter. What it raises becomes the
+                request's error (retried when retryable).
+            **options: Passed to the transport with every request; a request's
+                own options win.
+
+        Returns:
+            An async context manager; iterate what it yields.
+
+        Raises:
+            ConfigurationError: For a malformed request list (before anything is
+                sent when it is a sequence), or when iterated outside its block.
+        """
+        from ._batch import BatchStream
+
+        size, run = self._batch_runner(
+            "batch",
+            requests,
+            max_concurrency,
+            timeout,
+            raise_on_error,
+            max_retries,
+            retry_delay,
+            before_attempt,
+            options,
+        )
+        return BatchStream(lambda emit: run(emit, None), size)
+
     async def batch_request(
         self,
         requests: Iterable[tuple[Any, Mapping[str, Any]]],
@@ -533,13 +695,16 @@ class Pynector:
         *,
         max_retries: int = 0,
         retry_delay: float | None = None,
+        before_attempt: Callable[[int, Any, int], Awaitable[object]] | None = None,
+        on_result: Callable[[BatchResult[Any]], object] | None = None,
         **options: Any,
     ) -> list[Any]:
         """Send many requests with at most ``max_concurrency`` in flight.
 
         A fixed set of workers pulls ``(data, options)`` pairs from ``requests``
         (any iterable, consumed lazily), so memory grows with
-        ``max_concurrency``, not with the number of requests.
+        ``max_concurrency``, not with the number of requests. Built on the same
+        engine as :meth:`batch`, which yields results as they finish.
 
         Args:
             requests: ``(data, options)`` tuples.
@@ -553,6 +718,11 @@ class Pynector:
                 (default 0: one attempt each).
             retry_delay: The first backoff of those retries, in seconds;
                 defaults to ``config["retry_delay"]``.
+            before_attempt: An async function awaited before every attempt with
+                ``(index, data, attempt)``, as in :meth:`batch`.
+            on_result: Called with a :class:`~pynector.BatchResult` as each
+                request finishes (a progress bar); what it raises stops the
+                batch and is raised.
             **options: Passed to the transport with every request; a request's
                 own options win.
 
@@ -569,88 +739,40 @@ class Pynector:
             PynectorError: With ``raise_on_error=True``: the first error, itself
                 (never an exception group), or ``TimeoutError`` for the batch.
         """
-        self._check_open()
-        if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
+        if on_result is not None and not callable(on_result):
             raise ConfigurationError(
-                f"batch_request(requests=...) got {type(requests).__name__}; pass an iterable "
-                "of (data, options) tuples, e.g. [({'path': '/users/1'}, {})]"
+                f"on_result={on_result!r} is not callable; pass a function taking one "
+                "BatchResult, e.g. on_result=lambda result: bar.update(1)"
             )
-        if isinstance(max_concurrency, bool) or (
-            max_concurrency is not None and not isinstance(max_concurrency, int)
-        ):
-            raise ConfigurationError(
-                f"max_concurrency={max_concurrency!r} is invalid: it must be a whole number "
-                "of at least 1, e.g. max_concurrency=10"
-            )
-        pool = WorkerPool(
-            self._config.max_connections if max_concurrency is None else max_concurrency
+        _, run = self._batch_runner(
+            "batch_request",
+            requests,
+            max_concurrency,
+            timeout,
+            raise_on_error,
+            max_retries,
+            retry_delay,
+            before_attempt,
+            options,
         )
-        batch_timeout = None if timeout is None else check_timeout(timeout)
-        policy = self._retry_policy(max_retries, retry_delay) if max_retries else None
-        if isinstance(requests, Sequence):
-            for index, item in enumerate(requests):
-                _unpack(index, item)
-        request_timeout = self._config.timeout
         results: list[Any] = []
+        if on_result is None:
+            await run(None, results)
+        else:
+            from ._batch import BatchResult
 
-        async def handle(index: int, item: Any) -> None:
-            results.append(_PENDING)
-            data, own = _unpack(index, item)
-            merged = {**options, **own} if own else options
-            try:
-                if data is None:
-                    self._prepare(data, None)
-                if policy is None:
-                    value = await self._attempt(data, request_timeout, merged, 1, index)
-                else:
-                    value = await self._retry_loop(data, request_timeout, merged, policy, index)
-            except Exception as exc:
-                results[index] = exc
-                if raise_on_error:
-                    raise
-                return
-            results[index] = value
+            def report(
+                index: int,
+                data: Any,
+                own: Mapping[str, Any],
+                value: Any,
+                error: Exception | None,
+                attempts: int,
+                elapsed: float,
+            ) -> None:
+                on_result(BatchResult(index, data, own, value, error, attempts, elapsed))
 
-        async def run() -> None:
-            with anyio.move_on_after(batch_timeout) as scope:
-                await pool.run(requests, handle)
-            if scope.cancelled_caught:
-                expired = errors.TimeoutError(
-                    f"batch timed out after {batch_timeout:g} s with "
-                    f"{sum(r is _PENDING for r in results)} requests unfinished; pass a larger "
-                    "timeout=... to batch_request",
-                    timeout=batch_timeout,
-                )
-                if raise_on_error:
-                    raise expired
-                for index, value in enumerate(results):
-                    if value is _PENDING:
-                        results[index] = expired
-                if isinstance(requests, Sized):
-                    results.extend([expired] * (len(requests) - len(results)))
-
-        relay = hooks(self._telemetry)
-        if relay is None:
-            await run()
-            return results
-        from .hookspecs import BatchInfo
-
-        info = BatchInfo(
-            self._transport_type,
-            len(requests) if isinstance(requests, Sized) else None,
-            pool.size,
-            batch_timeout,
-            self._telemetry,
-        )
-        async with AsyncExitStack() as stack:
-            await _enter_all(stack, relay.pynector_batch(info=info))
-            try:
-                await run()
-            finally:
-                failed = sum(isinstance(r, BaseException) or r is _PENDING for r in results)
-                info.stats.update(
-                    total=len(results), succeeded=len(results) - failed, failed=failed
-                )
+            await run(report, results)
         return results
 
     @asynccontextmanager

@@ -110,7 +110,7 @@ class RetryWaitInfo:
 
 @dataclass(slots=True)
 class BatchInfo:
-    """One ``batch_request`` call (the parent of its requests).
+    """One ``batch_request`` or ``batch`` run (the parent of its requests).
 
     Attributes:
         transport_type: The transport's name.
@@ -147,7 +147,7 @@ def pynector_retry_wait(info: RetryWaitInfo) -> None:
 
 @hookspec
 def pynector_batch(info: BatchInfo) -> Wrapper | None:
-    """Wrap one ``batch_request`` call; return a context manager or ``None``."""
+    """Wrap one ``batch_request`` or ``batch`` run; return a context manager or ``None``."""
 
 
 @hookspec
