@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 import pynector
-from pynector.cli import CLISupport, RequestWords, UsageError
+from pynector.cli import (
+    BatchAPILine,
+    CLISupport,
+    LineError,
+    RequestWords,
+    UsageError,
+    read_batch_api_line,
+)
 from pynector.cli._arguments import check_transport
 from pynector.cli._support import cli_support
 from pynector_http._cli import HTTPCLISupport
@@ -122,3 +129,18 @@ def test_an_sdk_status_error_shows_its_http_reply_with_secret_headers_redacted()
         "body": {"error": "slow down"},
     }
     assert sdk.error_reply(ValueError("no reply")) is None
+
+
+def test_a_batch_api_line_is_read_once_for_every_transport() -> None:
+    openai = {"custom_id": "a", "url": "/v1/chat/completions", "body": {"model": "m"}}
+    assert read_batch_api_line(openai) == BatchAPILine(
+        "a", "/v1/chat/completions", "POST", {"model": "m"}
+    )
+    anthropic = {"custom_id": 7, "params": {"max_tokens": 1}}
+    assert read_batch_api_line(anthropic) == BatchAPILine(7, None, "POST", {"max_tokens": 1})
+    with pytest.raises(LineError, match="unexpected key"):
+        read_batch_api_line({**anthropic, "extra": 1})
+    with pytest.raises(LineError, match="needs body"):
+        read_batch_api_line({"custom_id": "a", "url": "/v1/embeddings"})
+    with pytest.raises(LineError, match='"body" must be a JSON object'):
+        read_batch_api_line({**openai, "body": []})

@@ -22,14 +22,19 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from pynector.cli import CLISupport, LineError, RequestWords, UsageError, check_id, jsonable
+from pynector.cli import (
+    CLISupport,
+    LineError,
+    RequestWords,
+    UsageError,
+    jsonable,
+    read_batch_api_line,
+)
 from pynector.redact import REDACTED, Scrubber, is_secret_header
 
 __all__ = ["HTTPCLISupport", "http_response_json", "is_http_response"]
 
 _BODY_KEYS = ("json", "data", "content", "files")
-_OPENAI_KEYS = frozenset({"custom_id", "method", "url", "body"})
-_ANTHROPIC_KEYS = frozenset({"custom_id", "params"})
 
 
 def is_http_response(value: object) -> bool:
@@ -84,14 +89,6 @@ def http_response_json(response: Any, secrets: Scrubber | None = None) -> dict[s
     return result
 
 
-def _extra_keys(extra: set[str], expected: str) -> str:
-    names = ", ".join(sorted(extra))
-    return (
-        f"a Batch API line (it has custom_id) has unexpected key(s) {names}; "
-        f"it takes only {expected}"
-    )
-
-
 class HTTPCLISupport(CLISupport):
     """The command line's view of the ``http`` transport (see the module docstring)."""
 
@@ -140,28 +137,10 @@ class HTTPCLISupport(CLISupport):
         return request_id, data
 
     def _batch_api(self, line: dict[str, Any], *, strip_v1: bool) -> tuple[str | int, Any]:
-        keys = set(line)
-        request_id = check_id(line["custom_id"], "custom_id")
-        if "params" in keys:  # Anthropic Message Batches
-            if keys != _ANTHROPIC_KEYS:
-                raise LineError(_extra_keys(keys - _ANTHROPIC_KEYS, "custom_id, params"))
-            params = line["params"]
-            if type(params) is not dict:
-                raise LineError('"params" must be a JSON object of the request\'s arguments')
+        request_id, url, method, body = read_batch_api_line(line)
+        if url is None:  # Anthropic Message Batches
             path = "/messages" if strip_v1 else "/v1/messages"
-            return request_id, {"method": "POST", "path": path, "json": params}
-        if not keys <= _OPENAI_KEYS or not {"url", "body"} <= keys:
-            extra = keys - _OPENAI_KEYS
-            if extra:
-                raise LineError(_extra_keys(extra, "custom_id, method, url, body"))
-            missing = ", ".join(sorted({"url", "body"} - keys))
-            raise LineError(f"a Batch API line (it has custom_id) needs {missing}")
-        url, body = line["url"], line["body"]
-        method = line.get("method", "POST")
-        if not isinstance(url, str) or not url:
-            raise LineError('"url" must be a string such as "/v1/chat/completions"')
-        if type(body) is not dict:
-            raise LineError('"body" must be a JSON object of the request\'s arguments')
+            return request_id, {"method": "POST", "path": path, "json": body}
         if not isinstance(method, str) or not method.isalpha():
             raise LineError(f'"method" must be an HTTP method such as "POST", not {method!r:.40}')
         request: dict[str, Any] = {"method": method.upper(), "json": body}

@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from pynector.cli import CLISupport, LineError, RequestWords, UsageError, check_id, jsonable
+from pynector.cli import (
+    CLISupport,
+    LineError,
+    RequestWords,
+    UsageError,
+    jsonable,
+    read_batch_api_line,
+)
 from pynector.redact import REDACTED, Scrubber, is_secret_header
 
 __all__ = ["BATCH_OPERATIONS", "SDKCLISupport", "estimate_tokens"]
@@ -35,8 +42,6 @@ BATCH_OPERATIONS: dict[str, str] = {
 }
 """Batch API ``url`` (and ``pynector request`` path) -> the ``operation``."""
 
-_OPENAI_KEYS = frozenset({"custom_id", "method", "url", "body"})
-_ANTHROPIC_KEYS = frozenset({"custom_id", "params"})
 _CHARS_PER_TOKEN = 4
 _NOT_TEXT = frozenset({"model", "operation", "role"})
 _OUTPUT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
@@ -83,14 +88,6 @@ def _operation_of(path: str) -> str | None:
     return BATCH_OPERATIONS.get(path)
 
 
-def _extra_keys(extra: set[str], expected: str) -> str:
-    names = ", ".join(sorted(extra))
-    return (
-        f"a Batch API line (it has custom_id) has unexpected key(s) {names}; "
-        f"it takes only {expected}"
-    )
-
-
 class SDKCLISupport(CLISupport):
     """The command line's view of the ``sdk`` transport (see the module docstring)."""
 
@@ -129,27 +126,9 @@ class SDKCLISupport(CLISupport):
         """
         if "custom_id" not in line:
             return super().read_line(line, options)
-        keys = set(line)
-        request_id = check_id(line["custom_id"], "custom_id")
-        if "params" in keys:  # Anthropic Message Batches
-            if keys != _ANTHROPIC_KEYS:
-                raise LineError(_extra_keys(keys - _ANTHROPIC_KEYS, "custom_id, params"))
-            params = line["params"]
-            if type(params) is not dict:
-                raise LineError('"params" must be a JSON object of the request\'s arguments')
-            return request_id, params
-        if not keys <= _OPENAI_KEYS or not {"url", "body"} <= keys:
-            extra = keys - _OPENAI_KEYS
-            if extra:
-                raise LineError(_extra_keys(extra, "custom_id, method, url, body"))
-            missing = ", ".join(sorted({"url", "body"} - keys))
-            raise LineError(f"a Batch API line (it has custom_id) needs {missing}")
-        url, body = line["url"], line["body"]
-        method = line.get("method", "POST")
-        if not isinstance(url, str) or not url:
-            raise LineError('"url" must be a string such as "/v1/chat/completions"')
-        if type(body) is not dict:
-            raise LineError('"body" must be a JSON object of the request\'s arguments')
+        request_id, url, method, body = read_batch_api_line(line)
+        if url is None:  # Anthropic Message Batches
+            return request_id, body
         if not isinstance(method, str) or method.upper() != "POST":
             raise LineError(f'"method" must be "POST" for a Batch API line, not {method!r:.40}')
         operation = _operation_of(urlsplit(url).path if "://" in url else url)

@@ -27,14 +27,17 @@ from ._errors import LineError as LineError
 from ._errors import UsageError as UsageError
 from ._json import bytes_json as bytes_json
 from ._json import jsonable as jsonable
+from ._support import BatchAPILine as BatchAPILine
 from ._support import CLISupport as CLISupport
 from ._support import RequestWords as RequestWords
 from ._support import check_id as check_id
+from ._support import read_batch_api_line as read_batch_api_line
 
 if TYPE_CHECKING:
     from ._command import Subcommands
 
 __all__ = [
+    "BatchAPILine",
     "CLISupport",
     "LineError",
     "RequestWords",
@@ -44,6 +47,7 @@ __all__ = [
     "check_id",
     "jsonable",
     "main",
+    "read_batch_api_line",
 ]
 
 from ._command import Handler

@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 from ._errors import LineError, UsageError
 from ._json import jsonable
@@ -28,7 +28,16 @@ from ._json import jsonable
 if TYPE_CHECKING:
     from pynector.redact import Scrubber
 
-__all__ = ["CLISupport", "LineError", "RequestWords", "UsageError", "check_id", "cli_support"]
+__all__ = [
+    "BatchAPILine",
+    "CLISupport",
+    "LineError",
+    "RequestWords",
+    "UsageError",
+    "check_id",
+    "cli_support",
+    "read_batch_api_line",
+]
 
 _CHARS_PER_TOKEN = 4
 
@@ -66,6 +75,62 @@ def check_id(value: object, what: str = "id") -> str | int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise LineError(f'"{what}" must be a non-empty string or an integer, not {value!r:.40}')
+
+
+class BatchAPILine(NamedTuple):
+    """A line of a provider's batch input file, its shape checked.
+
+    An OpenAI Batch API line (``custom_id``, ``method``, ``url``, ``body``) or an
+    Anthropic Message Batches line (``custom_id``, ``params``: then ``url`` is
+    ``None`` and ``method`` ``"POST"``). What the ``method`` and ``url`` may be is
+    the transport's to decide.
+    """
+
+    custom_id: str | int
+    url: str | None
+    method: object
+    body: dict[str, Any]
+
+
+_OPENAI_KEYS = frozenset({"custom_id", "method", "url", "body"})
+_ANTHROPIC_KEYS = frozenset({"custom_id", "params"})
+
+
+def _unexpected(extra: set[str], expected: str) -> LineError:
+    names = ", ".join(sorted(extra))
+    return LineError(
+        f"a Batch API line (it has custom_id) has unexpected key(s) {names}; "
+        f"it takes only {expected}"
+    )
+
+
+def read_batch_api_line(line: Mapping[str, Any]) -> BatchAPILine:
+    """Check a line that has ``custom_id`` as a provider's batch input line.
+
+    Raises:
+        LineError: For unexpected or missing keys, a bad ``custom_id``, a
+            ``body`` / ``params`` that is not an object or a ``url`` that is not
+            a string.
+    """
+    keys = set(line)
+    custom_id = check_id(line.get("custom_id"), "custom_id")
+    if "params" in keys:  # Anthropic Message Batches
+        if keys != _ANTHROPIC_KEYS:
+            raise _unexpected(keys - _ANTHROPIC_KEYS, "custom_id, params")
+        params = line["params"]
+        if type(params) is not dict:
+            raise LineError('"params" must be a JSON object of the request\'s arguments')
+        return BatchAPILine(custom_id, None, "POST", params)
+    if extra := keys - _OPENAI_KEYS:
+        raise _unexpected(extra, "custom_id, method, url, body")
+    if missing := {"url", "body"} - keys:
+        raise LineError(f"a Batch API line (it has custom_id) needs {', '.join(sorted(missing))}")
+    url, body = line["url"], line["body"]
+    if not isinstance(url, str) or not url:
+        raise LineError('"url" must be a string such as "/v1/chat/completions"')
+    if type(body) is not dict:
+        raise LineError('"body" must be a JSON object of the request\'s arguments')
+    return BatchAPILine(custom_id, url, line.get("method", "POST"), body)
 
 
 def _characters(value: Any, depth: int = 0) -> int:
