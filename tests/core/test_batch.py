@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
+import sniffio
 
 from pynector import Pynector
 from pynector.errors import ConfigurationError, ServerError, TimeoutError, TransportError
@@ -292,3 +293,35 @@ async def test_batch_retry_delay_sets_the_first_backoff() -> None:
                 [(n, {}) for n in range(3)], max_retries=1, retry_delay=0
             )
     assert results == [0, 1, 2]
+
+
+async def test_batch_timeout_reaches_requests_cancelled_inside_a_transports_task_group() -> None:
+    # A transport that runs its exchange in a task group of its own: on trio the
+    # batch deadline's Cancelled leaves it inside an exception group. The slot must
+    # still hold the batch's TimeoutError, never stay empty.
+    started = anyio.Event()
+
+    async def handler(data: Any, **options: Any) -> Any:
+        if data == "fast":
+            return "ok"
+        if sniffio.current_async_library() == "trio":
+            import trio
+
+            # trio's own nurseries (as in trio.open_tcp_stream) wrap the Cancelled.
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(trio.sleep_forever)
+                nursery.start_soon(trio.sleep_forever)
+                started.set()
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.sleep_forever)
+            started.set()
+        return "never"  # pragma: no cover
+
+    requests = [("fast", {}), ("held", {}), ("held", {}), ("fast", {})]
+    async with Pynector(transport=MockTransport(handler)) as client:
+        results = await client.batch_request(requests, max_concurrency=4, timeout=0.5)
+    assert started.is_set()
+    assert results[0] == "ok"
+    assert results[3] == "ok"
+    assert isinstance(results[1], TimeoutError)
+    assert isinstance(results[2], TimeoutError)
