@@ -362,12 +362,14 @@ def test_public_names_of_pynector() -> None:
     assert pynector.__all__ == sorted(pynector.__all__)
     assert set(pynector.__all__) == {
         "BatchResult",
+        "Call",
         "ConfigurationError",
         "Pynector",
         "PynectorError",
         "ResponseTooLargeError",
         "TimeoutError",
         "TransportError",
+        "Usage",
         "__version__",
         "configure_telemetry",
         "hookimpl",

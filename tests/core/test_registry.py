@@ -81,6 +81,7 @@ def test_registry_public_surface_is_sorted_and_documented() -> None:
         "clear_cache",
         "describe_transport",
         "hooks",
+        "installed_plugins",
         "register_plugin",
         "register_transport",
         "resolve_transport",

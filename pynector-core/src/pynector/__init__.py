@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._client import Pynector as Pynector
 from ._version import __version__ as __version__
+from .call import Call as Call
+from .call import Usage as Usage
 from .errors import ConfigurationError as ConfigurationError
 from .errors import PynectorError as PynectorError
 from .errors import ResponseTooLargeError as ResponseTooLargeError
@@ -24,12 +26,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BatchResult",
+    "Call",
     "ConfigurationError",
     "Pynector",
     "PynectorError",
     "ResponseTooLargeError",
     "TimeoutError",
     "TransportError",
+    "Usage",
     "__version__",
     "configure_telemetry",
     "hookimpl",

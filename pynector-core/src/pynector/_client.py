@@ -6,14 +6,14 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, overload
 
 import anyio
 
 from . import errors
 from ._errormap import map_builtin_errors
-from ._exchange import ExchangeAdapter
-from ._plugins import hooks
+from ._plugins import PluginSet, installed
+from .call import Call, ReplyT, RequestT
 from .concurrency import (
     RateLimiter,
     RetryDecision,
@@ -29,9 +29,54 @@ if TYPE_CHECKING:
     from ._batch import BatchResult, Emit
     from ._config import Config
     from .hookspecs import Wrapper
-    from .transport.protocol import Transport
+    from .transport.protocol import CallTransport, StreamingTransport, Transport
 
 __all__ = ["Pynector"]
+
+_NO_OPTIONS: Mapping[str, Any] = {}
+
+
+def _merged(options: Mapping[str, Any] | None, keywords: dict[str, Any]) -> Mapping[str, Any]:
+    """``options=`` and the keyword options as one mapping; a name in both is an error."""
+    if options is None:
+        return keywords
+    if not isinstance(options, Mapping):
+        raise ConfigurationError(
+            f"options={options!r} must be a mapping of transport options, "
+            "e.g. options={'timeout': 5.0}"
+        )
+    if not keywords:
+        return options
+    both = sorted(set(options) & set(keywords))
+    if both:
+        raise ConfigurationError(
+            f"the transport options {both} were given both in options= and as keywords; "
+            "give each once"
+        )
+    return {**options, **keywords}
+
+
+def _adapt(transport: object) -> CallTransport[Any, Any]:
+    """The full transport to run: the transport itself, or an adapter for an older form."""
+    from .transport.protocol import CallTransport
+
+    if CallTransport in type(transport).__mro__:  # declared by deriving from it
+        return transport  # type: ignore[return-value]
+    from ._exchange import ExchangeAdapter, RequestAdapter
+
+    # The 0.2 form declares request (StreamingTransport); the seed's, send and receive.
+    if callable(getattr(transport, "request", None)):
+        streams = callable(getattr(transport, "stream", None))
+        return RequestAdapter(transport, streams)  # type: ignore[arg-type]
+    for method in ("connect", "disconnect", "send", "receive"):
+        if not callable(getattr(transport, method, None)):
+            raise ConfigurationError(
+                f"{type(transport).__name__} is not a transport: it has no {method}() "
+                "method. Derive from pynector.transport.protocol.CallTransport (a full "
+                "transport), or implement connect, disconnect, send and receive "
+                "(subclass pynector.transport.protocol.Transport)."
+            )
+    return ExchangeAdapter(transport)  # type: ignore[arg-type]
 
 
 def _declared_options(parameters: Mapping[str, Any]) -> frozenset[str] | None:
@@ -110,8 +155,14 @@ def _log_retry(attempt: int, error: BaseException, delay: float, reason: str) ->
     )
 
 
-class Pynector:
+class Pynector(Generic[RequestT, ReplyT]):
     """An async client that sends requests through a pluggable transport.
+
+    ``Pynector[RequestT, ReplyT]`` is generic over the transport's request data
+    and reply: a client given a typed transport (``Pynector(transport=
+    HTTPTransport(...))``) types ``request()`` as returning that transport's
+    reply and checks the request's keys; one created by name
+    (``Pynector(transport_type="http")``) is ``Pynector[Any, Any]``.
 
     Args:
         transport: A transport instance to use instead of discovering one. The
@@ -119,59 +170,73 @@ class Pynector:
             :meth:`aclose`.
         transport_type: The installed transport to create (``"http"``, ``"sdk"``,
             or any name published under the ``pynector.transports`` entry point).
-        enable_telemetry: Whether telemetry plugins trace this client's calls.
+        enable_telemetry: Whether telemetry plugins trace this client's calls
+            (and add trace headers to them); every call carries the setting.
         config: Client settings (``timeout``, ``retry_count``, ``max_connections``,
             ``rate_limit``, ``max_response_size``, ...); they override ``PYNECTOR_*``
             environment variables.
+        plugins: Plugins for this client only, after the installed ones (the
+            ``pynector.plugins`` entry points and run-time registrations).
         **transport_options: Passed to the transport factory (``base_url``, ...).
 
     Raises:
-        ConfigurationError: For an unknown transport, a bad option or setting.
+        ConfigurationError: For an unknown transport, a bad option, setting or plugin.
     """
 
+    @overload
     def __init__(
-        self,
-        transport: Transport | None = None,
+        self: Pynector[RequestT, ReplyT],
+        transport: CallTransport[RequestT, ReplyT],
         transport_type: str = "http",
         enable_telemetry: bool = True,
         config: dict[str, Any] | None = None,
+        *,
+        plugins: Sequence[object] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Pynector[Any, Any],
+        transport: Transport | StreamingTransport | None = None,
+        transport_type: str = "http",
+        enable_telemetry: bool = True,
+        config: dict[str, Any] | None = None,
+        *,
+        plugins: Sequence[object] = (),
+        **transport_options: Any,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        transport: Any = None,
+        transport_type: str = "http",
+        enable_telemetry: bool = True,
+        config: dict[str, Any] | None = None,
+        *,
+        plugins: Sequence[object] = (),
         **transport_options: Any,
     ) -> None:
         from ._config import load_config  # pydantic and the settings: on first use
 
         self._config: Config = load_config(config)
+        if isinstance(plugins, str | bytes) or not isinstance(plugins, Iterable):
+            raise ConfigurationError(
+                f"plugins={plugins!r} must be a list of plugin objects, e.g. plugins=[MyPlugin()]"
+            )
+        self._plugins = PluginSet(tuple(plugins)) if plugins else installed()
         if transport is not None:
             if transport_options:
                 raise ConfigurationError(
                     f"transport options {sorted(transport_options)} cannot be combined with "
                     "transport=...; pass them to your transport's constructor instead"
                 )
-            self._transport_type = str(getattr(transport, "transport_type", "custom"))
+            self._transport_type = str(getattr(type(transport), "transport_type", "custom"))
         else:
             transport = self._create_transport(transport_type, transport_options)
             self._transport_type = transport_type.strip().lower()
-        has_request = callable(getattr(transport, "request", None))
-        has_stream = callable(getattr(transport, "stream", None))
-        if not has_request:
-            for method in ("connect", "disconnect", "send", "receive"):
-                if not callable(getattr(transport, method, None)):
-                    raise ConfigurationError(
-                        f"{type(transport).__name__} is not a transport: it has no {method}() "
-                        "method. Implement connect, disconnect, send and receive "
-                        "(subclass pynector.transport.protocol.Transport)."
-                    )
         self._transport: Any = transport
-        self._impl: Any = transport if has_request else ExchangeAdapter(transport)
-        replayable = getattr(transport, "replayable", None)
-        self._replayable: Any = replayable if callable(replayable) else None
-        if has_request and not has_stream:
-            self._stream_impl: Any = None
-        else:
-            self._stream_impl = self._impl
+        self._impl: CallTransport[Any, Any] = _adapt(transport)
         self._telemetry = bool(enable_telemetry)
-        if not self._telemetry and getattr(transport, "enable_telemetry", None) is True:
-            # The transport's own calls to telemetry plugins (trace headers) stop too.
-            transport.enable_telemetry = False  # type: ignore[union-attr]
         rate = self._config.rate_limit
         self._limiter = RateLimiter(*rate) if rate else RateLimiter(None)
         self._policy = RetryPolicy(
@@ -207,9 +272,9 @@ class Pynector:
             unknown = [option for option in options if option not in accepted]
             if unknown:
                 raise ConfigurationError(_unknown_options(name, options, unknown, accepted))
-        # Settings that a transport may take as options: its own option wins.
-        for key in ("max_connections", "max_response_size"):
-            if key in parameters and key not in kwargs:
+        # The client settings the factory declares it takes as options: its own option wins.
+        for key in getattr(factory, "client_settings", ()):
+            if key not in kwargs and key in ("max_connections", "max_response_size"):
                 kwargs[key] = getattr(self._config, key)
         try:
             return factory(**kwargs)
@@ -256,9 +321,14 @@ class Pynector:
         """The transport instance this client owns."""
         return self._transport
 
+    @property
+    def plugins(self) -> tuple[object, ...]:
+        """The plugins given to this client (the installed ones are not listed)."""
+        return self._plugins.plugins
+
     # -- lifecycle ---------------------------------------------------------
 
-    async def __aenter__(self) -> Pynector:
+    async def __aenter__(self) -> Pynector[RequestT, ReplyT]:
         """Connect the transport; the block's exit always closes the client."""
         self._check_open()
         await self._ensure_connected()
@@ -325,36 +395,61 @@ class Pynector:
             await slots.acquire_on_behalf_of(borrower)
         return slots
 
-    async def _send_within(self, timeout: float, data: Any, options: Mapping[str, Any]) -> Any:
-        """Connect if needed and run one exchange under the request's deadline.
+    async def _connect_within(self, call: Call[Any]) -> None:
+        """Connect on first use, within the call's deadline."""
+        with deadline(call.timeout, "request"), map_builtin_errors():
+            await self._ensure_connected()
 
-        One coroutine on purpose: every frame here is on the stack each time
-        the transport resumes (this is the request path).
+    async def _send_within(self, call: Call[Any]) -> Any:
+        """Connect if needed and run one attempt under its deadline.
+
+        A transport that ``handles_deadline`` enforces ``call.deadline`` itself
+        (cheaper than a cancel scope); otherwise the client's scope does. One
+        coroutine on purpose: every frame here is on the stack each time the
+        transport resumes (this is the request path).
         """
-        limit = deadline(timeout, "request")
+        impl = self._impl
         try:
-            with limit, map_builtin_errors():
-                if not self._connected:
-                    await self._ensure_connected()
-                return await self._impl.request(data, **options)
-        except errors.TimeoutError as exc:
-            self._mark_unknown_outcome(exc, limit, data, options)
-            raise
+            if not self._connected:
+                await self._connect_within(call)
+            if impl.handles_deadline:
+                with map_builtin_errors():
+                    return await impl.handle_request(call)
+            limit = deadline(call.timeout, "request")
+            try:
+                with limit, map_builtin_errors():
+                    return await impl.handle_request(call)
+            except errors.TimeoutError as exc:
+                # The request may have reached the server: resent only if the transport says so.
+                if limit.expired and not impl.replayable(call):
+                    exc.retryable = False
+                raise
         except RateLimitError as exc:
             if exc.retry_after:
                 self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
             raise
 
-    def _mark_unknown_outcome(
-        self, error: errors.TimeoutError, limit: deadline, data: Any, options: Mapping[str, Any]
-    ) -> None:
-        """After the client's deadline cut a request short, ask whether it may be resent.
-
-        The request may have reached the server; a transport that knows which
-        requests are safe to repeat says so with ``replayable(data, **options)``.
-        """
-        if limit.expired and self._replayable is not None and not self._replayable(data, **options):
-            error.retryable = False
+    def _call(
+        self,
+        data: Any,
+        timeout: float | None,
+        options: Mapping[str, Any],
+        attempt: int = 1,
+        batch_index: int | None = None,
+        streaming: bool = False,
+    ) -> Call[Any]:
+        return Call(
+            data,
+            options,
+            timeout=timeout,
+            attempt=attempt,
+            batch_index=batch_index,
+            streaming=streaming,
+            telemetry=self._telemetry,
+            transport_type=self._transport_type,
+            transport=self._transport,
+            plugins=self._plugins,
+        )
 
     async def _attempt(
         self,
@@ -375,33 +470,30 @@ class Pynector:
             except anyio.WouldBlock:
                 slots = await self._admit(borrower)
         try:
-            relay = hooks(self._telemetry)
+            call = self._call(data, timeout, options, attempt, batch_index)
+            relay = self._plugins.relay(self._telemetry)
             if relay is None:
-                return await self._send_within(timeout, data, options)
-            from .hookspecs import RequestInfo
-
-            info = RequestInfo(
-                self._transport_type,
-                self._transport,
-                data,
-                options,
-                attempt,
-                batch_index,
-                self._telemetry,
-            )
-            wrappers = relay.pynector_request(info=info)
+                return await self._send_within(call)
+            wrappers = relay.pynector_request(info=call)
             if not wrappers:
-                return await self._send_within(timeout, data, options)
+                return await self._send_within(call)
             async with AsyncExitStack() as stack:
                 await _enter_all(stack, wrappers)
-                info.result = await self._send_within(timeout, data, options)
-            return info.result
+                call.result = await self._send_within(call)
+            return call.result
         finally:
             slots.release_on_behalf_of(borrower)
 
     # -- public API --------------------------------------------------------
 
-    async def request(self, data: Any, timeout: float | None = None, **options: Any) -> Any:
+    async def request(
+        self,
+        data: RequestT,
+        timeout: float | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> ReplyT:
         """Send one request and return the reply.
 
         Args:
@@ -410,7 +502,9 @@ class Pynector:
                 ``config["timeout"]``, then ``PYNECTOR_TIMEOUT``, then 60 s. It
                 covers connecting and the exchange, not waiting for a
                 rate-limit or ``max_connections`` slot.
-            **options: Passed to the transport with the request.
+            options: Transport options as a mapping, for names that a keyword
+                cannot carry (``timeout``, ``options``); merged with the keywords.
+            **transport_options: Passed to the transport with the request.
 
         Returns:
             The transport's reply.
@@ -421,7 +515,11 @@ class Pynector:
             ConfigurationError: For bad input.
             ClientClosedError: If the client was closed.
         """
-        return await self._attempt(data, self._prepare(data, timeout), options)
+        request_timeout = self._prepare(data, timeout)
+        options_ = (
+            _merged(options, transport_options) if options or transport_options else _NO_OPTIONS
+        )
+        return await self._attempt(data, request_timeout, options_)  # type: ignore[no-any-return]
 
     def _retry_policy(self, max_retries: int | None, retry_delay: float | None) -> RetryPolicy:
         if max_retries is None and retry_delay is None:
@@ -437,7 +535,7 @@ class Pynector:
     def _note_retry(self, attempt: int, error: PynectorError, decision: RetryDecision) -> None:
         """Log a retry and tell the plugins about the wait before it."""
         _log_retry(attempt, error, decision.delay, decision.reason)
-        relay = hooks(self._telemetry)
+        relay = self._plugins.relay(self._telemetry)
         if relay is not None:
             from .hookspecs import RetryWaitInfo
 
@@ -467,13 +565,14 @@ class Pynector:
 
     async def request_with_retry(
         self,
-        data: Any,
+        data: RequestT,
         max_retries: int | None = None,
         retry_delay: float | None = None,
         *,
         timeout: float | None = None,
-        **options: Any,
-    ) -> Any:
+        options: Mapping[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> ReplyT:
         """Send a request, retrying transient failures.
 
         Makes at most ``1 + max_retries`` attempts. Only retryable errors are
@@ -489,8 +588,12 @@ class Pynector:
                 ``config["retry_count"]`` (3). ``0`` makes one attempt.
             retry_delay: The first backoff in seconds (default 1.0), doubled
                 for each further retry.
-            timeout: Deadline of each attempt.
-            **options: Passed to the transport with the request.
+            timeout: Deadline of each attempt (each request sent), as in
+                :meth:`request`. For a deadline over every attempt and wait,
+                wrap the call in ``anyio.fail_after``: a wait past it is not slept.
+            options: Transport options as a mapping, for names that a keyword
+                cannot carry (``timeout``, ``options``); merged with the keywords.
+            **transport_options: Passed to the transport with the request.
 
         Returns:
             The reply of the first successful attempt.
@@ -499,16 +602,17 @@ class Pynector:
             PynectorError: The last attempt's error.
         """
         attempt_timeout = self._prepare(data, timeout)
+        options_ = _merged(options, transport_options)
         policy = self._retry_policy(max_retries, retry_delay)
-        relay = hooks(self._telemetry)
+        relay = self._plugins.relay(self._telemetry)
         if relay is None:
-            return await self._retry_loop(data, attempt_timeout, options, policy)
+            return await self._retry_loop(data, attempt_timeout, options_, policy)  # type: ignore[no-any-return]
         from .hookspecs import RetryInfo
 
         async with AsyncExitStack() as stack:
             info = RetryInfo(self._transport_type, data, policy.max_retries, self._telemetry)
             await _enter_all(stack, relay.pynector_retry(info=info))
-            return await self._retry_loop(data, attempt_timeout, options, policy)
+            return await self._retry_loop(data, attempt_timeout, options_, policy)  # type: ignore[no-any-return]
 
     def _batch_runner(
         self,
@@ -520,6 +624,7 @@ class Pynector:
         max_retries: int,
         retry_delay: float | None,
         before_attempt: Callable[[int, Any, int], Awaitable[object]] | None,
+        attempt_timeout: float | None,
         options: Mapping[str, Any],
     ) -> tuple[int, Callable[[Emit | None, list[Any] | None], Awaitable[None]]]:
         """Check a batch's arguments; return its worker count and ``run(emit, slots)``."""
@@ -551,7 +656,11 @@ class Pynector:
         if isinstance(requests, Sequence):
             for index, item in enumerate(requests):
                 unpack(index, item)
-        request_timeout = self._config.timeout
+        request_timeout = (
+            self._config.timeout
+            if attempt_timeout is None
+            else check_timeout(attempt_timeout, "attempt_timeout")
+        )
 
         def check(data: Any) -> None:
             self._prepare(data, None)
@@ -574,7 +683,7 @@ class Pynector:
             )
 
         async def run(emit: Emit | None, slots: list[Any] | None) -> None:
-            relay = hooks(self._telemetry)
+            relay = self._plugins.relay(self._telemetry)
             if relay is None:
                 await send(emit, slots)
                 return
@@ -622,7 +731,7 @@ class Pynector:
 
     def batch(
         self,
-        requests: Iterable[tuple[Any, Mapping[str, Any]]],
+        requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
         *,
         max_concurrency: int | None = None,
         timeout: float | None = None,
@@ -630,8 +739,10 @@ class Pynector:
         max_retries: int = 0,
         retry_delay: float | None = None,
         before_attempt: Callable[[int, Any, int], Awaitable[object]] | None = None,
-        **options: Any,
-    ) -> AbstractAsyncContextManager[AsyncIterator[BatchResult[Any]]]:
+        attempt_timeout: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> AbstractAsyncContextManager[AsyncIterator[BatchResult[ReplyT]]]:
         """Send many requests; yield each result as it finishes.
 
         ``async with client.batch(requests) as results: async for result in results:``.
@@ -661,8 +772,12 @@ class Pynector:
                 ``(index, data, attempt)``, before the client's rate limit: a
                 token budget or your own limiter. What it raises becomes the
                 request's error (retried when retryable).
-            **options: Passed to the transport with every request; a request's
-                own options win.
+            attempt_timeout: Deadline of each attempt of each request, in
+                seconds; defaults to ``config["timeout"]``.
+            options: Transport options for every request as a mapping, for
+                names that a keyword cannot carry; merged with the keywords.
+            **transport_options: Passed to the transport with every request; a
+                request's own options win.
 
         Returns:
             An async context manager; iterate what it yields.
@@ -682,13 +797,14 @@ class Pynector:
             max_retries,
             retry_delay,
             before_attempt,
-            options,
+            attempt_timeout,
+            _merged(options, transport_options),
         )
         return BatchStream(lambda emit: run(emit, None), size)
 
     async def batch_request(
         self,
-        requests: Iterable[tuple[Any, Mapping[str, Any]]],
+        requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
         max_concurrency: int | None = None,
         timeout: float | None = None,
         raise_on_error: bool = False,
@@ -696,9 +812,11 @@ class Pynector:
         max_retries: int = 0,
         retry_delay: float | None = None,
         before_attempt: Callable[[int, Any, int], Awaitable[object]] | None = None,
-        on_result: Callable[[BatchResult[Any]], object] | None = None,
-        **options: Any,
-    ) -> list[Any]:
+        on_result: Callable[[BatchResult[ReplyT]], object] | None = None,
+        attempt_timeout: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> list[ReplyT | Exception]:
         """Send many requests with at most ``max_concurrency`` in flight.
 
         A fixed set of workers pulls ``(data, options)`` pairs from ``requests``
@@ -723,8 +841,12 @@ class Pynector:
             on_result: Called with a :class:`~pynector.BatchResult` as each
                 request finishes (a progress bar); what it raises stops the
                 batch and is raised.
-            **options: Passed to the transport with every request; a request's
-                own options win.
+            attempt_timeout: Deadline of each attempt of each request, in
+                seconds; defaults to ``config["timeout"]``.
+            options: Transport options for every request as a mapping, for
+                names that a keyword cannot carry; merged with the keywords.
+            **transport_options: Passed to the transport with every request; a
+                request's own options win.
 
         Returns:
             One result per request, in input order: the reply or, with
@@ -753,7 +875,8 @@ class Pynector:
             max_retries,
             retry_delay,
             before_attempt,
-            options,
+            attempt_timeout,
+            _merged(options, transport_options),
         )
         results: list[Any] = []
         if on_result is None:
@@ -783,33 +906,26 @@ class Pynector:
         slots = await self._admit(borrower)
         try:
             async with AsyncExitStack() as stack:
-                relay = hooks(self._telemetry)
+                call = self._call(data, timeout, options, streaming=True)
+                relay = self._plugins.relay(self._telemetry)
                 if relay is not None:
-                    from .hookspecs import RequestInfo
-
-                    info = RequestInfo(
-                        self._transport_type,
-                        self._transport,
-                        data,
-                        options,
-                        telemetry=self._telemetry,
-                        streaming=True,
-                    )
-                    await _enter_all(stack, relay.pynector_request(info=info))
+                    await _enter_all(stack, relay.pynector_request(info=call))
                 stack.enter_context(deadline(timeout, "stream"))
                 await self._ensure_connected()
                 with map_builtin_errors():
-                    iterator = await stack.enter_async_context(
-                        self._stream_impl.stream(data, **options)
-                    )
-                if relay is not None:
-                    info.result = iterator  # plugins see the stream (HTTP: status, headers)
+                    iterator = await stack.enter_async_context(self._impl.handle_stream(call))
+                call.result = iterator  # plugins see the stream (HTTP: status, headers)
                 yield _MappedIterator(iterator)
         finally:
             slots.release_on_behalf_of(borrower)
 
     def stream(
-        self, data: Any, timeout: float | None = None, **options: Any
+        self,
+        data: RequestT,
+        timeout: float | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        **transport_options: Any,
     ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
         """Open a streamed reply: ``async with client.stream(data) as items: ...``.
 
@@ -821,15 +937,12 @@ class Pynector:
             data: The request.
             timeout: Deadline in seconds for the whole stream, from opening it to
                 leaving the block; defaults as for :meth:`request`.
-            **options: Passed to the transport with the request.
+            options: Transport options as a mapping, for names that a keyword
+                cannot carry (``timeout``, ``options``); merged with the keywords.
+            **transport_options: Passed to the transport with the request.
 
         Raises:
             ConfigurationError: If the transport cannot stream, or for bad input.
         """
         stream_timeout = self._prepare(data, timeout)
-        if self._stream_impl is None:
-            raise ConfigurationError(
-                f"transport {self._transport_type!r} ({type(self._transport).__name__}) has "
-                "request() but no stream(); use client.request(...) instead"
-            )
-        return self._stream(data, stream_timeout, options)
+        return self._stream(data, stream_timeout, _merged(options, transport_options))

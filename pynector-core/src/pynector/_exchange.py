@@ -1,23 +1,30 @@
-"""Run a four-method transport one exchange at a time.
+"""Run the older transport forms as full transports.
 
 A transport with only ``send`` and ``receive`` has one channel: two callers
 interleaving on it would read each other's replies. :class:`ExchangeAdapter`
 serialises exchanges, and resets the channel (disconnect + connect) after an
 exchange that did not finish cleanly, so a late reply never reaches the next
-caller.
+caller. :class:`RequestAdapter` runs the 0.2 form, a transport with its own
+concurrency-safe ``request(data, **options)`` (and ``stream``).
+
+Both forms predate the call object. As in 0.2, a transport of either form may
+say which requests are safe to send again with ``replayable(data, **options)``;
+without it, a call cut short by its deadline may be retried.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 
-from .transport.protocol import Transport
+from .call import Call
+from .errors import ConfigurationError
+from .transport.protocol import CallTransport, StreamingTransport, Transport
 
-__all__ = ["ExchangeAdapter", "join_reply"]
+__all__ = ["ExchangeAdapter", "RequestAdapter", "join_reply"]
 
 
 def join_reply(items: list[Any]) -> Any:
@@ -61,19 +68,18 @@ class _TrackedIterator:
             await close()
 
 
-class ExchangeAdapter:
-    """Gives a four-method transport the ``request``/``stream`` interface.
+class _Older(CallTransport[Any, Any]):
+    """What both adapters share: the lifecycle and the 0.2 ``replayable``."""
 
-    Args:
-        transport: The transport; the adapter does not connect it, the client does.
-    """
+    __slots__ = ("_replayable", "transport")
 
-    __slots__ = ("_dirty", "_lock", "transport")
+    transport: Any
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Any) -> None:
         self.transport = transport
-        self._lock: anyio.Lock | None = None
-        self._dirty = False
+        # The 0.2 forms' optional method, read once here.
+        replayable = getattr(transport, "replayable", None)
+        self._replayable: Callable[..., bool] | None = replayable if callable(replayable) else None
 
     async def connect(self) -> None:
         """Connect the transport."""
@@ -82,6 +88,26 @@ class ExchangeAdapter:
     async def disconnect(self) -> None:
         """Disconnect the transport."""
         await self.transport.disconnect()
+
+    def replayable(self, call: Call[Any]) -> bool:
+        """The transport's ``replayable(data, **options)``, or ``True`` (as in 0.2)."""
+        replayable = self._replayable
+        return True if replayable is None else bool(replayable(call.data, **call.options))
+
+
+class ExchangeAdapter(_Older):
+    """Gives a four-method transport the full protocol, one exchange at a time.
+
+    Args:
+        transport: The transport; the adapter does not connect it, the client does.
+    """
+
+    __slots__ = ("_dirty", "_lock")
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self._lock: anyio.Lock | None = None
+        self._dirty = False
 
     @asynccontextmanager
     async def _exchange(
@@ -104,14 +130,42 @@ class ExchangeAdapter:
                     await reply.aclose()
             self._dirty = not reply.exhausted
 
-    async def request(self, data: Any, **options: Any) -> Any:
-        """Send ``data`` and collect the whole reply."""
-        async with self._exchange(data, options) as reply:
+    async def handle_request(self, call: Call[Any]) -> Any:
+        """Send ``call.data`` and collect the whole reply."""
+        async with self._exchange(call.data, dict(call.options)) as reply:
             items = [item async for item in reply]
         return join_reply(items)
 
     @asynccontextmanager
-    async def stream(self, data: Any, **options: Any) -> AsyncIterator[AsyncIterator[Any]]:
-        """Send ``data`` and yield the reply's items as they arrive."""
-        async with self._exchange(data, options) as reply:
+    async def handle_stream(self, call: Call[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+        """Send ``call.data`` and yield the reply's items as they arrive."""
+        async with self._exchange(call.data, dict(call.options)) as reply:
             yield reply
+
+
+class RequestAdapter(_Older):
+    """Gives a 0.2 transport (``request(data, **options)``, maybe ``stream``) the full protocol.
+
+    Args:
+        transport: The transport; the adapter does not connect it, the client does.
+        streams: Whether the transport has ``stream``.
+    """
+
+    __slots__ = ("_streams",)
+
+    def __init__(self, transport: StreamingTransport, streams: bool) -> None:
+        super().__init__(transport)
+        self._streams = streams
+
+    async def handle_request(self, call: Call[Any]) -> Any:
+        """``transport.request(data, **options)``."""
+        return await self.transport.request(call.data, **call.options)
+
+    def handle_stream(self, call: Call[Any]) -> Any:
+        """``transport.stream(data, **options)``."""
+        if not self._streams:
+            raise ConfigurationError(
+                f"transport {type(self.transport).__name__} has request() but no stream(); "
+                "use client.request(...) instead"
+            )
+        return self.transport.stream(call.data, **call.options)

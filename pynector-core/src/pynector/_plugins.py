@@ -10,7 +10,8 @@ on the ``pynector`` logger, and reported by
 :func:`pynector.registry.available_plugins`.
 
 The client calls :func:`hooks` on every request: after the first call it only
-reads a module-level variable.
+reads a module-level variable. A client created with ``plugins=[...]`` has a
+:class:`PluginSet`: the installed plugins and its own, which no other client sees.
 """
 
 from __future__ import annotations
@@ -32,13 +33,15 @@ from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     import pluggy
 
 __all__ = [
+    "PluginSet",
     "PluginStatus",
     "hooks",
+    "installed",
     "plugin_manager",
     "plugin_statuses",
     "register",
@@ -240,23 +243,147 @@ class _WithoutTelemetry:
         return caller
 
 
-def _refresh(manager: pluggy.PluginManager) -> None:
-    """Recompute the relays after the set of plugins changed."""
-    global _relay, _quiet, _checks
+def _relays(
+    manager: pluggy.PluginManager,
+) -> tuple[Any, Any, tuple[Callable[[], bool], ...] | None]:
+    """The relay of every plugin, the relay without telemetry plugins, and their checks."""
     plugins = manager.get_plugins()
     telemetry = [plugin for plugin in plugins if getattr(plugin, "pynector_telemetry", False)]
     checks = [getattr(plugin, "pynector_telemetry_active", None) for plugin in telemetry]
+    every: Any = manager.hook if plugins else None
+    active: tuple[Callable[[], bool], ...] | None = None
     if telemetry and all(callable(check) for check in checks):
-        _checks = tuple(check for check in checks if callable(check))
-    else:
-        _checks = None
-    _relay = manager.hook if plugins else None
+        active = tuple(check for check in checks if callable(check))
+    quiet: Any
     if len(telemetry) == len(plugins):
-        _quiet = None
+        quiet = None
     elif not telemetry:
-        _quiet = _relay
+        quiet = every
     else:
-        _quiet = _WithoutTelemetry(manager, telemetry)
+        quiet = _WithoutTelemetry(manager, telemetry)
+    return every, quiet, active
+
+
+def _pick(
+    every: Any, quiet: Any, checks: tuple[Callable[[], bool], ...] | None, telemetry: bool
+) -> Any:
+    """The relay a call with ``telemetry`` goes through (see :func:`hooks`)."""
+    if telemetry:
+        if checks is None:
+            return every
+        for active in checks:
+            if active():
+                return every
+    return quiet
+
+
+def _refresh(manager: pluggy.PluginManager) -> None:
+    """Recompute the relays after the set of plugins changed."""
+    global _relay, _quiet, _checks
+    _relay, _quiet, _checks = _relays(manager)
+
+
+class _Joined:
+    """Two relays called as one: the installed plugins' first, then a client's own."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self._first = first
+        self._second = second
+
+    def __getattr__(self, name: str) -> Any:
+        first = getattr(self._first, name)
+        second = getattr(self._second, name)
+        if first.spec is not None and first.spec.opts.get("firstresult"):
+
+            def call_first(**kwargs: Any) -> Any:
+                result = first(**kwargs)
+                return second(**kwargs) if result is None else result
+
+            caller: Any = call_first
+        else:
+
+            def call_both(**kwargs: Any) -> Any:
+                return [*first(**kwargs), *second(**kwargs)]
+
+            caller = call_both
+        setattr(self, name, caller)
+        return caller
+
+
+class PluginSet:
+    """The plugins one client's calls go through: the installed ones, then its own.
+
+    Args:
+        plugins: Plugin objects (or modules) for this client only, registered
+            in a plugin manager of their own and checked as
+            :func:`pynector.registry.register_plugin` checks them.
+
+    Raises:
+        ConfigurationError: For a plugin that is not valid.
+    """
+
+    __slots__ = ("_checks", "_every", "_joined", "_manager", "_quiet", "plugins", "relay")
+
+    def __init__(self, plugins: Sequence[object] = ()) -> None:
+        self.plugins = tuple(plugins)
+        self._joined: dict[tuple[int, int], _Joined] = {}
+        self._manager: pluggy.PluginManager | None = None
+        if not self.plugins:
+            self.relay: Callable[[bool], Any] = hooks
+            return
+        import pluggy
+
+        from . import hookspecs
+
+        manager = pluggy.PluginManager("pynector")
+        manager.add_hookspecs(hookspecs)
+        for plugin in self.plugins:
+            try:
+                _register(manager, plugin, None)
+            except LoadError as err:
+                fix = err.fix or (
+                    "Fix the plugin's @pynector.hookimpl functions to match pynector.hookspecs."
+                )
+                raise ConfigurationError(
+                    f"Pynector(plugins=[...]): the plugin {plugin!r} is not valid: "
+                    f"{err.reason}. {fix}"
+                ) from err.__cause__
+        self._manager = manager
+        self._every, self._quiet, self._checks = _relays(manager)
+        self.relay = self._relay
+
+    def __repr__(self) -> str:
+        return f"<PluginSet own={len(self.plugins)}>"
+
+    def _relay(self, telemetry: bool) -> Any:
+        """The relay for one call: ``None`` when no plugin takes part."""
+        installed_relay = hooks(telemetry)
+        own = _pick(self._every, self._quiet, self._checks, telemetry)
+        if own is None:
+            return installed_relay
+        if installed_relay is None:
+            return own
+        key = (id(installed_relay), id(own))
+        joined = self._joined.get(key)
+        if joined is None:
+            joined = self._joined[key] = _Joined(installed_relay, own)
+        return joined
+
+    def everything(self) -> Any:
+        """Every plugin, active or not (for ``pynector_configure_telemetry``)."""
+        every = relay()
+        own = getattr(self, "_every", None)
+        if own is None:
+            return every
+        return own if every is None else _Joined(every, own)
+
+
+_INSTALLED = PluginSet()
+
+
+def installed() -> PluginSet:
+    """The installed plugins (entry points and run-time registrations), shared by every client."""
+    return _INSTALLED
 
 
 def _create() -> tuple[pluggy.PluginManager, list[_Installed]]:

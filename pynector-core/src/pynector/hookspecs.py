@@ -16,12 +16,13 @@ replies without registering anything.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+
+from .call import Call
 
 __all__ = [
     "BatchInfo",
@@ -42,34 +43,13 @@ hookimpl = pluggy.HookimplMarker("pynector")
 Wrapper = AbstractContextManager[Any] | AbstractAsyncContextManager[Any]
 """What a wrapping hook may return: a sync or async context manager."""
 
+RequestInfo = Call[Any]
+"""What ``pynector_request`` receives: the attempt's :class:`~pynector.call.Call`.
 
-@dataclass(slots=True)
-class RequestInfo:
-    """One attempt at one request, as the wrapping hooks see it.
-
-    Attributes:
-        transport_type: The transport's name (``"http"``, ``"sdk"``, ...) or
-            ``"custom"`` for a transport instance passed as ``transport=``.
-        transport: The transport instance.
-        data: The request data as given by the caller.
-        options: The per-request options passed on to the transport.
-        attempt: 1 for the first attempt, 2 for the first retry, and so on.
-        batch_index: The request's position in its batch, or ``None``.
-        telemetry: The client's ``enable_telemetry`` setting.
-        streaming: ``True`` for :meth:`Pynector.stream`.
-        result: Set by the client to the reply once the attempt succeeded.
-    """
-
-    transport_type: str
-    transport: Any
-    # The request and its reply carry credentials: kept out of the repr.
-    data: Any = field(repr=False)
-    options: Mapping[str, Any] = field(repr=False)
-    attempt: int = 1
-    batch_index: int | None = None
-    telemetry: bool = True
-    streaming: bool = False
-    result: Any = field(default=None, repr=False)
+The 0.2 name, kept for plugins written against it: ``info.transport_type``,
+``info.data``, ``info.attempt``, ``info.result``, ... are all there, with what
+the transport reported (``url``, ``status``, ``usage``, ``attributes``, ...).
+"""
 
 
 @dataclass(slots=True, frozen=True)
@@ -131,8 +111,12 @@ class BatchInfo:
 
 
 @hookspec
-def pynector_request(info: RequestInfo) -> Wrapper | None:
-    """Wrap one attempt of one request; return a context manager or ``None``."""
+def pynector_request(info: Call[Any]) -> Wrapper | None:
+    """Wrap one attempt of one request; return a context manager or ``None``.
+
+    ``info`` is the attempt's :class:`~pynector.call.Call`: read what the
+    transport reported on it when the context manager exits.
+    """
 
 
 @hookspec
@@ -159,7 +143,8 @@ def pynector_configure_telemetry(service_name: str, log_level: str) -> None:
 def pynector_headers(headers: dict[str, str]) -> None:
     """Add outgoing headers (for example W3C ``traceparent``) to a request.
 
-    Transports that carry headers call this once per attempt, inside the
+    Transports that carry headers ask through
+    :meth:`pynector.call.Call.trace_headers`, once per attempt, inside the
     ``pynector_request`` wrappers, so the current span is the attempt's span.
     """
 

@@ -47,8 +47,9 @@ from ._entrypoints import (
     load_factory,
     origins,
 )
+from ._plugins import PluginSet, plugin_statuses, register, reset, unregister
 from ._plugins import hooks as _plugin_hooks
-from ._plugins import plugin_statuses, register, reset, unregister
+from ._plugins import installed as _installed
 from .errors import ConfigurationError
 from .transport.protocol import Transport
 
@@ -61,6 +62,7 @@ __all__ = [
     "clear_cache",
     "describe_transport",
     "hooks",
+    "installed_plugins",
     "register_plugin",
     "register_transport",
     "resolve_transport",
@@ -144,6 +146,16 @@ def hooks(telemetry: bool = True) -> Any:
         or ``None`` when no plugin remains.
     """
     return _plugin_hooks(telemetry)
+
+
+def installed_plugins() -> PluginSet:
+    """The installed plugins (entry points and run-time registrations), as a client sees them.
+
+    A transport used without a client passes this to
+    :meth:`pynector.call.Call.standalone` so that its calls get the plugins'
+    headers (the trace context), as a client's calls do.
+    """
+    return _installed()
 
 
 def _load_factory(key: str, entry: Entry) -> TransportFactory:
