@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import pluggy
 
@@ -29,6 +29,7 @@ __all__ = [
     "RequestInfo",
     "RetryInfo",
     "RetryWaitInfo",
+    "TelemetryPlugin",
     "Wrapper",
     "hookimpl",
     "hookspec",
@@ -42,6 +43,25 @@ hookimpl = pluggy.HookimplMarker("pynector")
 
 Wrapper = AbstractContextManager[Any] | AbstractAsyncContextManager[Any]
 """What a wrapping hook may return: a sync or async context manager."""
+
+class TelemetryPlugin(Protocol):
+    """What makes a plugin a telemetry plugin: two declared, optional attributes.
+
+    A plugin whose class sets ``pynector_telemetry = True`` is left out of the
+    calls of a client created with ``enable_telemetry=False`` (``call.telemetry``
+    is false); so are the trace headers it adds. If it also has
+    ``pynector_telemetry_active()``, the client asks it before every call and
+    leaves it out while it answers ``False`` (no tracing SDK configured: then
+    having it installed costs close to nothing). Other plugins take part in
+    every call.
+    """
+
+    pynector_telemetry: ClassVar[bool]
+
+    def pynector_telemetry_active(self) -> bool:
+        """Whether there is anywhere for this plugin's data to go right now."""
+        ...
+
 
 RequestInfo = Call[Any]
 """What ``pynector_request`` receives: the attempt's :class:`~pynector.call.Call`.

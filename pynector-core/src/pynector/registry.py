@@ -51,7 +51,7 @@ from ._plugins import PluginSet, plugin_statuses, register, reset, unregister
 from ._plugins import hooks as _plugin_hooks
 from ._plugins import installed as _installed
 from .errors import ConfigurationError
-from .transport.protocol import Transport
+from .transport.protocol import CallTransport, StreamingTransport, Transport
 
 __all__ = [
     "PluginInfo",
@@ -70,8 +70,9 @@ __all__ = [
     "unregister_transport",
 ]
 
-TransportFactory = Callable[..., Transport]
-"""A callable that takes the transport options and returns a :class:`Transport`."""
+TransportFactory = Callable[..., "CallTransport[Any, Any] | Transport | StreamingTransport"]
+"""A callable that takes the transport options and returns a transport (any of the forms
+of :mod:`pynector.transport.protocol`)."""
 
 # transport_type -> the distribution that provides it, for install hints.
 _FIRST_PARTY = {"http": "pynector-http", "sdk": "pynector-sdk"}
