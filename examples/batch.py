@@ -21,7 +21,6 @@ import pynector
 from pynector import Pynector
 from pynector.cli._demo_server import DemoServer
 from pynector.hookspecs import RequestInfo
-from pynector.registry import register_plugin, unregister_plugin
 
 
 class InFlight:
@@ -47,22 +46,19 @@ class InFlight:
 
 async def main(base_url: str, count: int, concurrency: int) -> None:
     in_flight = InFlight()
-    name = register_plugin(in_flight)
-    try:
-        async with Pynector(
-            transport_type="http",
-            base_url=base_url,
-            config={"rate_limit": "500/s", "retry_delay": 0.05},
-        ) as client:
-            requests: Iterator[tuple[dict[str, str], dict[str, Any]]]
-            requests = (({"path": f"/items/{n}"}, {}) for n in range(1, count + 1))
-            started = time.monotonic()
-            results = await client.batch_request(
-                requests, max_concurrency=concurrency, timeout=30.0, max_retries=2
-            )
-            elapsed = time.monotonic() - started
-    finally:
-        unregister_plugin(name)
+    async with Pynector(
+        transport_type="http",
+        base_url=base_url,
+        config={"rate_limit": "500/s", "retry_delay": 0.05},
+        plugins=[in_flight],
+    ) as client:
+        requests: Iterator[tuple[dict[str, str], dict[str, Any]]]
+        requests = (({"path": f"/items/{n}"}, {}) for n in range(1, count + 1))
+        started = time.monotonic()
+        results = await client.batch_request(
+            requests, max_concurrency=concurrency, timeout=30.0, max_retries=2
+        )
+        elapsed = time.monotonic() - started
     failed = [r for r in results if isinstance(r, Exception)]
     in_order = [r.json()["item"] for r in results if not isinstance(r, Exception)]
     print(f"{len(results)} requests in {elapsed:.2f} s: {len(results) - len(failed)} succeeded")

@@ -73,7 +73,7 @@ async def main(host: str, port: int) -> None:
 
         requests: list[tuple[dict[str, str], dict[str, Any]]]
         requests = [({"path": f"/users/{n}"}, {}) for n in range(1, 11)]
-        users = await client.batch_request(requests, max_concurrency=5)
+        users = await client.batch_request(requests, max_concurrency=5, raise_on_error=True)
         print("batch of 10, replies in order:", [user["id"] for user in users])
 
         try:

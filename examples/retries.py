@@ -19,7 +19,6 @@ from pynector import Pynector
 from pynector.cli._demo_server import DemoServer
 from pynector.errors import NotFoundError
 from pynector.hookspecs import RetryWaitInfo
-from pynector.registry import register_plugin, unregister_plugin
 
 
 class PrintRetries:
@@ -34,24 +33,22 @@ class PrintRetries:
 
 
 async def main(base_url: str) -> None:
-    name = register_plugin(PrintRetries())
-    try:
-        async with Pynector(transport_type="http", base_url=base_url) as client:
-            print("GET /flaky/orders with max_retries=3, retry_delay=0.2:")
-            started = time.monotonic()
-            response = await client.request_with_retry(
-                {"path": "/flaky/orders"}, max_retries=3, retry_delay=0.2
-            )
-            elapsed = time.monotonic() - started
-            print(f"  -> {response.status_code} {response.json()} in {elapsed:.1f} s")
+    async with Pynector(
+        transport_type="http", base_url=base_url, plugins=[PrintRetries()]
+    ) as client:
+        print("GET /flaky/orders with max_retries=3, retry_delay=0.2:")
+        started = time.monotonic()
+        response = await client.request_with_retry(
+            {"path": "/flaky/orders"}, max_retries=3, retry_delay=0.2
+        )
+        elapsed = time.monotonic() - started
+        print(f"  -> {response.status_code} {response.json()} in {elapsed:.1f} s")
 
-            print("GET /missing: a client error is raised at once, never retried:")
-            try:
-                await client.request_with_retry({"path": "/missing"}, max_retries=3)
-            except NotFoundError as error:
-                print(f"  -> NotFoundError {error.status_code}, retryable={error.retryable}")
-    finally:
-        unregister_plugin(name)
+        print("GET /missing: a client error is raised at once, never retried:")
+        try:
+            await client.request_with_retry({"path": "/missing"}, max_retries=3)
+        except NotFoundError as error:
+            print(f"  -> NotFoundError {error.status_code}, retryable={error.retryable}")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import sniffio
 from pynector import Pynector
 from pynector.errors import ConfigurationError, ServerError, TimeoutError, TransportError
 from pynector.hookspecs import hookimpl
-from pynector.registry import register_plugin, unregister_plugin
 from pynector.testing import MockTransport
 
 pytestmark = pytest.mark.anyio
@@ -216,13 +215,10 @@ class StartTimes:
 
 async def test_rate_limit_holds_in_every_window_across_the_batch() -> None:
     observer = StartTimes()
-    name = register_plugin(observer)
-    try:
-        config = {"rate_limit": "10/s"}
-        async with Pynector(transport=MockTransport(lambda d, **o: d), config=config) as client:
-            results = await client.batch_request([(n, {}) for n in range(25)], max_concurrency=25)
-    finally:
-        unregister_plugin(name)
+    config = {"rate_limit": "10/s"}
+    transport = MockTransport(lambda d, **o: d)
+    async with Pynector(transport=transport, config=config, plugins=[observer]) as client:
+        results = await client.batch_request([(n, {}) for n in range(25)], max_concurrency=25)
     assert results == list(range(25))
     starts = observer.starts
     assert len(starts) == 25

@@ -11,7 +11,6 @@ import pytest
 from pynector import BatchResult, Pynector
 from pynector.errors import ConfigurationError, ServerError, TimeoutError, TransportError
 from pynector.hookspecs import hookimpl
-from pynector.registry import register_plugin, unregister_plugin
 from pynector.testing import MockTransport
 
 pytestmark = pytest.mark.anyio
@@ -412,19 +411,15 @@ class BatchObserver:
 
 async def test_plugins_see_a_streamed_batch_its_stats_and_each_request_s_index() -> None:
     observer = BatchObserver()
-    name = register_plugin(observer)
 
     def handler(data: int, **options: Any) -> int:
         if data == 1:
             raise ServerError("failed", status_code=500)
         return data
 
-    try:
-        async with Pynector(transport=MockTransport(handler)) as client:
-            async with client.batch([(n, {}) for n in range(3)], max_concurrency=2) as results:
-                assert len([result async for result in results]) == 3
-    finally:
-        unregister_plugin(name)
+    async with Pynector(transport=MockTransport(handler), plugins=[observer]) as client:
+        async with client.batch([(n, {}) for n in range(3)], max_concurrency=2) as results:
+            assert len([result async for result in results]) == 3
     [info] = observer.batches
     assert (info.size, info.max_concurrency) == (3, 2)
     assert info.stats == {"total": 3, "succeeded": 2, "failed": 1}

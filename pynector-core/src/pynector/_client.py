@@ -6,7 +6,7 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, overload
 
 import anyio
 
@@ -802,6 +802,41 @@ class Pynector(Generic[RequestT, ReplyT]):
         )
         return BatchStream(lambda emit: run(emit, None), size)
 
+    @overload
+    async def batch_request(
+        self,
+        requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
+        max_concurrency: int | None,
+        timeout: float | None,
+        raise_on_error: Literal[True],
+        *,
+        max_retries: int = 0,
+        retry_delay: float | None = None,
+        before_attempt: Callable[[int, Any, int], Awaitable[object]] | None = None,
+        on_result: Callable[[BatchResult[ReplyT]], object] | None = None,
+        attempt_timeout: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> list[ReplyT]: ...
+
+    @overload
+    async def batch_request(
+        self,
+        requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
+        *,
+        raise_on_error: Literal[True],
+        max_retries: int = 0,
+        retry_delay: float | None = None,
+        before_attempt: Callable[[int, Any, int], Awaitable[object]] | None = None,
+        on_result: Callable[[BatchResult[ReplyT]], object] | None = None,
+        attempt_timeout: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> list[ReplyT]: ...
+
+    @overload
     async def batch_request(
         self,
         requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
@@ -816,7 +851,23 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt_timeout: float | None = None,
         options: Mapping[str, Any] | None = None,
         **transport_options: Any,
-    ) -> list[ReplyT | Exception]:
+    ) -> list[ReplyT | Exception]: ...
+
+    async def batch_request(
+        self,
+        requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
+        max_concurrency: int | None = None,
+        timeout: float | None = None,
+        raise_on_error: bool = False,
+        *,
+        max_retries: int = 0,
+        retry_delay: float | None = None,
+        before_attempt: Callable[[int, Any, int], Awaitable[object]] | None = None,
+        on_result: Callable[[BatchResult[ReplyT]], object] | None = None,
+        attempt_timeout: float | None = None,
+        options: Mapping[str, Any] | None = None,
+        **transport_options: Any,
+    ) -> list[ReplyT] | list[ReplyT | Exception]:
         """Send many requests with at most ``max_concurrency`` in flight.
 
         A fixed set of workers pulls ``(data, options)`` pairs from ``requests``
