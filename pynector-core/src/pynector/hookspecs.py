@@ -44,6 +44,7 @@ hookimpl = pluggy.HookimplMarker("pynector")
 Wrapper = AbstractContextManager[Any] | AbstractAsyncContextManager[Any]
 """What a wrapping hook may return: a sync or async context manager."""
 
+
 class TelemetryPlugin(Protocol):
     """What makes a plugin a telemetry plugin: two declared, optional attributes.
 
