@@ -74,7 +74,9 @@ async def main(host: str, port: int) -> None:
         requests: list[tuple[dict[str, str], dict[str, Any]]]
         requests = [({"path": f"/users/{n}"}, {}) for n in range(1, 11)]
         users = await client.batch_request(requests, max_concurrency=5)
-        print("batch of 10, replies in order:", [user["id"] for user in users])
+        # A failed request's slot holds its exception (raise_on_error=False).
+        ids = [user if isinstance(user, Exception) else user["id"] for user in users]
+        print("batch of 10, replies in order:", ids)
 
         try:
             await client.request({"path": "/slow?seconds=5"}, timeout=0.3)
