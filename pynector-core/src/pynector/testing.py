@@ -36,8 +36,9 @@ class MockCall:
         data: The request data.
         options: The per-request options.
         call: The :class:`~pynector.Call` of that attempt: its ``attempt``,
-            ``timeout`` and ``deadline``, ``batch_index``, ``streaming``, and
-            (set by the client once the attempt succeeded) its ``result``.
+            ``timeout`` and ``deadline``, ``batch_index`` and ``streaming``.
+            Not compared: ``MockCall(data, options)`` equals a recorded call
+            with that data and those options.
     """
 
     data: Any
