@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 HEAVY = [
     "asyncio",
@@ -60,7 +61,9 @@ def scenario(name: str, n: int, concurrency: int) -> dict[str, float]:
     async def pynector_batch() -> int:
         transport = MockTransport(handler, record=False)
         async with Pynector(transport=transport) as client:
-            requests = (({"n": i}, {}) for i in range(n))
+            requests: Iterator[tuple[dict[str, int], dict[str, object]]] = (
+                ({"n": i}, {}) for i in range(n)
+            )
             results = await client.batch_request(requests, max_concurrency=concurrency)
         return len(results)
 
@@ -68,7 +71,9 @@ def scenario(name: str, n: int, concurrency: int) -> dict[str, float]:
         transport = MockTransport(handler, record=False)
         done = 0
         async with Pynector(transport=transport) as client:
-            requests = (({"n": i}, {}) for i in range(n))
+            requests: Iterator[tuple[dict[str, int], dict[str, object]]] = (
+                ({"n": i}, {}) for i in range(n)
+            )
             async with client.batch(requests, max_concurrency=concurrency) as results:
                 async for _ in results:
                     done += 1

@@ -63,7 +63,8 @@ async def measure(url: str, n: int, rounds: int) -> list[tuple[str, float, float
             # Warm up both sides (connections, caches) before measuring.
             await workers(raw_get, 200, concurrency)
             await workers(pynector_get, 200, concurrency)
-            raw_us, ours_us = [], []
+            raw_us: list[float] = []
+            ours_us: list[float] = []
             for index in range(rounds):
                 sides = [(raw_get, raw_us), (pynector_get, ours_us)]
                 for send, samples in sides if index % 2 == 0 else sides[::-1]:
@@ -71,7 +72,9 @@ async def measure(url: str, n: int, rounds: int) -> list[tuple[str, float, float
                     samples.append(await cpu(run))
             rows.append((f"request, concurrency {concurrency}", *_medians(raw_us, ours_us)))
 
-        requests = [({"path": "/x", "method": "GET"}, {}) for _ in range(n)]
+        requests: list[tuple[dict[str, str], dict[str, object]]] = [
+            ({"path": "/x", "method": "GET"}, {}) for _ in range(n)
+        ]
 
         async def batch() -> None:
             await client.batch_request(requests, max_concurrency=100)

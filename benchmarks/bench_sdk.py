@@ -165,7 +165,7 @@ async def measure(provider: str, port: int, n: int, rounds: int) -> list[tuple[s
     async def pynector_call() -> object:
         return await client.request(data)
 
-    async def cpu(run: Callable[[], Awaitable[None]]) -> float:
+    async def cpu(run: Callable[[], Awaitable[object]]) -> float:
         start = time.process_time()
         await run()
         return (time.process_time() - start) / n * 1e6
@@ -191,7 +191,7 @@ async def measure(provider: str, port: int, n: int, rounds: int) -> list[tuple[s
                     )
                 )
 
-            requests = [(data, {}) for _ in range(n)]
+            requests: list[tuple[Any, dict[str, Any]]] = [(data, {}) for _ in range(n)]
 
             async def batch() -> None:
                 await client.batch_request(requests, max_concurrency=10)

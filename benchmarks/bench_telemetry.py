@@ -30,7 +30,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from _loopback import started
@@ -91,7 +91,7 @@ def with_plugin(plugin: object | None, transport: str, url: str, telemetry: bool
 
 
 def rounds(
-    scenarios: dict[str, tuple[object | None, bool]],
+    scenarios: Mapping[str, tuple[object | None, bool]],
     transport: str,
     url: str,
     n: int,

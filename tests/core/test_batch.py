@@ -163,7 +163,7 @@ async def test_an_iterator_cut_by_the_batch_timeout_keeps_its_unpulled_requests(
             await anyio.Event().wait()
         return data
 
-    source = iter([(n, {}) for n in range(10)])
+    source: Iterator[tuple[int, dict[str, Any]]] = iter([(n, {}) for n in range(10)])
     async with Pynector(transport=MockTransport(handler)) as client:
         results = await client.batch_request(source, max_concurrency=1, timeout=0.2)
     assert results[0] == 0
@@ -313,7 +313,12 @@ async def test_batch_timeout_reaches_requests_cancelled_inside_a_transports_task
             started.set()
         return "never"  # pragma: no cover
 
-    requests = [("fast", {}), ("held", {}), ("held", {}), ("fast", {})]
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("fast", {}),
+        ("held", {}),
+        ("held", {}),
+        ("fast", {}),
+    ]
     async with Pynector(transport=MockTransport(handler)) as client:
         results = await client.batch_request(requests, max_concurrency=4, timeout=0.5)
     assert started.is_set()

@@ -377,7 +377,7 @@ async def test_batch_request_raises_what_on_result_raises() -> None:
         with pytest.raises(RuntimeError, match="progress bar"):
             await client.batch_request([(1, {}), (2, {})], on_result=on_result)
         with pytest.raises(ConfigurationError, match="on_result"):
-            await client.batch_request([(1, {})], on_result=3)  # type: ignore[arg-type]
+            await client.batch_request([(1, {})], on_result=3)  # type: ignore[call-overload]
 
 
 def test_a_batch_result_is_read_only_and_its_repr_shows_no_data() -> None:

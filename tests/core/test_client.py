@@ -138,12 +138,12 @@ async def test_closed_client_raises_a_clear_error() -> None:
 
 def test_transport_options_next_to_a_transport_instance_are_rejected() -> None:
     with pytest.raises(ConfigurationError, match="base_url"):
-        Pynector(transport=MockTransport(lambda d, **o: "ok"), base_url="http://x")
+        Pynector(transport=MockTransport(lambda d, **o: "ok"), base_url="http://x")  # type: ignore[call-overload]
 
 
 def test_an_object_that_is_not_a_transport_is_rejected_by_name() -> None:
     with pytest.raises(ConfigurationError, match=r"object is not a transport: it has no connect"):
-        Pynector(transport=object())  # type: ignore[arg-type]
+        Pynector(transport=object())  # type: ignore[call-overload]
 
 
 async def test_stream_yields_items_as_they_come() -> None:
@@ -244,7 +244,11 @@ async def test_other_exceptions_from_a_transport_propagate_unchanged() -> None:
 
 
 class FailingAtTransport:
-    """A full transport (request and stream) that raises ``error`` at one step."""
+    """A transport of the 0.2 form (request and stream) that raises ``error`` at one step.
+
+    Its ``send`` and ``receive`` complete the declared form
+    (:class:`~pynector.transport.protocol.StreamingTransport`); the client never calls them.
+    """
 
     def __init__(self, step: str, error: BaseException) -> None:
         self.step = step
@@ -275,6 +279,12 @@ class FailingAtTransport:
             self._maybe_fail("read stream")
 
         yield items()
+
+    async def send(self, data: Any, **options: Any) -> None:
+        raise AssertionError("the client sends through request()")
+
+    def receive(self) -> AsyncIterator[Any]:
+        raise AssertionError("the client reads through request() and stream()")
 
 
 async def _use(client: Pynector, step: str) -> None:

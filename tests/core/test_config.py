@@ -104,7 +104,7 @@ def test_unknown_key_suggests_the_closest_and_lists_the_valid_ones() -> None:
 
 def test_config_must_be_a_mapping() -> None:
     with pytest.raises(ConfigurationError, match="must be a dict"):
-        Pynector(transport=MockTransport(lambda d, **o: d), config=[("timeout", 3)])  # type: ignore[arg-type]
+        Pynector(transport=MockTransport(lambda d, **o: d), config=[("timeout", 3)])  # type: ignore[call-overload]
 
 
 def test_seed_configuration_snippet_keys_are_accepted() -> None:

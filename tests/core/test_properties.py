@@ -131,7 +131,9 @@ def test_batch_matches_the_model(
 
     async def run() -> Any:
         async with Pynector(transport=MockTransport(model, record=False)) as client:
-            requests = [(index, {}) for index in range(len(script))]
+            requests: list[tuple[int, dict[str, Any]]] = [
+                (index, {}) for index in range(len(script))
+            ]
             return await client.batch_request(requests, cap, timeout, raise_on_error)
 
     failures = {id(model.errors[n]) for n, step in enumerate(script) if step.kind == "fail"}

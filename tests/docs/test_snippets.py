@@ -69,9 +69,9 @@ def clean_state() -> Iterator[None]:
     for info in registry.available_plugins():
         if info.distribution is None and info.name not in plugins:
             registry.unregister_plugin(info.name)
-    for info in registry.available_transports():
-        if info.distribution is None and info.name not in transports:
-            registry.unregister_transport(info.name)
+    for transport in registry.available_transports():
+        if transport.distribution is None and transport.name not in transports:
+            registry.unregister_transport(transport.name)
     logger.handlers[:] = handlers
     logger.setLevel(level)
     otel = sys.modules.get("pynector_otel")

@@ -31,7 +31,7 @@ import logging
 import subprocess
 import sys
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -488,7 +488,7 @@ async def test_a_malformed_batch_error_never_quotes_secrets(client: Pynector) ->
 
 def test_transport_configuration_errors_never_quote_secrets() -> None:
     audit = Audit()
-    attempts = [
+    attempts: list[Callable[[], object]] = [
         lambda: Pynector(transport_type="http", headers={"Authorization": BEARER.encode()}),
         lambda: Pynector(transport_type="http", base_url=f"ftp://u:{URL_PASSWORD}@h/"),
         lambda: Pynector(transport_type="http", proxies=f"gopher://u:{URL_PASSWORD}@proxy:1"),
@@ -625,9 +625,9 @@ async def test_sdk_keys_never_leak(
     async with Pynector(
         transport_type="sdk", provider=provider, api_key=SDK_KEY, base_url=refused_url
     ) as refused:
-        with pytest.raises(ConnectionError) as caught:
+        with pytest.raises(ConnectionError) as refused_error:
             await refused.request(data)
-        audit.add("the SDK's connection error", caught.value)
+        audit.add("the SDK's connection error", refused_error.value)
     # The key did travel, in the request headers.
     sent = fake_api.requests[0].headers
     assert SDK_KEY in (sent.get("authorization", "") + sent.get("x-api-key", ""))

@@ -76,7 +76,7 @@ def test_the_matrix_allows_only_the_fault_s_own_outcome_unless_something_cancels
 def test_the_leak_probes_see_a_socket_and_objects_left_behind() -> None:
     before_fds, before_objects = open_fds(), live_objects()
     with socket.socket() as leaked:
-        kept = [[] for _ in range(5_000)]
+        kept: list[list[object]] = [[] for _ in range(5_000)]
         assert len(open_fds() - before_fds) == 1
         assert live_objects() - before_objects >= 5_000
     assert len(kept) == 5_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import anyio
 import pytest
@@ -43,7 +44,7 @@ async def test_a_batch_shares_one_connection_and_every_caller_gets_its_own_reply
     async with Pynector(
         transport_type="websocket", url=ws_server.ws("/batch"), json=True
     ) as client:
-        requests = [({"n": n}, {}) for n in range(20)]
+        requests: list[tuple[dict[str, int], dict[str, Any]]] = [({"n": n}, {}) for n in range(20)]
         results = await client.batch_request(requests, max_concurrency=5)
     assert results == [{"echo": {"n": n}} for n in range(20)]
     assert ws_server.handshakes["/batch"] == before + 1
@@ -150,7 +151,7 @@ async def test_values_that_cannot_be_sent_are_configuration_errors(ws_server: Se
         ({"url": "ws://h/", "max_message_size": "1k"}, "max_message_size"),
     ],
 )
-def test_bad_options_are_configuration_errors(options: dict[str, object], message: str) -> None:
+def test_bad_options_are_configuration_errors(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Pynector(transport_type="websocket", **options)
 

@@ -6,7 +6,7 @@ import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Literal, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, overload
 
 import anyio
 
@@ -34,6 +34,16 @@ if TYPE_CHECKING:
 __all__ = ["Pynector"]
 
 _NO_OPTIONS: Mapping[str, Any] = {}
+
+
+class _RequestForm(Protocol):
+    """The 0.2 form as the client runs it: ``request`` (``stream`` optional), no ``send``."""
+
+    async def connect(self) -> None: ...
+
+    async def disconnect(self) -> None: ...
+
+    async def request(self, data: Any, **options: Any) -> Any: ...
 
 
 def _merged(options: Mapping[str, Any] | None, keywords: dict[str, Any]) -> Mapping[str, Any]:
@@ -197,7 +207,18 @@ class Pynector(Generic[RequestT, ReplyT]):
     @overload
     def __init__(
         self: Pynector[Any, Any],
-        transport: Transport | StreamingTransport | None = None,
+        transport: Transport | StreamingTransport | _RequestForm,
+        transport_type: str = "http",
+        enable_telemetry: bool = True,
+        config: dict[str, Any] | None = None,
+        *,
+        plugins: Sequence[object] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Pynector[Any, Any],
+        transport: None = None,
         transport_type: str = "http",
         enable_telemetry: bool = True,
         config: dict[str, Any] | None = None,
@@ -472,11 +493,10 @@ class Pynector(Generic[RequestT, ReplyT]):
         try:
             call = self._call(data, timeout, options, attempt, batch_index)
             relay = self._plugins.relay(self._telemetry)
-            if relay is None:
-                return await self._send_within(call)
-            wrappers = relay.pynector_request(info=call)
+            wrappers = None if relay is None else relay.pynector_request(info=call)
             if not wrappers:
-                return await self._send_within(call)
+                call.result = await self._send_within(call)
+                return call.result
             async with AsyncExitStack() as stack:
                 await _enter_all(stack, wrappers)
                 call.result = await self._send_within(call)
@@ -977,12 +997,13 @@ class Pynector(Generic[RequestT, ReplyT]):
         *,
         options: Mapping[str, Any] | None = None,
         **transport_options: Any,
-    ) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+    ) -> AbstractAsyncContextManager[Any]:
         """Open a streamed reply: ``async with client.stream(data) as items: ...``.
 
         Iterate the yielded object for the transport's stream items (HTTP: body
-        chunks; SDK: the SDK's events). Leaving the block early releases the
-        connection.
+        chunks; SDK: the SDK's events). It is typed ``Any``: the object is the
+        transport's own (HTTP: a ``ResponseStream`` with ``status_code`` and
+        ``headers``). Leaving the block early releases the connection.
 
         Args:
             data: The request.

@@ -51,7 +51,6 @@ from ._plugins import PluginSet, plugin_statuses, register, reset, unregister
 from ._plugins import hooks as _plugin_hooks
 from ._plugins import installed as _installed
 from .errors import ConfigurationError
-from .transport.protocol import CallTransport, StreamingTransport, Transport
 
 __all__ = [
     "PluginInfo",
@@ -70,7 +69,7 @@ __all__ = [
     "unregister_transport",
 ]
 
-TransportFactory = Callable[..., "CallTransport[Any, Any] | Transport | StreamingTransport"]
+TransportFactory = Callable[..., Any]
 """A callable that takes the transport options and returns a transport (any of the forms
 of :mod:`pynector.transport.protocol`)."""
 

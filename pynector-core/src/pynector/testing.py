@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio
 import anyio.lowlevel
+
+from pynector.call import Call
+from pynector.transport.protocol import CallTransport
 
 __all__ = ["MockCall", "MockTransport"]
 
@@ -33,10 +35,15 @@ class MockCall:
     Attributes:
         data: The request data.
         options: The per-request options.
+        call: The :class:`~pynector.Call` of that attempt: its ``attempt``,
+            ``timeout`` and ``deadline``, ``batch_index`` and ``streaming``.
+            Not compared: ``MockCall(data, options)`` equals a recorded call
+            with that data and those options.
     """
 
     data: Any
     options: dict[str, Any] = field(default_factory=dict)
+    call: Call[Any] | None = field(default=None, compare=False)
 
 
 async def _as_async_iter(value: Any) -> AsyncGenerator[Any, None]:
@@ -54,20 +61,29 @@ async def _as_async_iter(value: Any) -> AsyncGenerator[Any, None]:
             yield item
 
 
-class MockTransport:
-    """A transport that answers with ``handler(data, **options)``.
+class MockTransport(CallTransport[Any, Any]):
+    """A full transport that answers with ``handler(data, **options)``.
 
     The handler may be sync or async; what it returns is the reply, what it
     raises is raised to the caller (raise :class:`pynector.errors.TransportError`
-    with ``retryable=True`` to exercise retries). For :meth:`stream`, a returned
+    with ``retryable=True`` to exercise retries). For a stream, a returned
     iterable or async iterable is yielded item by item.
+
+    Every call may be replayed (:meth:`replayable` is ``True``): a call cut
+    short by its deadline is retried by ``request_with_retry``. Subclass it and
+    override :meth:`replayable` to test a transport that says otherwise.
+
+    Use it through a client (``Pynector(transport=MockTransport(handler))``),
+    or on its own with :meth:`request` and :meth:`stream`.
 
     Args:
         handler: ``handler(data, **options)`` returning the reply or raising.
         record: Keep every call in :attr:`calls` (turn off for huge batches).
 
     Attributes:
-        calls: The calls received, in order (when ``record`` is true).
+        calls: The calls received, in order (when ``record`` is true), as
+            :class:`MockCall`; ``mock.calls[0].call.attempt`` is the attempt
+            number, ``.call.deadline`` its deadline.
         call_count: How many calls were received.
         connect_count: How many times ``connect`` was called.
         disconnect_count: How many times ``disconnect`` was called.
@@ -81,7 +97,6 @@ class MockTransport:
             )
         self._handler = handler
         self._record = record
-        self._pending: list[Any] = []
         self.calls: list[MockCall] = []
         self.call_count = 0
         self.connect_count = 0
@@ -103,37 +118,39 @@ class MockTransport:
         """Count the disconnection."""
         self.disconnect_count += 1
 
-    async def _call(self, data: Any, options: dict[str, Any]) -> Any:
+    async def _answer(self, call: Call[Any]) -> Any:
         # Yield to the event loop like real I/O would, so timeouts and other
         # tasks get their turn even when the handler never awaits.
         await anyio.lowlevel.checkpoint()
         self.call_count += 1
         if self._record:
-            self.calls.append(MockCall(data, options))
-        result = self._handler(data, **options)
+            self.calls.append(MockCall(call.data, dict(call.options), call))
+        result = self._handler(call.data, **call.options)
         if inspect.isawaitable(result):
             result = await result
         return result
 
-    async def request(self, data: Any, **options: Any) -> Any:
-        """Return the handler's reply to ``data``."""
-        return await self._call(data, options)
+    async def handle_request(self, call: Call[Any]) -> Any:
+        """Return the handler's reply to ``call.data``."""
+        return await self._answer(call)
 
     @asynccontextmanager
-    async def stream(self, data: Any, **options: Any) -> AsyncIterator[AsyncIterator[Any]]:
-        """Yield the handler's reply item by item."""
-        items = _as_async_iter(await self._call(data, options))
+    async def handle_stream(self, call: Call[Any]) -> AsyncIterator[AsyncIterator[Any]]:
+        """Yield the handler's reply to ``call.data`` item by item."""
+        items = _as_async_iter(await self._answer(call))
         try:
             yield items
         finally:
             await items.aclose()
 
-    async def send(self, data: Any, **options: Any) -> None:
-        """Compute the reply to ``data`` for the next :meth:`receive`."""
-        self._pending.append(await self._call(data, options))
+    def replayable(self, call: Call[Any]) -> bool:
+        """``True``: a test double may answer any call twice."""
+        return True
 
-    async def receive(self) -> AsyncIterator[Any]:
-        """Yield the reply to the oldest unanswered :meth:`send`."""
-        if self._pending:
-            async for item in _as_async_iter(self._pending.pop(0)):
-                yield item
+    async def request(self, data: Any, **options: Any) -> Any:
+        """Return the handler's reply to ``data``, without a client (no deadline)."""
+        return await self._answer(Call.standalone(data, options, transport=self))
+
+    def stream(self, data: Any, **options: Any) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+        """Yield the handler's reply to ``data`` item by item, without a client."""
+        return self.handle_stream(Call.standalone(data, options, transport=self, streaming=True))
