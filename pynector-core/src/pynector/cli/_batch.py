@@ -420,8 +420,7 @@ class _Batch:
         """Send the requests to send, at most ``--concurrency`` at a time.
 
         The one place the run meets the client's batch: each result is written
-        as soon as the batch yields it, with no checkpoint in between, so a
-        result handed over is never lost to a cancellation.
+        as soon as the batch yields it (the loop body never awaits).
         """
         args = self.args
         batch = self.client.batch(
