@@ -29,20 +29,33 @@ def _demo(*args: str, prelude: str = "") -> tuple[subprocess.CompletedProcess[st
 
 REQUESTS = {"asyncio": "300", "trio": "100"}  # asyncio: the default size, as make demo runs it
 
+# Says on stderr when anything registers a plugin for the whole process.
+GLOBAL_PLUGIN = "a plugin was registered for the whole process"
+_WATCH_REGISTRATIONS = f"""
+import pynector.registry
+_register = pynector.registry.register_plugin
+def _announce(*args, **kwargs):
+    sys.stderr.write({GLOBAL_PLUGIN!r} + "\\n")
+    return _register(*args, **kwargs)
+pynector.registry.register_plugin = _announce
+"""
+
+Demo = tuple[str, str, float, str]
+
 
 @pytest.fixture(scope="module", params=["asyncio", "trio"])
-def demo(request: pytest.FixtureRequest) -> tuple[str, str, float]:
-    """The demo run once per event loop: (backend, its stdout, its wall time)."""
+def demo(request: pytest.FixtureRequest) -> Demo:
+    """The demo run once per event loop: (backend, its stdout, its wall time, its stderr)."""
     backend: str = request.param
-    done, elapsed = _demo("--backend", backend, "--requests", REQUESTS[backend])
+    done, elapsed = _demo(
+        "--backend", backend, "--requests", REQUESTS[backend], prelude=_WATCH_REGISTRATIONS
+    )
     assert done.returncode == 0, done.stdout + done.stderr
-    return backend, done.stdout, elapsed
+    return backend, done.stdout, elapsed, done.stderr
 
 
-def test_demo_shows_request_timeout_retry_and_batch_within_ten_seconds(
-    demo: tuple[str, str, float],
-) -> None:
-    backend, out, elapsed = demo
+def test_demo_shows_request_timeout_retry_and_batch_within_ten_seconds(demo: Demo) -> None:
+    backend, out, elapsed, _ = demo
     requests = REQUESTS[backend]
     assert "GET /users/1 -> 200" in out
     assert "with timeout=0.5 -> TimeoutError" in out
@@ -53,7 +66,7 @@ def test_demo_shows_request_timeout_retry_and_batch_within_ten_seconds(
     assert elapsed < DEMO_SECONDS, out
 
 
-def test_demo_makes_an_llm_call_through_the_sdk_transport(demo: tuple[str, str, float]) -> None:
+def test_demo_makes_an_llm_call_through_the_sdk_transport(demo: Demo) -> None:
     out = demo[1]
     assert "5. An LLM call through the sdk transport" in out
     assert "POST /v1/chat/completions through the openai SDK: 'What does pynector do?'" in out
@@ -63,7 +76,7 @@ def test_demo_makes_an_llm_call_through_the_sdk_transport(demo: tuple[str, str, 
 
 
 def test_demo_stops_a_batch_with_sigterm_and_resumes_it_with_nothing_lost_or_repeated(
-    demo: tuple[str, str, float],
+    demo: Demo,
 ) -> None:
     out = demo[1]
     stopped = re.search(r"sent SIGTERM \(what `kill` sends\) at (\d+) of 150 lines done", out)
@@ -84,6 +97,17 @@ def test_demo_stops_a_batch_with_sigterm_and_resumes_it_with_nothing_lost_or_rep
         "150 result lines for 150 ids; the server answered 150 requests for 150 orders: "
         "0 lost, 0 repeated" in out
     )
+
+
+def test_demo_traces_its_retries_and_progress_with_a_plugin_of_its_client_alone(
+    demo: Demo,
+) -> None:
+    # The retry lines and the batch's progress come from the client's own plugin
+    # and results: the demo registers nothing for the whole process.
+    out, err = demo[1], demo[3]
+    assert "attempt 1: 503 ServerError; waiting" in out
+    assert "progress: " in out
+    assert GLOBAL_PLUGIN not in err
 
 
 @pytest.mark.parametrize("missing", ["pynector_sdk", "openai"])

@@ -71,6 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
             server.in_flight += 1
             server.max_in_flight = max(server.max_in_flight, server.in_flight)
         try:
+            gate = int(query.get("gate", ["0"])[0])
+            if gate:
+                server.meet(gate)
             delay = float(query.get("delay", ["0"])[0])
             if delay:
                 server.stopping.wait(delay)
@@ -137,6 +140,15 @@ class _Server(ThreadingHTTPServer):
         self.in_flight = 0
         self.max_in_flight = 0
         self.stopping = threading.Event()
+        self.gate = threading.Condition(self.lock)
+        self.at_gate = 0
+
+    def meet(self, count: int) -> None:
+        """Hold a request until ``count`` requests with a gate have arrived (10 s at most)."""
+        with self.gate:
+            self.at_gate += 1
+            self.gate.notify_all()
+            self.gate.wait_for(lambda: self.at_gate >= count or self.stopping.is_set(), timeout=10)
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # a client killed mid-request is part of the tests
@@ -150,7 +162,9 @@ class CountingServer:
     request headers), ``/echo`` (echoes the method, the target as sent and the
     JSON body), ``/binary`` (a body that is not UTF-8, echoing the Authorization
     header and the query), ``POST /v1/chat/completions`` (an OpenAI chat
-    completion). Any path takes ``?delay=SECONDS``.
+    completion). Any path takes ``?delay=SECONDS``, and ``?gate=N``: the request
+    is held until N requests with a gate have arrived (10 s at most), so that
+    two clients are known to be in flight at once.
     """
 
     def __init__(self) -> None:

@@ -9,6 +9,7 @@ import pty
 import signal
 import struct
 import subprocess
+import sys
 import termios
 from collections import Counter
 from pathlib import Path
@@ -512,6 +513,59 @@ def test_attempts_and_errors_are_recorded_per_request(
     assert "404 Not Found" in missing["error"]["message"]
     rows = summary(done.stdout)
     assert (rows["succeeded"], rows["failed"], rows["retries"]) == ("1", "2", "4")
+
+
+# An installed plugin, as an entry point would install it: it reports the
+# batch's hook and every attempt on stderr.
+_WATCHING_PLUGIN = """
+import json, sys
+from contextlib import contextmanager
+import pynector.registry
+from pynector.hookspecs import hookimpl
+
+class Watch:
+    @hookimpl
+    def pynector_batch(self, info):
+        @contextmanager
+        def batch():
+            yield
+            sys.stderr.write("batch " + json.dumps([info.max_concurrency, info.stats]) + "\\n")
+        return batch()
+
+    @hookimpl
+    def pynector_request(self, info):
+        sys.stderr.write(f"attempt {info.batch_index} {info.attempt}\\n")
+
+pynector.registry.register_plugin(Watch(), name="watch")
+from pynector.cli import main
+raise SystemExit(main(sys.argv[1:]))
+"""
+
+
+def test_an_installed_plugin_sees_one_batch_around_every_attempt_with_its_index(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    source = write_lines(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "ok", "path": "/ok/1"},
+            {"id": "recovers", "path": "/flaky/a", "params": {"fail": 1}},
+            {"id": "missing", "path": "/status/404"},
+        ],
+    )
+    argv = [sys.executable, "-c", _WATCHING_PLUGIN, "batch", str(source)]
+    argv += ["-o", str(tmp_path / "out.jsonl"), "--base-url", server.url, "--concurrency", "2"]
+    argv += ["--retries", "2", "--retry-delay", "0", "--progress", "none"]
+
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=50, env=env(), check=False)
+
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    batches = [json.loads(line[len("batch ") :]) for line in lines if line.startswith("batch ")]
+    assert batches == [[2, {"total": 3, "succeeded": 2, "failed": 1}]]
+    # Each attempt carries its line's index in the batch (the input order, from 0).
+    attempts = sorted(line for line in lines if line.startswith("attempt "))
+    assert attempts == ["attempt 0 1", "attempt 1 1", "attempt 1 2", "attempt 2 1"]
 
 
 def test_retry_failed_sends_the_failed_requests_again_keeping_each_id_once(

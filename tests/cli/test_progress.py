@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from pynector.cli._arguments import Secrets
 from pynector.cli._histogram import Latencies
 from pynector.cli._progress import Reporter, RichReporter, format_duration
+from pynector.cli._secrets import Secrets
 
 from .conftest import CountingServer, run_cli, write_lines
 

@@ -1,10 +1,11 @@
 """``pynector batch IN.jsonl -o OUT.jsonl``: a resumable batch of requests from a file.
 
-A fixed set of workers (:class:`pynector.concurrency.WorkerPool`) pulls request
-lines lazily from the input and sends each through the client. Each result is
-appended to the output as one JSON line and flushed as soon as it is known, so
-a crash, a kill or Ctrl-C leaves a valid file, and running the same command
-again skips the ids already in it. The output is the ledger of the run: a
+The client's streaming batch (:meth:`pynector.Pynector.batch`) pulls request
+lines lazily from the input, at most ``--concurrency`` in flight, and yields
+each result, with its attempts, as it finishes. Each result is appended to the
+output as one JSON line and flushed as soon as it is known, so a crash, a
+kill or Ctrl-C leaves a valid file, and running the same command again skips
+the ids already in it. The output is the ledger of the run: a
 regular file, locked while the batch writes it, synced to disk every second,
 on exit and on a signal. Memory stays flat in the number of lines: ids are kept
 as 8-byte digests and latencies in a fixed histogram.
@@ -21,8 +22,9 @@ import os
 import signal
 import stat
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -38,13 +40,13 @@ from ._arguments import (
     transport_options,
     whole_number,
 )
-from ._attempts import TALLY, Tally, attempts_plugin
 from ._errors import UsageError
 from ._json import error_json
 from ._progress import Reporter, make_reporter, print_summary
 from ._secrets import Secrets, request_secrets
 
 if TYPE_CHECKING:
+    from pynector import BatchResult
     from pynector._client import Pynector
 
     from ._command import Subcommands
@@ -60,6 +62,7 @@ EXIT_USAGE = 2
 _SHOWN_BAD_LINES = 20  # in a real run; --dry-run lists every bad line
 _SYNC_INTERVAL = 1.0  # seconds between two fsyncs of OUT while results are written
 _FIRST_CHECKED = 10_000  # lines read, at most, to find the first request to send
+_NO_OPTIONS: Mapping[str, Any] = {}  # a line's own transport options: the command line's
 
 _EPILOG = """\
 exit status:
@@ -196,7 +199,9 @@ class _Batch:
         self.rejected = 0
         self.over_budget = 0
         self.extra_attempts = 0
-        self.in_flight = 0
+        self.in_flight = 0  # pulled by the batch, result not written yet
+        # The line, secrets and token estimate of each request in flight, by batch index.
+        self.pending: dict[int, tuple[RequestLine, Secrets, int]] = {}
         self.elapsed = 0.0
 
     # -- input --------------------------------------------------------------------
@@ -257,33 +262,42 @@ class _Batch:
 
     # -- sending ------------------------------------------------------------------
 
-    async def handle(self, index: int, job: tuple[RequestLine, Secrets, int]) -> None:
-        """Send one request (the worker pool's handler) and write its result line."""
-        request, secrets, tokens = job
+    def _jobs(self) -> Iterator[tuple[Any, Mapping[str, Any]]]:
+        """The batch's input: each request to send as ``(data, {})``, its line kept aside.
+
+        The batch numbers what it pulls from 0, in order: the line, secrets and
+        token estimate wait under that index until the result comes back.
+        """
+        pending = self.pending
+        for index, job in enumerate(self.requests_to_send()):
+            pending[index] = job
+            self.in_flight += 1
+            yield job[0].data, _NO_OPTIONS
+
+    async def _before_attempt(self, index: int, data: Any, attempt: int) -> None:
+        """Hold each attempt until its estimated tokens fit the ``--tpm`` budget."""
         budget = self.budget
-        tally = Tally(tokens)
-        token = TALLY.set(tally)
-        self.in_flight += 1
-        start = time.perf_counter()
-        try:
-            if budget is not None and tokens > budget.limit:
-                self.over_budget += 1
-                tally.attempts = 0
-                raise TokenBudgetError(
-                    f"this request needs an estimated {tokens} tokens, more than "
-                    f"--tpm {budget.limit} allows in a minute; raise --tpm or shorten it"
-                )
-            if self.retries:
-                value = await self.client.request_with_retry(request.data, self.retries)
-            else:
-                value = await self.client.request(request.data)
-        except Exception as exc:
-            self._write(request, secrets, False, exc, tally.attempts, start)
-        else:
-            self._write(request, secrets, True, value, tally.attempts, start)
-        finally:
-            self.in_flight -= 1
-            TALLY.reset(token)
+        assert budget is not None
+        tokens = self.pending[index][2]
+        if tokens > budget.limit:
+            raise TokenBudgetError(
+                f"this request needs an estimated {tokens} tokens, more than "
+                f"--tpm {budget.limit} allows in a minute; raise --tpm or shorten it"
+            )
+        await budget.acquire(tokens)
+
+    def _record(self, result: BatchResult[Any]) -> None:
+        """Write the result line of one finished request."""
+        request, secrets, _tokens = self.pending.pop(result.index)
+        self.in_flight -= 1
+        error, attempts = result.error, result.attempts
+        if error is None:
+            self._write(request, secrets, True, result.value, attempts, result.elapsed)
+            return
+        if isinstance(error, TokenBudgetError):  # refused before its first attempt started
+            self.over_budget += 1
+            attempts = 0
+        self._write(request, secrets, False, error, attempts, result.elapsed)
 
     def _write(
         self,
@@ -292,14 +306,13 @@ class _Batch:
         ok: bool,
         outcome: Any,
         attempts: int,
-        start: float,
+        elapsed: float,
     ) -> None:
         """Append the result line: the reply (``ok``) or the error ``outcome``.
 
         The id and line number are the user's keys: written exactly as read.
         Only the reply or the error is scrubbed of secrets.
         """
-        elapsed = time.perf_counter() - start
         try:
             shown = self._json(ok, outcome, secrets)
             payload = secrets.dumps(shown)
@@ -366,8 +379,11 @@ class _Batch:
                 name = signal.Signals(signum).name
                 if self.stopped_by is None:
                     self.stopped_by = signum
+                    # A worker may pull its next request before the result it just
+                    # handed over is written: no more than --concurrency are in flight.
+                    in_flight = min(self.in_flight, self.args.concurrency)
                     self.reporter.note(
-                        f"{name}: starting no new requests; waiting for the {self.in_flight} "
+                        f"{name}: starting no new requests; waiting for the {in_flight} "
                         "in flight (send it again to stop at once)"
                     )
                 else:
@@ -384,12 +400,15 @@ class _Batch:
         try:
             async with self.client, anyio.create_task_group() as group:
                 work = anyio.CancelScope()
-                if sys.platform != "win32":
+                # Python delivers signals to the main thread only: a run started from
+                # another thread (``pynector.cli.main`` in a thread) leaves them alone.
+                main_thread = threading.current_thread() is threading.main_thread()
+                if sys.platform != "win32" and main_thread:
                     await group.start(self._watch_signals, work)
                 group.start_soon(self._sync_periodically, work)
                 with work:
                     try:
-                        await self._in_batch_hook(self._send_all)
+                        await self._send_all()
                     except OSError as exc:  # writing OUT (disk full, ...) or reading IN failed
                         if self.write_error is None:
                             self.read_error = exc
@@ -400,12 +419,23 @@ class _Batch:
     async def _send_all(self) -> None:
         """Send the requests to send, at most ``--concurrency`` at a time.
 
-        The one place the run meets the worker pool: each request goes through
-        :meth:`handle`, which writes its result line as soon as it is known.
+        The one place the run meets the client's batch: each result is written
+        as soon as the batch yields it (the loop body never awaits).
         """
-        from pynector.concurrency import WorkerPool
-
-        await WorkerPool(self.args.concurrency).run(self.requests_to_send(), self.handle)
+        args = self.args
+        batch = self.client.batch(
+            self._jobs(),
+            max_concurrency=args.concurrency,
+            max_retries=self.retries,
+            before_attempt=None if self.budget is None else self._before_attempt,
+            # --timeout is the deadline of each attempt (the client's config["timeout"]
+            # too); the batch as a whole has none.
+            attempt_timeout=args.timeout,
+        )
+        record = self._record
+        async with batch as results:
+            async for result in results:
+                record(result)
 
     async def _sync_periodically(self, work: Any) -> None:
         """Flush OUT to disk every second while results are written (in a thread)."""
@@ -435,30 +465,6 @@ class _Batch:
         except OSError as exc:
             if self.write_error is None:
                 self.write_error = exc
-
-    async def _in_batch_hook(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Run ``work()`` inside the plugins' ``pynector_batch`` wrappers (telemetry)."""
-        from pynector.registry import hooks
-
-        relay = hooks()
-        if relay is None:
-            await work()
-            return
-        from contextlib import AbstractAsyncContextManager, AsyncExitStack
-
-        from pynector.hookspecs import BatchInfo
-
-        info = BatchInfo(self.transport, None, self.args.concurrency, None)
-        async with AsyncExitStack() as stack:
-            for wrapper in relay.pynector_batch(info=info):
-                if isinstance(wrapper, AbstractAsyncContextManager):
-                    await stack.enter_async_context(wrapper)
-                else:
-                    stack.enter_context(wrapper)
-            try:
-                await work()
-            finally:
-                info.stats.update(total=self.sent, succeeded=self.succeeded, failed=self.failed)
 
     def dry_run(self) -> None:
         """Read the whole input as a real run would, and check each request; send nothing."""
@@ -868,7 +874,6 @@ def run_batch(args: argparse.Namespace) -> int:
     from ._ledger import OutputState, RequestParser, count_lines
 
     secrets = Secrets()
-    plugin_name: str | None = None
     try:
         support = check_transport(args.transport, args)
         name, options, secrets = transport_options(args, support.header_option)
@@ -901,10 +906,6 @@ def run_batch(args: argparse.Namespace) -> int:
             batch.dry_run()
             print_summary(batch.summary_rows(), "Dry run: nothing was sent", secrets)
             return batch.exit_status()
-        if args.retries or budget is not None:
-            from pynector.registry import register_plugin
-
-            plugin_name = register_plugin(attempts_plugin(budget), name="pynector-batch-cli")
         import anyio
 
         from pynector.errors import ConfigurationError, PynectorError
@@ -926,10 +927,6 @@ def run_batch(args: argparse.Namespace) -> int:
         batch.sync()
         if batch.output is not None:
             batch.output.close()
-        if plugin_name is not None:
-            from pynector.registry import unregister_plugin
-
-            unregister_plugin(plugin_name)
     print_summary(batch.summary_rows(), "Batch summary", secrets)
     for note in batch.closing_notes():
         sys.stderr.write(secrets.scrub(note) + "\n")

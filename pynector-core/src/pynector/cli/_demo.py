@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pynector import BatchResult
     from pynector._client import Pynector
-    from pynector.hookspecs import RequestInfo, RetryWaitInfo
+    from pynector.hookspecs import RetryWaitInfo
 
     from ._command import Subcommands
     from ._demo_server import DemoServer
@@ -72,10 +73,6 @@ def _observer() -> _Observer:
 
     class Observer(_Observer):
         @hookimpl
-        def pynector_request(self, info: RequestInfo) -> Any:
-            return self._timed(info)
-
-        @hookimpl
         def pynector_retry_wait(self, info: RetryWaitInfo) -> None:
             self.retries.append(info)
 
@@ -83,41 +80,10 @@ def _observer() -> _Observer:
 
 
 class _Observer:
-    """A pynector plugin that records retry decisions and feeds a batch's progress.
-
-    A batch request is finished when an attempt succeeds, or fails without a
-    retry to follow; its latency runs from its first attempt to then, as the
-    ``elapsed`` of ``pynector batch``.
-    """
+    """A plugin of the demo's client alone: records its retry decisions."""
 
     def __init__(self) -> None:
         self.retries: list[RetryWaitInfo] = []
-        self.reporter: Reporter | None = None
-        self.started: dict[int, float] = {}
-        self.finished: set[int] = set()
-
-    @contextmanager
-    def _timed(self, info: RequestInfo) -> Iterator[None]:
-        index, reporter = info.batch_index, self.reporter
-        if index is None or reporter is None:
-            yield
-            return
-        self.started.setdefault(index, time.perf_counter())
-        try:
-            yield
-        except Exception as exc:
-            if not (getattr(exc, "retryable", False) and info.attempt <= _BATCH_RETRIES):
-                self.finish(index, False, info.attempt)
-            raise
-        self.finish(index, True, info.attempt)
-
-    def finish(self, index: int, ok: bool, attempts: int) -> None:
-        reporter = self.reporter
-        if reporter is None or index in self.finished:
-            return
-        self.finished.add(index)
-        reporter.latencies.add(time.perf_counter() - self.started.get(index, time.perf_counter()))
-        reporter.advance(ok, attempts)
 
 
 class _Output:
@@ -146,7 +112,7 @@ class _Output:
             print(f"   {text}", flush=True)
 
     @contextmanager
-    def progress(self, total: int, observer: _Observer) -> Iterator[Reporter]:
+    def progress(self, total: int) -> Iterator[Reporter]:
         """The progress of ``pynector batch``: a rich bar, or four plain lines."""
         from ._progress import Reporter, RichReporter
         from ._secrets import Secrets
@@ -156,13 +122,11 @@ class _Output:
             reporter = RichReporter(Secrets(), console=self.console)
         else:
             reporter = Reporter(Secrets(), plain=True, out=sys.stdout, steps=4)
-        observer.reporter = reporter
         reporter.start(total)
         try:
             yield reporter
         finally:
             reporter.stop()
-            observer.reporter = None
 
     def summary(self, rows: list[tuple[str, str]], title: str) -> None:
         if self.console is not None:
@@ -222,25 +186,32 @@ async def _retry(client: Pynector, server: DemoServer, observer: _Observer, out:
     )
 
 
-async def _batch(
-    client: Pynector, args: argparse.Namespace, observer: _Observer, out: _Output
-) -> bool:
+async def _batch(client: Pynector, args: argparse.Namespace, out: _Output) -> bool:
     total = args.requests
     out.heading(
         f"4. A batch of {total} requests, max_concurrency={args.concurrency}, "
         f"rate_limit={args.rate}"
     )
-    observer.retries.clear()
     requests: list[tuple[dict[str, Any], dict[str, Any]]] = [
         ({"path": f"/items/{n}", "method": "GET"}, {}) for n in range(1, total + 1)
     ]
+    retried = 0
     start = time.perf_counter()
-    with out.progress(total, observer) as reporter:
+    with out.progress(total) as reporter:
+
+        def finished(result: BatchResult[Any]) -> None:
+            """Each result as it finishes: what a progress bar needs."""
+            nonlocal retried
+            retried += result.attempts - 1
+            reporter.latencies.add(result.elapsed)
+            reporter.advance(result.ok, result.attempts)
+
         results = await client.batch_request(
-            requests, max_concurrency=args.concurrency, max_retries=_BATCH_RETRIES
+            requests,
+            max_concurrency=args.concurrency,
+            max_retries=_BATCH_RETRIES,
+            on_result=finished,
         )
-        for index, result in enumerate(results):  # any the hooks could not tell apart
-            observer.finish(index, not isinstance(result, BaseException), 1)
     elapsed = time.perf_counter() - start
     failed = sum(isinstance(result, BaseException) for result in results)
 
@@ -253,7 +224,7 @@ async def _batch(
             ("requests", str(total)),
             ("succeeded", str(total - failed)),
             ("failed", str(failed)),
-            ("retried", str(len(observer.retries))),
+            ("retried", str(retried)),
             ("p50 latency", ms(0.5)),
             ("p95 latency", ms(0.95)),
             ("requests/second", f"{total / elapsed:.0f}"),
@@ -392,27 +363,24 @@ def _summary(text: str) -> dict[str, str]:
 
 async def _demo(args: argparse.Namespace, out: _Output) -> int:
     from pynector import Pynector
-    from pynector.registry import register_plugin, unregister_plugin
 
     from ._demo_server import DemoServer
 
     started = time.perf_counter()
     observer = _observer()
-    name = register_plugin(observer, name="pynector-demo")
-    try:
-        with DemoServer() as server:
-            out.say(f"embedded server listening on {server.url} (loopback only)")
-            config = {"rate_limit": args.rate, "timeout": 10.0, "retry_delay": 0.1}
-            client = Pynector(transport_type="http", base_url=server.url, config=config)
-            async with client:
-                await _request(client, out)
-                await _timeout(client, out)
-                await _retry(client, server, observer, out)
-                ok = await _batch(client, args, observer, out)
-            ok &= await _llm_call(server, out)
-            ok &= await _stopped_and_resumed(server, out)
-    finally:
-        unregister_plugin(name)
+    with DemoServer() as server:
+        out.say(f"embedded server listening on {server.url} (loopback only)")
+        config = {"rate_limit": args.rate, "timeout": 10.0, "retry_delay": 0.1}
+        client = Pynector(
+            transport_type="http", base_url=server.url, config=config, plugins=[observer]
+        )
+        async with client:
+            await _request(client, out)
+            await _timeout(client, out)
+            await _retry(client, server, observer, out)
+            ok = await _batch(client, args, out)
+        ok &= await _llm_call(server, out)
+        ok &= await _stopped_and_resumed(server, out)
     out.heading(f"Done in {time.perf_counter() - started:.1f} s")
     return 0 if ok else 1
 

@@ -24,13 +24,14 @@ from ._arguments import (
     read_argument_file,
     transport_options,
 )
-from ._attempts import TALLY, Tally, attempts_plugin
 from ._errors import UsageError
 from ._json import error_json
 from ._secrets import Secrets, request_secrets
 from ._support import RequestWords
 
 if TYPE_CHECKING:
+    from pynector.hookspecs import RetryWaitInfo
+
     from ._command import Subcommands
     from ._support import CLISupport
 
@@ -172,6 +173,29 @@ def _error_reply(support: CLISupport, exc: BaseException) -> Any | None:
         return None
 
 
+class _Attempts:
+    """The attempts of the one request ``pynector request`` sends."""
+
+    def __init__(self) -> None:
+        self.count = 1
+
+
+def _attempts_plugin() -> _Attempts:
+    """An :class:`_Attempts` that counts retries: a plugin of one client alone.
+
+    Given as ``Pynector(plugins=[...])``, it sees only that client's retries,
+    never those of another client or run of the command in the same process.
+    """
+    from pynector.hookspecs import hookimpl
+
+    class Counter(_Attempts):
+        @hookimpl
+        def pynector_retry_wait(self, info: RetryWaitInfo) -> None:
+            self.count += 1  # each wait comes before one more attempt
+
+    return Counter()
+
+
 async def _send(client: Any, data: Any, retries: int) -> Any:
     async with client:
         if retries:
@@ -185,29 +209,27 @@ def run_request(args: argparse.Namespace) -> int:
 
     from pynector import Pynector
     from pynector.errors import ConfigurationError
-    from pynector.registry import register_plugin, unregister_plugin
 
     secrets = Secrets()
+    tally = _attempts_plugin() if args.retries else _Attempts()
     try:
         support = check_transport(args.transport, args)
         name, options, secrets = transport_options(args, support.header_option)
         data = build_request(args, support, options.get("base_url"))
         secrets = secrets + request_secrets(data)  # the URL's and --param's secrets too
         try:
-            client = Pynector(transport_type=name, config=client_config(args), **options)
+            client = Pynector(
+                transport_type=name,
+                config=client_config(args),
+                plugins=[tally] if args.retries else (),
+                **options,
+            )
         except ConfigurationError as exc:
             raise cli_usage_error(exc, args) from exc
     except UsageError as exc:
         sys.stderr.write(f"pynector request: {secrets.scrub(str(exc))}\n")
         return 2
 
-    tally = Tally(0)
-    plugin_name = (
-        register_plugin(attempts_plugin(None), name="pynector-request-cli")
-        if args.retries
-        else None
-    )
-    token = TALLY.set(tally)
     start = time.perf_counter()
     try:
         value = anyio.run(_send, client, data, args.retries)
@@ -216,25 +238,21 @@ def run_request(args: argparse.Namespace) -> int:
         reply = _error_reply(support, exc)
         if args.format == "json":
             shown = None if reply is None else support.reply_json(reply, secrets)
-            record = _result(False, tally.attempts, start, error_json(exc, secrets, shown))
+            record = _result(False, tally.count, start, error_json(exc, secrets, shown))
             sys.stdout.write(secrets.dumps(record) + "\n")
         else:
             if reply is not None:
                 support.print_reply(reply, secrets, sys.stdout)
                 sys.stdout.flush()
-            tries = f" (after {tally.attempts} attempts)" if tally.attempts > 1 else ""
+            tries = f" (after {tally.count} attempts)" if tally.count > 1 else ""
             message = secrets.scrub(cli_message(str(exc), args))
             sys.stderr.write(f"pynector request: {type(exc).__name__}: {message}{tries}\n")
         return status
-    finally:
-        TALLY.reset(token)
-        if plugin_name is not None:
-            unregister_plugin(plugin_name)
     if args.format == "json":
-        record = _result(True, tally.attempts, start, support.reply_json(value, secrets))
+        record = _result(True, tally.count, start, support.reply_json(value, secrets))
         sys.stdout.write(secrets.dumps(record) + "\n")
     else:
         support.print_reply(value, secrets, sys.stdout)
-        if tally.attempts > 1:
-            sys.stderr.write(f"(succeeded after {tally.attempts} attempts)\n")
+        if tally.count > 1:
+            sys.stderr.write(f"(succeeded after {tally.count} attempts)\n")
     return 0

@@ -11,7 +11,6 @@ back until the window has room.
 from __future__ import annotations
 
 from collections import deque
-from types import TracebackType
 
 import anyio
 
@@ -72,26 +71,3 @@ class TokenBudget:
                 await anyio.sleep(wait)
             self._log.append((anyio.current_time(), tokens))
             self._used += tokens
-
-    def reserve(self, tokens: int) -> _Reservation:
-        """An async context manager that acquires ``tokens`` on entry (for a hook)."""
-        return _Reservation(self, tokens)
-
-
-class _Reservation:
-    __slots__ = ("_budget", "_tokens")
-
-    def __init__(self, budget: TokenBudget, tokens: int) -> None:
-        self._budget = budget
-        self._tokens = tokens
-
-    async def __aenter__(self) -> None:
-        await self._budget.acquire(self._tokens)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
