@@ -18,7 +18,6 @@ from pynector.errors import (
     NotFoundError,
     RateLimitError,
     ServerError,
-    TransportError,
     UnprocessableEntityError,
 )
 from pynector_http import Headers, HTTPTransport, Request, Response
@@ -319,23 +318,6 @@ async def test_concurrent_requests_share_one_bounded_pool(
     assert all(r.status_code == 200 for r in results)
     assert control.key(key).max_in_flight <= 4
     assert control.connections_opened - opened_before <= 4 + 1
-
-
-async def test_send_and_receive_give_the_same_response_as_request(
-    httpbin_url: str, engine: str
-) -> None:
-    transport = HTTPTransport(engine=engine, base_url=httpbin_url)
-    await transport.connect()
-    try:
-        await transport.send({"path": "/get", "params": {"q": "1"}})
-        received = [item async for item in transport.receive()]
-        with pytest.raises(TransportError, match="without a successful send"):
-            [item async for item in transport.receive()]
-    finally:
-        await transport.disconnect()
-        await transport.disconnect()
-    assert len(received) == 1
-    assert received[0].json()["args"] == {"q": "1"}
 
 
 async def test_disconnect_closes_the_pool_and_a_later_request_reopens_it(

@@ -284,8 +284,6 @@ class AiohttpEngine:
             sock_read=timeouts.read,
             ceil_threshold=math.inf,
         )
-        # The same timeouts plus a total, per deadline (a client uses one or two).
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
         self._jar = aiohttp.CookieJar(unsafe=True)  # as httpx2: cookies from IP hosts too
         self._sessions: dict[str | None, aiohttp.ClientSession] = {}
         # Closed when the engine is collected without aclose(): the sockets go,
@@ -363,7 +361,7 @@ class AiohttpEngine:
         route = self._routes.get(origin) or self._route(origin)
         limits = self._timeout
         if timeout is not None:
-            limits = self._timeouts.get(timeout) or self._total(timeout)
+            limits = self._total(timeout)
         if route.request_headers:
             headers = [*headers, *route.request_headers]
         skip: Iterable[str] | None = None
@@ -394,18 +392,16 @@ class AiohttpEngine:
         return _Reply(raw, started)
 
     def _total(self, seconds: float) -> aiohttp.ClientTimeout:
+        """The pool's timeouts plus a total: what is left of the call's deadline."""
+        # Made per request (cheap: an attrs class): the seconds left differ every time.
         base = self._timeout
-        timeout = aiohttp.ClientTimeout(
+        return aiohttp.ClientTimeout(
             total=seconds,
             connect=base.connect,
             sock_connect=base.sock_connect,
             sock_read=base.sock_read,
             ceil_threshold=math.inf,
         )
-        if len(self._timeouts) >= 16:
-            self._timeouts.clear()
-        self._timeouts[seconds] = timeout
-        return timeout
 
     def hide(self, exc: BaseException, secrets: set[str]) -> None:
         # aiohttp's messages quote the request URL (query included) and header
