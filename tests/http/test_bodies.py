@@ -199,7 +199,7 @@ async def test_replayable_is_false_for_a_one_shot_body(engine: str) -> None:
     ids=["json", "data", "content-bytes", "content-str"],
 )
 async def test_a_request_with_a_body_and_no_method_is_a_post(
-    control: ControlServer, engine: str, body: dict[str, object]
+    control: ControlServer, engine: str, body: HTTPRequest
 ) -> None:
     async with HTTPTransport(base_url=control.url, engine=engine) as transport:
         response = await transport.request({"path": "/echo", **body})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import anyio
 import pytest
@@ -230,7 +231,7 @@ async def test_error_message_includes_a_short_body_excerpt(
     ],
 )
 async def test_bad_request_data_is_a_configuration_error_naming_the_key(
-    control: ControlServer, data: object, fragment: str, engine: str
+    control: ControlServer, data: Any, fragment: str, engine: str
 ) -> None:
     async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         with pytest.raises(ConfigurationError) as caught:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from importlib.metadata import entry_points
+from typing import cast
 
 import pytest
 
@@ -37,7 +38,7 @@ def test_public_names_are_exactly_these() -> None:
 def test_http_is_registered_through_the_entry_point() -> None:
     (entry,) = entry_points(group="pynector.transports", name="http")
     assert entry.value == "pynector_http:HTTPTransport"
-    assert resolve_transport("http") is HTTPTransport
+    assert resolve_transport("http") is cast(object, HTTPTransport)
     info = {t.name: t for t in available_transports()}["http"]
     assert (info.distribution, info.status) == ("pynector-http", "ok")
     assert info.version == pynector_http.__version__

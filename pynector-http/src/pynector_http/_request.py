@@ -62,7 +62,7 @@ class HTTPRequest(TypedDict, total=False):
     headers: Mapping[str, str]
     json: Any
     data: Mapping[str, Any]
-    content: bytes | str | AsyncIterable[bytes]
+    content: bytes | bytearray | memoryview | str | AsyncIterable[bytes | bytearray | memoryview]
     files: Mapping[str, Any]
 
 
