@@ -26,6 +26,7 @@ from ._headers import Headers
 if TYPE_CHECKING:
     from pynector.call import Call
 
+    from ._engine import Reply
     from ._urls import Origin
 
 __all__ = ["KNOWN_METHODS", "REDACTED", "origin_key", "report_reply", "report_request", "url_full"]
@@ -71,13 +72,8 @@ def report_request(
     headers: Sequence[tuple[str, str]],
     userinfo: bool = False,
 ) -> None:
-    """Report on ``call`` the hop about to be sent: URL, server, headers, span name, attributes.
-
-    The headers are those the transport sends; once a reply arrives,
-    :func:`report_reply` replaces them with what the engine sent (its own included).
-    """
+    """Report on ``call`` a hop that got no reply: URL, server, headers, span name, attributes."""
     call.url = url
-    call.request_headers = Headers.from_loader(headers.__iter__)
     call.server_address = origin.host
     call.server_port = origin.port
     attributes = call.attributes
@@ -93,20 +89,37 @@ def report_request(
     attributes["server.port"] = origin.port
     if call.attempt > 1:
         attributes["http.request.resend_count"] = call.attempt - 1
+    call.request_headers = Headers.from_loader(headers.__iter__)
 
 
 def report_reply(
-    call: Call[Any],
-    status: int,
-    http_version: str,
-    sent_headers: Headers,
-    headers: Headers,
+    call: Call[Any], method: str, url: str, origin: Origin, userinfo: bool, reply: Reply
 ) -> None:
-    """Report on ``call`` the reply's status, protocol version and both sets of headers."""
-    call.status = status
-    call.request_headers = sent_headers
-    call.response_headers = headers
+    """Report on ``call`` the hop that got ``reply``: URL, server, status, headers, attributes."""
+    # One function on purpose: this runs for every request.
+    call.url = url
+    call.server_address = host = origin.host
+    call.server_port = port = origin.port
+    call.status = status = reply.status_code
     attributes = call.attributes
+    if method in KNOWN_METHODS:
+        call.span_name = method
+        attributes["http.request.method"] = method
+    else:
+        call.span_name = "HTTP"
+        attributes["http.request.method"] = "_OTHER"
+        attributes["http.request.method_original"] = method
+    attributes["url.full"] = (
+        url if not userinfo and "?" not in url and "@" not in url else url_full(url, userinfo)
+    )
+    attributes["server.address"] = host
+    attributes["server.port"] = port
+    if call.attempt > 1:
+        attributes["http.request.resend_count"] = call.attempt - 1
     attributes["http.response.status_code"] = status
-    if http_version:
-        attributes["network.protocol.version"] = http_version.removeprefix("HTTP/")
+    version = reply.http_version
+    if version:
+        attributes["network.protocol.version"] = version.removeprefix("HTTP/")
+    # What the engine sent (its own headers included) and received; read on first use.
+    call.request_headers = reply.sent_headers()
+    call.response_headers = reply.headers()

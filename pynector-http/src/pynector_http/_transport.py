@@ -210,10 +210,16 @@ class _Exchange:
             name.lower() == "idempotency-key" for name, _ in self.headers
         )
 
-    def report(self) -> None:
-        """Report the hop about to be sent on the call (URL, server, headers, attributes)."""
+    def report_reply(self, reply: Reply) -> None:
+        """Report on the call the hop that got ``reply`` (the request side too)."""
         call = self.call
         if call is not None:
+            report_reply(call, self.method, self.url, self.origin, self.userinfo, reply)
+
+    def report_failure(self) -> None:
+        """Report on the call what was known of the request when it failed without a reply."""
+        call = self.call
+        if call is not None and call.status is None:
             report_request(call, self.method, self.url, self.origin, self.headers, self.userinfo)
 
     def spent(self) -> bool:
@@ -652,7 +658,6 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
                 )
             self._redirect(exchange, reply, content, location, first_origin)
             exchange.userinfo = False  # credentials are never taken to another hop's URL
-            exchange.report()
             timeout = self._time_left(exchange)
             reply = await engine.send(
                 exchange.method,
@@ -931,14 +936,14 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         engine = self._engine or self._open()
         data: Any = call.data
         exchange = self._prepare(data, call.options, call)
-        call.limit_key = self._origin_key(exchange.origin)
-        exchange.report()
-        timeout = None
-        if call.deadline is not None and engine.native_deadline:
-            exchange.timeout = call.timeout
-            exchange.deadline = call.deadline
-            timeout = self._time_left(exchange)
+        origin = exchange.origin
+        call.limit_key = self._origin_keys.get(origin) or self._origin_key(origin)
         with _EngineErrors(self, engine, exchange, data):
+            timeout = None
+            if call.deadline is not None and engine.native_deadline:
+                exchange.timeout = call.timeout
+                exchange.deadline = call.deadline
+                timeout = self._time_left(exchange)
             # Awaited directly when no redirect is followed: one coroutine less
             # on every suspension of the request (this is the hot path).
             reply = await (
@@ -953,8 +958,9 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
                     timeout,
                 )
             )
+            # Reported here, once the last hop answered (a failure before: _EngineErrors).
             report_reply(
-                call, reply.status_code, reply.http_version, reply.sent_headers(), reply.headers()
+                call, exchange.method, exchange.url, exchange.origin, exchange.userinfo, reply
             )
             try:
                 content = await reply.read(self._max_response_size)
@@ -1049,7 +1055,10 @@ class _EngineErrors:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None or isinstance(exc, errors.PynectorError):
+        if exc is None:
+            return
+        self._exchange.report_failure()
+        if isinstance(exc, errors.PynectorError):
             return
         if isinstance(exc, ReplyTooLarge):
             raise self._transport._too_large(exc, self._exchange) from None
@@ -1095,13 +1104,10 @@ class _StreamContext:
         data: Any = call.data
         exchange = transport._prepare(data, call.options, call)
         call.limit_key = transport._origin_key(exchange.origin)
-        exchange.report()
         engine_errors = _EngineErrors(transport, engine, exchange, data)
         with engine_errors:
             reply = await transport._exchange(engine, exchange)
-        report_reply(
-            call, reply.status_code, reply.http_version, reply.sent_headers(), reply.headers()
-        )
+        exchange.report_reply(reply)
         if not 200 <= reply.status_code < 300:
             try:
                 with engine_errors:
