@@ -42,6 +42,7 @@ REQUEST_PATH = {
         "_engine.py",
         "_aiohttp_engine.py",
         "_httpx2_engine.py",
+        "_semconv.py",
     ],
     "pynector_sdk": [
         "_transport.py",

@@ -17,6 +17,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -99,10 +100,10 @@ class ControlServer(ThreadingHTTPServer):
         with self.cond:
             return self.stats[key]
 
-    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
+    def wait_for(self, predicate: Callable[[], object], timeout: float = 5.0) -> bool:
         """Block until ``predicate()`` holds (re-checked on every change) or time out."""
         with self.cond:
-            return self.cond.wait_for(predicate, timeout)
+            return bool(self.cond.wait_for(predicate, timeout))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -170,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length:
             return self.rfile.read(length)
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0], 16)
                 chunk = self.rfile.read(size)

@@ -11,10 +11,11 @@ the server's side: it saw exactly one request.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from pynector import Pynector
+from pynector import Call, Pynector
 from pynector.errors import (
     ConnectionError,
     HTTPStatusError,
@@ -22,7 +23,7 @@ from pynector.errors import (
     ServerError,
     TimeoutError,
 )
-from pynector_http import HTTPTransport
+from pynector_http import HTTPRequest, HTTPTransport
 
 from ._control import ControlServer
 from ._faults import FaultServer
@@ -178,11 +179,15 @@ async def test_a_303_after_a_one_shot_body_is_followed_but_not_retried(
 
 async def test_replayable_is_false_for_a_one_shot_body(engine: str) -> None:
     transport = HTTPTransport(engine=engine)
-    assert transport.replayable({"method": "PUT", "content": _chunks()}) is False
-    assert transport.replayable({"method": "PUT", "content": _chunks()}, idempotent=True) is False
-    assert transport.replayable({"method": "PUT", "content": b"bytes"}) is True
-    assert transport.replayable({"json": {"a": 1}}) is False  # no method: a POST
-    assert transport.replayable({"path": "/users"}) is True
+
+    def replayable(data: HTTPRequest, **options: Any) -> bool:
+        return transport.replayable(Call.standalone(data, options, transport=transport))
+
+    assert replayable({"method": "PUT", "content": _chunks()}) is False
+    assert replayable({"method": "PUT", "content": _chunks()}, idempotent=True) is False
+    assert replayable({"method": "PUT", "content": b"bytes"}) is True
+    assert replayable({"json": {"a": 1}}) is False  # no method: a POST
+    assert replayable({"path": "/users"}) is True
 
 
 # -- a body and no method ---------------------------------------------------------
@@ -194,7 +199,7 @@ async def test_replayable_is_false_for_a_one_shot_body(engine: str) -> None:
     ids=["json", "data", "content-bytes", "content-str"],
 )
 async def test_a_request_with_a_body_and_no_method_is_a_post(
-    control: ControlServer, engine: str, body: dict[str, object]
+    control: ControlServer, engine: str, body: HTTPRequest
 ) -> None:
     async with HTTPTransport(base_url=control.url, engine=engine) as transport:
         response = await transport.request({"path": "/echo", **body})

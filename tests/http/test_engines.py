@@ -2,7 +2,7 @@
 
 Every other test of this folder runs on both engines; the tests here check the
 choice itself (``engine="auto"``, ``"aiohttp"``, ``"httpx2"``), the deadline a
-transport enforces itself (``request_within``), and behaviours where aiohttp
+transport enforces itself on aiohttp (``handles_deadline``), and behaviours where aiohttp
 and httpx2 differ out of the box and the transport makes them agree: redirects
 that change the method, cookies, proxies from the environment, pool timeouts,
 undecodable bodies, and the secrets in a chained engine exception.
@@ -88,48 +88,52 @@ def test_aiohttp_is_imported_only_when_an_asyncio_transport_picks_it() -> None:
     assert done.stdout == "ok\n"
 
 
-# -- a deadline the transport enforces (request_within) -------------------------------
+# -- the client's deadline: enforced by aiohttp's own timer, or the client's cancel scope --
 
 
-async def test_request_within_returns_the_response_before_the_deadline(
+async def test_a_client_request_returns_the_response_before_the_deadline(
     control: ControlServer, engine: str
 ) -> None:
-    async with HTTPTransport(base_url=control.url, engine=engine) as transport:
-        response = await transport.request_within(5.0, {"path": "/echo", "params": {"a": 1}})
+    async with Pynector(transport=HTTPTransport(base_url=control.url, engine=engine)) as client:
+        # Only aiohttp ends a request at a deadline by itself (the client then sets no scope).
+        assert client.transport.handles_deadline is (engine == "aiohttp")
+        response = await client.request({"path": "/echo", "params": {"a": 1}}, timeout=5.0)
     assert response.json()["query"] == {"a": "1"}
+    assert client.transport.handles_deadline is False  # the pool is closed
 
 
 @pytest.mark.parametrize(("method", "retryable"), [("GET", True), ("POST", False)])
-async def test_request_within_expires_retryable_only_if_the_request_may_be_repeated(
+async def test_a_client_request_times_out_at_its_deadline_retryable_only_if_repeatable(
     control: ControlServer, key: str, engine: str, method: str, retryable: bool
 ) -> None:
-    async with HTTPTransport(base_url=control.url, engine=engine, max_connections=1) as transport:
+    transport = HTTPTransport(base_url=control.url, engine=engine, max_connections=1)
+    async with Pynector(transport=transport) as client:
         start = anyio.current_time()
         with anyio.fail_after(5), pytest.raises(TimeoutError) as caught:
-            await transport.request_within(
-                0.3, {"path": "/hold", "method": method, "params": {"key": key}}
+            await client.request(
+                {"path": "/hold", "method": method, "params": {"key": key}}, timeout=0.3
             )
         elapsed = anyio.current_time() - start
         assert control.wait_for(lambda: control.key(key).disconnects == 1)
-        with anyio.fail_after(5):
-            healthy = await transport.request_within(5.0, {"path": "/echo"})
-    assert str(caught.value).startswith("request timed out after 0.3 s")
+        with anyio.fail_after(5):  # the pool's one connection slot is free again
+            healthy = await client.request({"path": "/echo"}, timeout=5.0)
+    assert str(caught.value).startswith("request timed out after 0.3 s; pass a larger timeout=")
     assert caught.value.timeout == 0.3
     assert caught.value.retryable is retryable
     assert 0.25 <= elapsed < 3
     assert healthy.status_code == 200
 
 
-async def test_request_within_counts_every_redirect_hop(
+async def test_a_client_request_deadline_covers_every_redirect_hop(
     control: ControlServer, key: str, engine: str
 ) -> None:
     hold = f"/hold?key={key}"
-    async with HTTPTransport(
-        base_url=control.url, engine=engine, follow_redirects=True
-    ) as transport:
-        with anyio.fail_after(5), pytest.raises(TimeoutError):
-            await transport.request_within(0.3, {"path": "/redirect", "params": {"to": hold}})
+    transport = HTTPTransport(base_url=control.url, engine=engine, follow_redirects=True)
+    async with Pynector(transport=transport) as client:
+        with anyio.fail_after(5), pytest.raises(TimeoutError) as caught:
+            await client.request({"path": "/redirect", "params": {"to": hold}}, timeout=0.3)
     assert control.wait_for(lambda: control.key(key).disconnects == 1)
+    assert caught.value.retryable is True  # a GET
 
 
 # -- behaviours the two engines are made to agree on ----------------------------------

@@ -8,7 +8,7 @@ from email.utils import format_datetime
 import pytest
 
 from pynector.errors import ConnectionError, HTTPStatusError, RateLimitError, ServerError
-from pynector_http import MAX_RETRY_AFTER, HTTPTransport, parse_retry_after
+from pynector_http import MAX_RETRY_AFTER, HTTPRequest, HTTPTransport, parse_retry_after
 
 from ._control import ControlServer
 from ._faults import refused_port
@@ -115,7 +115,7 @@ async def test_idempotent_methods_5xx_is_retryable(
 async def test_post_becomes_retryable_with_an_idempotency_key_or_the_option(
     control: ControlServer, key: str, engine: str
 ) -> None:
-    flaky = {"path": "/flaky", "method": "POST", "params": {"key": key, "fail": 10}}
+    flaky: HTTPRequest = {"path": "/flaky", "method": "POST", "params": {"key": key, "fail": 10}}
     async with HTTPTransport(
         engine=engine, base_url=control.url, headers={"Idempotency-Key": "default-key"}
     ) as with_default:

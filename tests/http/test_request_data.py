@@ -99,7 +99,7 @@ async def test_the_message_is_the_same_on_both_engines(control: ControlServer) -
                 messages.setdefault(case, []).append(str(caught.value))
             with pytest.raises(ConfigurationError) as chunks:
                 await transport.request(
-                    {"path": "/echo", "method": "POST", "content": _text_chunks()}
+                    {"path": "/echo", "method": "POST", "content": _text_chunks()}  # type: ignore[typeddict-item]
                 )
             messages.setdefault("str chunks", []).append(str(chunks.value))
     for case, (on_aiohttp, on_httpx2) in messages.items():
@@ -116,7 +116,7 @@ async def test_a_body_iterator_yielding_str_names_content_and_says_to_yield_byte
                     "path": "/echo",
                     "method": "POST",
                     "params": {"key": key},
-                    "content": _text_chunks(),
+                    "content": _text_chunks(),  # type: ignore[typeddict-item]
                 }
             )
         # The transport is still fine afterwards.

@@ -27,7 +27,7 @@ from pynector.errors import (
     ProtocolError,
     ServerError,
 )
-from pynector_http import HTTPTransport
+from pynector_http import HTTPRequest, HTTPTransport
 
 from ._control import ControlServer
 from ._proxy import ProxyServer
@@ -214,7 +214,8 @@ async def test_status_errors_never_show_the_url_password_or_the_echoed_reason(
     head_server: HeadServer, engine: str
 ) -> None:
     base = head_server.url.replace("://", f"://{USER}:{quote(PASSWORD, safe='')}@")
-    for target in ({"path": "/reason"}, {"url": f"{base}/reason"}):
+    targets: list[HTTPRequest] = [{"path": "/reason"}, {"url": f"{base}/reason"}]
+    for target in targets:
         transport = HTTPTransport(engine=engine, base_url=base if "path" in target else None)
         async with transport:
             with pytest.raises(AuthenticationError) as caught:

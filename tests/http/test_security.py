@@ -217,7 +217,10 @@ async def test_configuration_errors_never_quote_secrets(engine: str) -> None:
             await transport.request({"url": f"x?api_key={API_KEY}"})
         with pytest.raises(ConfigurationError) as header:
             await transport.request(
-                {"url": "http://127.0.0.1:1/", "headers": {"Authorization": TOKEN.encode()}}
+                {
+                    "url": "http://127.0.0.1:1/",
+                    "headers": {"Authorization": TOKEN.encode()},  # type: ignore[dict-item]
+                }
             )
         with pytest.raises(ConfigurationError) as injected:
             await transport.request(

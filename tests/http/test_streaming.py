@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 import anyio
 import pytest
 
 from pynector import Pynector
 from pynector.errors import NotFoundError
-from pynector_http import HTTPTransport, Request, ResponseStream
+from pynector_http import HTTPRequest, HTTPTransport, Request, ResponseStream
 
 from ._control import ControlServer
 from ._faults import HangingListener
@@ -33,7 +34,7 @@ async def test_stream_yields_the_body_in_chunks(control: ControlServer, engine: 
 
 async def test_a_compressed_body_is_streamed_decoded(control: ControlServer, engine: str) -> None:
     size = 1 << 20
-    gzipped = {"path": "/big", "params": {"size": size, "gzip": "1"}}
+    gzipped: HTTPRequest = {"path": "/big", "params": {"size": size, "gzip": "1"}}
     async with HTTPTransport(engine=engine, base_url=control.url) as transport:
         async with transport.stream(gzipped) as body:
             assert body.headers["content-encoding"] == "gzip"
@@ -123,7 +124,7 @@ async def test_pool_survives_hundreds_of_cancellations_mid_connect_and_mid_body(
     try:
         async with transport:
 
-            async def cancelled(path: str, params: dict[str, object], delay: float) -> None:
+            async def cancelled(path: str, params: Mapping[str, object], delay: float) -> None:
                 with anyio.move_on_after(delay):
                     if path == "hang":
                         await transport.request({"url": f"{hanging.url}/x"})

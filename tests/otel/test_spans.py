@@ -303,7 +303,7 @@ async def test_without_a_configured_sdk_the_hooks_step_aside(no_sdk: Telemetry) 
     from pynector.hookspecs import BatchInfo, RequestInfo, RetryInfo
 
     plugin = no_sdk.plugin
-    assert plugin.pynector_request(info=RequestInfo("custom", None, {}, {})) is None
+    assert plugin.pynector_request(info=RequestInfo({}, transport_type="custom")) is None
     assert plugin.pynector_retry(info=RetryInfo("custom", {}, 3)) is None
     assert plugin.pynector_batch(info=BatchInfo("custom", 1, 1, None)) is None
     async with Pynector(transport=MockTransport(flaky(1))) as client:

@@ -19,6 +19,7 @@ from pynector.redact import SENSITIVE_HEADERS as SENSITIVE_HEADERS
 
 from ._headers import Headers as Headers
 from ._request import IDEMPOTENT_METHODS as IDEMPOTENT_METHODS
+from ._request import HTTPRequest as HTTPRequest
 from ._response import Request as Request
 from ._response import Response as Response
 from ._response import ResponseStream as ResponseStream
@@ -29,6 +30,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "MAX_RETRY_AFTER",
     "SENSITIVE_HEADERS",
+    "HTTPRequest",
     "HTTPTransport",
     "Headers",
     "Request",

@@ -284,8 +284,8 @@ class AiohttpEngine:
             sock_read=timeouts.read,
             ceil_threshold=math.inf,
         )
-        # The same timeouts plus a total, per deadline (a client uses one or two).
-        self._timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        # The same timeouts plus a total, by the whole milliseconds left of a deadline.
+        self._totals: dict[int, aiohttp.ClientTimeout] = {}
         self._jar = aiohttp.CookieJar(unsafe=True)  # as httpx2: cookies from IP hosts too
         self._sessions: dict[str | None, aiohttp.ClientSession] = {}
         # Closed when the engine is collected without aclose(): the sockets go,
@@ -363,7 +363,7 @@ class AiohttpEngine:
         route = self._routes.get(origin) or self._route(origin)
         limits = self._timeout
         if timeout is not None:
-            limits = self._timeouts.get(timeout) or self._total(timeout)
+            limits = self._total(timeout)
         if route.request_headers:
             headers = [*headers, *route.request_headers]
         skip: Iterable[str] | None = None
@@ -394,17 +394,26 @@ class AiohttpEngine:
         return _Reply(raw, started)
 
     def _total(self, seconds: float) -> aiohttp.ClientTimeout:
-        base = self._timeout
-        timeout = aiohttp.ClientTimeout(
-            total=seconds,
-            connect=base.connect,
-            sock_connect=base.sock_connect,
-            sock_read=base.sock_read,
-            ceil_threshold=math.inf,
-        )
-        if len(self._timeouts) >= 16:
-            self._timeouts.clear()
-        self._timeouts[seconds] = timeout
+        """The pool's timeouts plus a total: what is left of the call's deadline.
+
+        Rounded down to whole milliseconds, so the requests started within
+        the same millisecond share one ``ClientTimeout``: a deadline fires at
+        most 1 ms early, which :meth:`deadline_expired` still recognises.
+        """
+        key = int(seconds * 1000) or 1  # under a millisecond left: one
+        timeout = self._totals.get(key)
+        if timeout is None:
+            base = self._timeout
+            timeout = aiohttp.ClientTimeout(
+                total=key / 1000,
+                connect=base.connect,
+                sock_connect=base.sock_connect,
+                sock_read=base.sock_read,
+                ceil_threshold=math.inf,
+            )
+            if len(self._totals) >= 64:
+                self._totals.clear()
+            self._totals[key] = timeout
         return timeout
 
     def hide(self, exc: BaseException, secrets: set[str]) -> None:
@@ -427,8 +436,9 @@ class AiohttpEngine:
 
     def deadline_expired(self, exc: BaseException, deadline: float) -> bool:
         # aiohttp's total timeout raises a TimeoutError (a ConnectionTimeoutError
-        # while connecting); the time tells it from the per-phase timeouts.
-        return isinstance(exc, TimeoutError) and time.monotonic() >= deadline - 0.001
+        # while connecting); the time tells it from the per-phase timeouts. The
+        # total is rounded down to whole milliseconds (_total): it may fire 1 ms early.
+        return isinstance(exc, TimeoutError) and time.monotonic() >= deadline - 0.002
 
     def classify(self, exc: BaseException) -> str:
         if isinstance(exc, aiohttp.ClientHttpProxyError):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
-from typing import Any, NoReturn
+from collections.abc import AsyncIterable, Mapping, Sequence
+from typing import Any, NoReturn, TypedDict
 
 from pynector.errors import ConfigurationError
 from pynector.redact import REDACTED, is_secret_header, redact_url
@@ -19,6 +19,7 @@ __all__ = [
     "IDEMPOTENT_METHODS",
     "REQUEST_KEYS",
     "REQUEST_OPTIONS",
+    "HTTPRequest",
     "check_data_keys",
     "check_headers",
     "check_options",
@@ -28,6 +29,42 @@ __all__ = [
     "unknown_keys",
     "unusable_data",
 ]
+
+
+class HTTPRequest(TypedDict, total=False):
+    """The request dict of the ``http`` transport; every key is optional.
+
+    A plain ``dict`` at run time: ``client.request({"path": "/users"})``. For a
+    type checker, a client built as ``Pynector(transport=HTTPTransport(...))``
+    takes this type, so a misspelt key (``"parms"``) or a value of the wrong
+    type is an error before anything runs. The transport checks the same rules
+    at run time (:meth:`HTTPTransport.validate`).
+
+    Attributes:
+        path: Relative to ``base_url`` (``"/users"``).
+        url: An absolute URL, or one relative to ``base_url``; not with ``path``.
+        method: ``GET`` by default, ``POST`` when there is a body.
+        params: Query parameters (a dict, list values repeating the key; pairs;
+            or a string); they replace the keys the URL's query repeats.
+        headers: The request's own headers, over the transport's defaults.
+        json: A JSON body.
+        data: Form fields (with ``files``: a multipart form).
+        content: A raw body: bytes, a string (UTF-8) or an async iterable of
+            bytes (sent once: never retried once read).
+        files: Multipart files: name -> file object, bytes, or ``(filename,
+            content[, content_type])``.
+    """
+
+    path: str
+    url: str
+    method: str
+    params: Mapping[str, Any] | Sequence[tuple[str, Any]] | str
+    headers: Mapping[str, str]
+    json: Any
+    data: Mapping[str, Any]
+    content: bytes | bytearray | memoryview | str | AsyncIterable[bytes | bytearray | memoryview]
+    files: Mapping[str, Any]
+
 
 REQUEST_KEYS: frozenset[str] = frozenset(
     {"path", "url", "method", "params", "headers", "json", "data", "content", "files"}

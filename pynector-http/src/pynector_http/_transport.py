@@ -22,10 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 
 from pynector import errors
-from pynector.concurrency import deadline
+from pynector.call import Call
 from pynector.redact import is_secret_name, redact_url, scrub, secret_values
-from pynector.registry import hooks
-from pynector.transport.protocol import LifecycleMixin
+from pynector.registry import installed_plugins
+from pynector.transport.protocol import CallTransport, LifecycleMixin
 
 if TYPE_CHECKING:
     from pynector.cli import CLISupport
@@ -60,6 +60,7 @@ from ._request import (
     BODY_KEYS,
     IDEMPOTENT_METHODS,
     REQUEST_KEYS,
+    HTTPRequest,
     check_data_keys,
     check_headers,
     check_options,
@@ -69,6 +70,7 @@ from ._request import (
     unusable_data,
 )
 from ._response import Request, Response, ResponseStream
+from ._semconv import origin_key, report_reply, report_request
 from ._urls import (
     REDIRECT_STATUSES,
     Origin,
@@ -148,12 +150,10 @@ def _with_body(
     return body, headers
 
 
-def _with_plugin_headers(relay: Any, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def _with_trace_headers(
+    extra: dict[str, str], headers: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
     """``headers`` with those plugins add (the trace context), never replacing the caller's."""
-    extra: dict[str, str] = {}
-    relay.pynector_headers(headers=extra)
-    if not extra:
-        return headers
     # Checked like the caller's own, so both engines refuse the same values.
     check_headers(extra, "pynector_headers")
     present = {name.lower() for name, _ in headers}
@@ -165,6 +165,7 @@ class _Exchange:
 
     __slots__ = (
         "body",
+        "call",
         "deadline",
         "follow",
         "headers",
@@ -174,6 +175,7 @@ class _Exchange:
         "stream",
         "timeout",
         "url",
+        "userinfo",
     )
 
     def __init__(
@@ -195,6 +197,8 @@ class _Exchange:
         self.idempotent = idempotent
         self.timeout: float | None = None  # a deadline the engine enforces, in seconds
         self.deadline = 0.0  # ... and when it expires (time.monotonic())
+        self.call: Call[Any] | None = None  # where what is learnt is reported
+        self.userinfo = False  # the caller's URL had credentials (sent as a header)
         # A body that can be read once, kept for the whole call (a redirect to
         # GET drops the body, not the fact that it was sent).
         self.stream = body if type(body) is StreamedBody else None
@@ -205,6 +209,18 @@ class _Exchange:
         return self.method in IDEMPOTENT_METHODS or any(
             name.lower() == "idempotency-key" for name, _ in self.headers
         )
+
+    def report_reply(self, reply: Reply) -> None:
+        """Report on the call the hop that got ``reply`` (the request side too)."""
+        call = self.call
+        if call is not None:
+            report_reply(call, self.method, self.url, self.origin, self.userinfo, reply)
+
+    def report_failure(self) -> None:
+        """Report on the call what was known of the request when it failed without a reply."""
+        call = self.call
+        if call is not None and call.status is None:
+            report_request(call, self.method, self.url, self.origin, self.headers, self.userinfo)
 
     def spent(self) -> bool:
         """Whether the call's one-shot body has been (partly) sent: it cannot be sent again."""
@@ -233,17 +249,20 @@ def _not_resent(error: errors.PynectorError) -> None:
         error.args = (f"{error.args[0]}{_SPENT}", *error.args[1:])
 
 
-class HTTPTransport(LifecycleMixin):
-    """The ``http`` transport: requests as dicts, replies as :class:`Response`.
+class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
+    """The ``http`` transport: :class:`HTTPRequest` dicts in, :class:`Response` replies out.
 
     Registered as ``transport_type="http"``; ``Pynector(transport_type="http",
-    base_url=..., ...)`` creates one and passes it these options. One
-    connection pool serves every concurrent request of the transport; it is
-    opened by :meth:`connect` (or on first use) and closed by
-    :meth:`disconnect` (also ``aclose()``, and leaving ``async with
-    transport:``). The transport sends each request once: deadlines and
-    retries belong to the client, which reads the errors' ``retryable`` and
-    ``retry_after``.
+    base_url=..., ...)`` creates one and passes it these options.
+    ``Pynector(transport=HTTPTransport(...))`` is a
+    ``Pynector[HTTPRequest, Response]``. One connection pool serves every
+    concurrent request of the transport; it is opened by :meth:`connect` (or
+    on first use) and closed by :meth:`disconnect` (also ``aclose()``, and
+    leaving ``async with transport:``). The transport sends each request
+    once: retries belong to the client, which reads the errors' ``retryable``
+    and ``retry_after``. On the aiohttp engine the transport enforces the
+    client's deadline itself (:attr:`handles_deadline`), with aiohttp's own
+    timer; on httpx2 the client's cancel scope does.
 
     Two engines send the requests, with the same options, errors and
     :class:`Response`: aiohttp (asyncio only, much less CPU per request) and
@@ -288,14 +307,16 @@ class HTTPTransport(LifecycleMixin):
             options allow it, else httpx2), ``"aiohttp"`` (asyncio only; needs
             ``pip install 'pynector-http[aiohttp]'``) or ``"httpx2"``.
         enable_telemetry: Let telemetry plugins add headers (the W3C trace
-            context) to requests. A client created with ``enable_telemetry=False``
-            turns it off on the transport it owns.
+            context) to requests. A request gets them only when the call's
+            ``telemetry`` is on too: a client created with
+            ``enable_telemetry=False`` sends none.
 
     Raises:
         ConfigurationError: For an invalid option, naming it and the fix.
     """
 
     transport_type = "http"
+    client_settings = frozenset({"max_connections", "max_response_size"})
 
     def __init__(
         self,
@@ -368,7 +389,7 @@ class HTTPTransport(LifecycleMixin):
         self.enable_telemetry = bool_option("enable_telemetry", enable_telemetry)
         self._ssl_context: ssl.SSLContext | None = None
         self._engine: Engine | None = None
-        self._pending: Response | None = None
+        self._origin_keys: dict[Origin, str] = {}
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -409,7 +430,6 @@ class HTTPTransport(LifecycleMixin):
         A request made afterwards opens a new pool (and picks the engine again).
         """
         engine, self._engine = self._engine, None
-        self._pending = None
         if engine is not None:
             with anyio.CancelScope(shield=True):
                 await engine.aclose()
@@ -440,23 +460,17 @@ class HTTPTransport(LifecycleMixin):
 
         return HTTPCLISupport()
 
-    # -- the minimal protocol ----------------------------------------------
+    @property
+    def handles_deadline(self) -> bool:
+        """Whether :meth:`handle_request` enforces ``call.deadline`` itself.
 
-    async def send(self, data: Any, **options: Any) -> None:
-        """Send one request; its :class:`Response` is what :meth:`receive` yields.
-
-        Not for concurrent use (the client serialises send/receive pairs);
-        :meth:`request` is the concurrency-safe form.
+        ``True`` while the pool is open on the aiohttp engine, whose own timer
+        (``ClientTimeout(total=...)``) ends a request at the deadline for less
+        CPU than a cancel scope; ``False`` on httpx2, whose requests the
+        client's cancel scope bounds.
         """
-        self._pending = None
-        self._pending = await self.request(data, **options)
-
-    async def receive(self) -> AsyncIterator[Response]:
-        """Yield the :class:`Response` to the last :meth:`send`."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            raise errors.TransportError("receive() was called without a successful send() first")
-        yield pending
+        engine = self._engine
+        return engine is not None and engine.native_deadline
 
     # -- building a request ------------------------------------------------
 
@@ -525,21 +539,25 @@ class HTTPTransport(LifecycleMixin):
         url = self._base_prefix + path.lstrip("/")
         return merge_query(self._base_query, url) if self._base_query else url
 
-    def _prepare(self, data: Any, options: Mapping[str, Any]) -> _Exchange:
+    def _prepare(
+        self, data: Any, options: Mapping[str, Any], call: Call[Any] | None = None
+    ) -> _Exchange:
         """Validate the request dict and options; return the request to send.
 
         The one place where request data is turned into a request: whatever
         it raises about the data (an encoding, type or value error, a
-        structure too deep to encode) becomes a ``ConfigurationError``.
+        structure too deep to encode) becomes a ``ConfigurationError``. With
+        a ``call``, the plugins' trace headers are added and the call is
+        where the request reports what it learns.
         """
         try:
-            return self._build(data, options)
+            return self._build(data, options, call)
         except errors.PynectorError:
             raise
         except _DATA_ERRORS as exc:
             raise unusable_data(exc, data) from exc
 
-    def _build(self, data: Any, options: Mapping[str, Any]) -> _Exchange:
+    def _build(self, data: Any, options: Mapping[str, Any], call: Call[Any] | None) -> _Exchange:
         """:meth:`_prepare` without the translation of unexpected errors."""
         # The common request (a dict without a body, a standard method, a
         # 'path') takes the short way: this runs for every request.
@@ -556,12 +574,14 @@ class HTTPTransport(LifecycleMixin):
         if method is None:
             # As curl and the CLI: a request with a body and no method is a POST.
             method = "GET" if body is None else "POST"
-        relay = hooks(self.enable_telemetry)
-        if relay is not None:
-            headers = _with_plugin_headers(relay, headers)
+        if call is not None and self.enable_telemetry and (extra := call.trace_headers()):
+            headers = _with_trace_headers(extra, headers)
         if follow is None:
             follow = self._follow_redirects
-        return _Exchange(method, url, origin, headers, body, follow, idempotent)
+        exchange = _Exchange(method, url, origin, headers, body, follow, idempotent)
+        exchange.call = call
+        exchange.userinfo = credentials is not None
+        return exchange
 
     def _url_of(self, data: Mapping[str, Any]) -> tuple[str, Origin, tuple[str, str] | None]:
         """The absolute URL with ``params`` applied, its origin, and credentials from the URL."""
@@ -604,15 +624,21 @@ class HTTPTransport(LifecycleMixin):
 
     # -- sending -------------------------------------------------------------
 
-    async def _exchange(self, engine: Engine, exchange: _Exchange) -> Reply:
-        """Send the request, following redirects if asked; return the unread reply."""
+    async def _exchange(
+        self, engine: Engine, exchange: _Exchange, timeout: float | None = None
+    ) -> Reply:
+        """Send the request, following redirects if asked; return the unread reply.
+
+        ``timeout``: the seconds left for the first hop, when the engine
+        enforces the deadline (each later hop gets what is left then).
+        """
         reply = await engine.send(
             exchange.method,
             exchange.url,
             exchange.headers,
             exchange.body,
             exchange.origin,
-            exchange.timeout,
+            timeout,
         )
         if not exchange.follow:
             return reply
@@ -631,11 +657,8 @@ class HTTPTransport(LifecycleMixin):
                     "Location or raise max_redirects"
                 )
             self._redirect(exchange, reply, content, location, first_origin)
-            timeout = exchange.timeout
-            if timeout is not None:
-                timeout = exchange.deadline - time.monotonic()
-                if timeout <= 0:
-                    raise self._deadline_error(exchange)
+            exchange.userinfo = False  # credentials are never taken to another hop's URL
+            timeout = self._time_left(exchange)
             reply = await engine.send(
                 exchange.method,
                 exchange.url,
@@ -688,8 +711,21 @@ class HTTPTransport(LifecycleMixin):
         ]
         exchange.method, exchange.url, exchange.origin = method, url, origin
 
+    def _time_left(self, exchange: _Exchange) -> float | None:
+        """Seconds left before the deadline the engine enforces (``None``: it enforces none).
+
+        Raises:
+            TimeoutError: When none is left.
+        """
+        if exchange.timeout is None:
+            return None
+        left = exchange.deadline - time.monotonic()
+        if left <= 0:
+            raise self._deadline_error(exchange)
+        return left
+
     def _deadline_error(self, exchange: _Exchange) -> errors.TimeoutError:
-        """The error the client raises when its deadline cuts a request short."""
+        """The error for a request its call's deadline cut short, as the client words it."""
         timeout = exchange.timeout
         error = errors.TimeoutError(
             f"request timed out after {timeout:g} s; pass a larger timeout=... or set "
@@ -787,8 +823,8 @@ class HTTPTransport(LifecycleMixin):
             _not_resent(error)
         return error
 
-    def replayable(self, data: Any, **options: Any) -> bool:
-        """Whether the request may be sent again when its outcome is unknown.
+    def replayable(self, call: Call[HTTPRequest]) -> bool:
+        """Whether the call's request may be sent again when its outcome is unknown.
 
         The client asks this when its own deadline cut a request short: the
         server may already have acted on it. True for idempotent methods, for a
@@ -796,9 +832,10 @@ class HTTPTransport(LifecycleMixin):
         was passed; ``idempotent=False`` forbids it for any method. Never for
         a body given as an async iterable, which can be sent once only.
         """
+        data: Any = call.data
         if not isinstance(data, Mapping) or is_streamed(data.get("content")):
             return False
-        idempotent = options.get("idempotent")
+        idempotent = call.options.get("idempotent")
         if isinstance(idempotent, bool):
             return idempotent
         method = data.get("method")
@@ -808,6 +845,30 @@ class HTTPTransport(LifecycleMixin):
             str(name).lower() == "idempotency-key" for name in headers
         )
         return method in IDEMPOTENT_METHODS or keyed
+
+    def limit_key(self, call: Call[HTTPRequest]) -> str | None:
+        """The origin the call's request goes to, ``scheme://host[:port]``.
+
+        What a rate limiter or circuit breaker groups requests under: never a
+        path, query or credentials; the port only when it is not the scheme's
+        default. ``None`` for request data that names no valid target.
+        """
+        if call.limit_key is not None:
+            return call.limit_key
+        data: Any = call.data
+        try:
+            _url, origin, _credentials = self._target(data if isinstance(data, Mapping) else {})
+        except errors.ConfigurationError:
+            return None
+        return self._origin_key(origin)
+
+    def _origin_key(self, origin: Origin) -> str:
+        key = self._origin_keys.get(origin)
+        if key is None:
+            if len(self._origin_keys) >= 256:
+                self._origin_keys.clear()
+            key = self._origin_keys[origin] = origin_key(origin)
+        return key
 
     def validate(self, data: Any, **options: Any) -> None:
         """Check a request as :meth:`request` would, without sending anything.
@@ -821,18 +882,22 @@ class HTTPTransport(LifecycleMixin):
         """
         self._prepare(data, options)
 
-    async def request(self, data: Any, **options: Any) -> Response:
+    async def request(self, data: HTTPRequest, **options: Any) -> Response:
         """Send one request and return the complete response.
 
-        Safe to call concurrently: every call shares the transport's pool.
+        For using the transport without a client: the same as the client's
+        :meth:`handle_request` with a call of its own (no deadline; the
+        installed plugins add their headers). Safe to call concurrently:
+        every call shares the transport's pool.
 
         Args:
-            data: The request: ``path`` (relative to ``base_url``) or ``url``,
-                ``method`` (default ``GET``, or ``POST`` when there is a body),
-                ``params``, ``headers``, and at most one body: ``json``,
-                ``data`` (form fields, optionally with ``files``) or ``content``
-                (bytes, str or an async iterable, which is sent once: no error
-                of the call is then retryable once it has been read).
+            data: The request (:class:`HTTPRequest`): ``path`` (relative to
+                ``base_url``) or ``url``, ``method`` (default ``GET``, or
+                ``POST`` when there is a body), ``params``, ``headers``, and at
+                most one body: ``json``, ``data`` (form fields, optionally with
+                ``files``) or ``content`` (bytes, str or an async iterable,
+                which is sent once: no error of the call is then retryable
+                once it has been read).
             **options: ``follow_redirects`` (overrides the transport's) and
                 ``idempotent`` (``True`` lets the client retry a POST/PATCH
                 whose outcome is unknown; ``False`` forbids it for any method).
@@ -850,54 +915,39 @@ class HTTPTransport(LifecycleMixin):
             ConfigurationError: For invalid request data or options, or
                 ``engine="aiohttp"`` outside asyncio.
         """
-        return await self._request(data, options, None)
+        call = Call.standalone(data, options, transport=self, plugins=installed_plugins())
+        return await self.handle_request(call)
 
-    async def request_within(self, timeout: float, data: Any, **options: Any) -> Response:
-        """Send one request that must finish within ``timeout`` seconds.
+    async def handle_request(self, call: Call[HTTPRequest]) -> Response:
+        """Send ``call.data`` with ``call.options``; return the complete response.
 
-        The same as :meth:`request` under a deadline, for a caller (the
-        client) that would otherwise wrap it in a cancel scope: the aiohttp
-        engine enforces the deadline with its own timer, which costs less CPU;
-        the httpx2 engine uses an AnyIO cancel scope. The deadline covers
-        waiting for a pooled connection, connecting, redirects and reading the
-        body.
-
-        Args:
-            timeout: Seconds (positive) the whole request may take.
-            data: The request, as for :meth:`request`.
-            **options: As for :meth:`request`.
+        What the client calls for every attempt; :meth:`request` is the same
+        for direct use. Reports on ``call`` the URL sent (the last hop's), the
+        server, the status, the headers both ways, the span name and the HTTP
+        span attributes, also when the request fails. When
+        :attr:`handles_deadline` is true the engine gets ``call.remaining()``
+        for the whole request (waiting for a pooled connection, connecting,
+        every redirect, reading the body).
 
         Raises:
-            TimeoutError: When the deadline expired; ``retryable`` only if the
-                request may be repeated (see :meth:`replayable`), since the
-                server may have acted on it. The other errors of :meth:`request`.
+            TimeoutError: When ``call.deadline`` passed (``retryable`` only if
+                :meth:`replayable`), and the errors of :meth:`request`.
         """
         engine = self._engine or self._open()
-        if not engine.native_deadline:
-            limit = deadline(timeout, "request")
-            try:
-                with limit:
-                    return await self.request(data, **options)
-            except errors.TimeoutError as exc:
-                if limit.expired and not self.replayable(data, **options):
-                    exc.retryable = False
-                raise
-        return await self._request(data, options, timeout)
-
-    async def _request(
-        self, data: Any, options: Mapping[str, Any], timeout: float | None
-    ) -> Response:
-        """Send a request and read its body; ``timeout``, if any, the engine enforces."""
-        engine = self._engine or self._open()
-        exchange = self._prepare(data, options)
-        if timeout is not None:
-            exchange.timeout = timeout
-            exchange.deadline = time.monotonic() + timeout
+        data: Any = call.data
+        exchange = self._prepare(data, call.options, call)
+        origin = exchange.origin
+        call.limit_key = self._origin_keys.get(origin) or self._origin_key(origin)
         with _EngineErrors(self, engine, exchange, data):
+            timeout = None
+            if call.deadline is not None and engine.native_deadline:
+                exchange.timeout = call.timeout
+                exchange.deadline = call.deadline
+                timeout = self._time_left(exchange)
             # Awaited directly when no redirect is followed: one coroutine less
             # on every suspension of the request (this is the hot path).
             reply = await (
-                self._exchange(engine, exchange)
+                self._exchange(engine, exchange, timeout)
                 if exchange.follow
                 else engine.send(
                     exchange.method,
@@ -907,6 +957,10 @@ class HTTPTransport(LifecycleMixin):
                     exchange.origin,
                     timeout,
                 )
+            )
+            # Reported here, once the last hop answered (a failure before: _EngineErrors).
+            report_reply(
+                call, exchange.method, exchange.url, exchange.origin, exchange.userinfo, reply
             )
             try:
                 content = await reply.read(self._max_response_size)
@@ -922,14 +976,14 @@ class HTTPTransport(LifecycleMixin):
             raise self._status_error(response, exchange)
         return response
 
-    def stream(self, data: Any, **options: Any) -> _StreamContext:
+    def stream(self, data: HTTPRequest, **options: Any) -> _StreamContext:
         """Open a response whose body is read chunk by chunk.
 
         ``async with transport.stream(data) as response: async for chunk in
         response: ...``. The status and headers are checked on entry (a non-2xx
         status raises the same errors as :meth:`request`, with its body read);
         leaving the block, even early, closes the response and frees its
-        connection.
+        connection. For direct use: the client calls :meth:`handle_stream`.
 
         Args:
             data: The request, as for :meth:`request`.
@@ -938,7 +992,18 @@ class HTTPTransport(LifecycleMixin):
         Returns:
             An async context manager yielding a :class:`ResponseStream`.
         """
-        return _StreamContext(self, data, options)
+        call = Call.standalone(
+            data, options, transport=self, streaming=True, plugins=installed_plugins()
+        )
+        return _StreamContext(self, call)
+
+    def handle_stream(self, call: Call[HTTPRequest]) -> _StreamContext:
+        """Open the call's response for reading chunk by chunk, as :meth:`stream` does.
+
+        Reports on ``call`` what :meth:`handle_request` reports. The client
+        bounds the whole stream with its own deadline.
+        """
+        return _StreamContext(self, call)
 
 
 def _caller_mistake(exc: BaseException) -> errors.ConfigurationError | None:
@@ -990,7 +1055,10 @@ class _EngineErrors:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None or isinstance(exc, errors.PynectorError):
+        if exc is None:
+            return
+        self._exchange.report_failure()
+        if isinstance(exc, errors.PynectorError):
             return
         if isinstance(exc, ReplyTooLarge):
             raise self._transport._too_large(exc, self._exchange) from None
@@ -1020,23 +1088,26 @@ class _Chunks:
 class _StreamContext:
     """``async with transport.stream(data) as response``: opens and always closes it."""
 
-    __slots__ = ("_data", "_iterator", "_options", "_reply", "_stream", "_transport")
+    __slots__ = ("_call", "_iterator", "_reply", "_stream", "_transport")
 
-    def __init__(self, transport: HTTPTransport, data: Any, options: Mapping[str, Any]) -> None:
+    def __init__(self, transport: HTTPTransport, call: Call[HTTPRequest]) -> None:
         self._transport = transport
-        self._data = data
-        self._options = options
+        self._call = call
         self._reply: Reply | None = None
         self._iterator: AsyncIterator[bytes] | None = None
         self._stream: ResponseStream | None = None
 
     async def __aenter__(self) -> ResponseStream:
         transport = self._transport
+        call = self._call
         engine = transport._engine or transport._open()
-        exchange = transport._prepare(self._data, self._options)
-        engine_errors = _EngineErrors(transport, engine, exchange, self._data)
+        data: Any = call.data
+        exchange = transport._prepare(data, call.options, call)
+        call.limit_key = transport._origin_key(exchange.origin)
+        engine_errors = _EngineErrors(transport, engine, exchange, data)
         with engine_errors:
             reply = await transport._exchange(engine, exchange)
+        exchange.report_reply(reply)
         if not 200 <= reply.status_code < 300:
             try:
                 with engine_errors:

@@ -12,6 +12,7 @@ one, or the ``pynector.otel`` logger enabled for DEBUG); if not, it returns
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -28,8 +29,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 import pynector
 from pynector.hookspecs import BatchInfo, RequestInfo, RetryInfo, RetryWaitInfo
 
-from . import _genai, _http
-from ._redact import allowed_headers, redact_url
+from . import _genai
+from ._http import header_attributes
+from ._redact import allowed_headers
 from ._version import __version__
 
 __all__ = ["OtelPlugin"]
@@ -64,6 +66,13 @@ _INJECT: ContextVar[bool] = ContextVar("pynector_otel_inject", default=False)
 _PENDING_WAIT: ContextVar[RetryWaitInfo | None] = ContextVar("pynector_otel_wait", default=None)
 # The enclosing request_with_retry scope, which counts its attempts.
 _RETRY: ContextVar[_RetryScope | None] = ContextVar("pynector_otel_retry", default=None)
+# The enclosing batch scope, told whether its requests are HTTP requests.
+_BATCH: ContextVar[_BatchScope | None] = ContextVar("pynector_otel_batch", default=None)
+# What a transport's attributes hold when it reports HTTP: status errors are then
+# recorded by status code.
+_HTTP_KEY = "http.request.method"
+# ... and GenAI: message content may then be captured.
+_GENAI_KEY = "gen_ai.operation.name"
 
 
 def _env_flag(name: str) -> bool:
@@ -99,19 +108,26 @@ def _is_cancellation(exc: BaseException) -> bool:
     return not isinstance(exc, Exception) and type(exc).__name__ in ("Cancelled", "CancelledError")
 
 
-def error_type(exc: BaseException, transport_type: str = "") -> str:
-    """The ``error.type`` of a failure: the HTTP status for HTTP replies, else the class."""
+def error_type(exc: BaseException, http: bool = False) -> str:
+    """The ``error.type`` of a failure: the status of an HTTP status error, else the class.
+
+    Args:
+        exc: The failure.
+        http: Whether it ended an HTTP request (the transport reported
+            ``http.request.method``): an error with an int ``status_code`` is
+            then recorded as that code (``"503"``).
+    """
     if _is_cancellation(exc):
         return "cancelled"
     status = getattr(exc, "status_code", None)
-    if transport_type == "http" and isinstance(status, int):
+    if http and isinstance(status, int):
         return str(status)
     return _qualified(type(exc))
 
 
-def _fail(span: trace.Span, exc: BaseException, kind: str) -> str:
+def _fail(span: trace.Span, exc: BaseException, http: bool) -> str:
     """Mark ``span`` failed by ``exc``; return its ``error.type``."""
-    etype = error_type(exc, kind)
+    etype = error_type(exc, http)
     if not span.is_recording():
         return etype
     span.set_attribute("error.type", etype)
@@ -170,7 +186,27 @@ class _Scope:
         return (time.perf_counter() - self._start) * 1000
 
 
+def _content_attributes(call: RequestInfo, succeeded: bool) -> dict[str, Any]:
+    """GenAI message content of a call (the prompt, and the completion when it succeeded)."""
+    data = call.data
+    attributes = _genai._input_content(data) if isinstance(data, Mapping) else {}
+    if succeeded and call.result is not None:
+        output = _genai._output_messages(call.result)
+        if output:
+            attributes["gen_ai.output.messages"] = json.dumps(output, default=str)
+    return attributes
+
+
 class _RequestScope(_Scope):
+    """One attempt's CLIENT span, named and described by what the transport reported on the call.
+
+    The span starts as ``pynector.request`` with pynector's own attributes;
+    when the attempt ends it takes the call's ``span_name`` and
+    ``attributes`` (the transport's semantic conventions), the allow-listed
+    headers of ``request_headers`` / ``response_headers``, and, for a GenAI
+    call when the user opted in, the message content.
+    """
+
     __slots__ = ("_info", "_inject", "_plugin", "_tracer")
 
     def __init__(self, plugin: OtelPlugin, tracer: trace.Tracer, info: RequestInfo) -> None:
@@ -180,20 +216,10 @@ class _RequestScope(_Scope):
 
     def __enter__(self) -> trace.Span:
         info = self._info
-        kind = info.transport_type
-        plugin = self._plugin
-        if kind == "http":
-            name, attributes = _http.request_attributes(
-                info.data, info.transport, info.attempt, plugin.request_headers
-            )
-        elif kind == "sdk":
-            name, attributes = _genai.request_attributes(
-                info.data, info.transport, plugin.capture_message_content
-            )
-        else:
-            name, attributes = "pynector.request", {}
-        attributes["pynector.transport"] = kind
-        attributes["pynector.attempt"] = info.attempt
+        attributes: dict[str, Any] = {
+            "pynector.transport": info.transport_type,
+            "pynector.attempt": info.attempt,
+        }
         if info.batch_index is not None:
             attributes["pynector.batch.index"] = info.batch_index
         if info.streaming:
@@ -207,7 +233,7 @@ class _RequestScope(_Scope):
         retry = _RETRY.get()
         if retry is not None:
             retry.attempts = info.attempt
-        self._open(self._tracer, name, SpanKind.CLIENT, attributes)
+        self._open(self._tracer, "pynector.request", SpanKind.CLIENT, attributes)
         self._inject = _INJECT.set(True)
         return self._span
 
@@ -219,45 +245,28 @@ class _RequestScope(_Scope):
     ) -> None:
         span = self._span
         info = self._info
-        kind = info.transport_type
-        plugin = self._plugin
+        http = _HTTP_KEY in info.attributes
         try:
+            if span.is_recording():
+                self._describe_span(span, exc is None)
+            for scope in (_RETRY.get(), _BATCH.get()):
+                if scope is not None:
+                    scope.http = http
             if exc is None:
-                result = info.result
-                if result is not None and span.is_recording():
-                    if kind == "http":
-                        span.set_attributes(
-                            _http.reply_attributes(
-                                result, plugin.request_headers, plugin.response_headers
-                            )
-                        )
-                    elif kind == "sdk":
-                        span.set_attributes(
-                            _genai.reply_attributes(result, plugin.capture_message_content)
-                        )
                 if _log.isEnabledFor(logging.DEBUG):
-                    outcome = getattr(result, "status_code", None) or "ok"
                     _log.debug(
                         "%s -> %s in %.1f ms (attempt %d)",
-                        self._describe(span, result),
-                        outcome,
+                        self._describe(),
+                        info.status or "ok",
                         self._elapsed_ms(),
                         info.attempt,
                     )
             else:
-                if kind == "http" and span.is_recording():
-                    response = getattr(exc, "response", None)
-                    if response is not None:
-                        span.set_attributes(
-                            _http.reply_attributes(
-                                response, plugin.request_headers, plugin.response_headers
-                            )
-                        )
-                etype = _fail(span, exc, kind)
+                etype = _fail(span, exc, http)
                 if _log.isEnabledFor(logging.DEBUG):
                     _log.debug(
                         "%s failed in %.1f ms (attempt %d): %s",
-                        self._describe(span, getattr(exc, "response", None)),
+                        self._describe(),
                         self._elapsed_ms(),
                         info.attempt,
                         etype,
@@ -266,32 +275,44 @@ class _RequestScope(_Scope):
             _INJECT.reset(self._inject)
             self._close()
 
-    def _describe(self, span: trace.Span, reply: object) -> str:
+    def _describe_span(self, span: trace.Span, succeeded: bool) -> None:
+        """Give the span what the transport reported on the call."""
+        info = self._info
+        plugin = self._plugin
+        if info.span_name:
+            span.update_name(info.span_name)
+        attributes = info.attributes
+        if attributes:
+            span.set_attributes(attributes)
+        if plugin.request_headers and info.request_headers:
+            span.set_attributes(
+                header_attributes("request", info.request_headers, plugin.request_headers)
+            )
+        if plugin.response_headers and info.response_headers:
+            span.set_attributes(
+                header_attributes("response", info.response_headers, plugin.response_headers)
+            )
+        if plugin.capture_message_content and _GENAI_KEY in attributes:
+            span.set_attributes(_content_attributes(info, succeeded))
+
+    def _describe(self) -> str:
         """What the log lines call this request: method and redacted URL, or the span name."""
         info = self._info
-        attributes: Mapping[str, Any] = getattr(span, "attributes", None) or {}
-        if info.transport_type == "http":
-            data = info.data if isinstance(info.data, Mapping) else {}
-            url = attributes.get("url.full")
-            if url is None and getattr(reply, "url", None):
-                url = redact_url(str(getattr(reply, "url", "")))
-            if url is None:
-                _name, start = _http.request_attributes(data, info.transport, 1, frozenset())
-                url = start.get("url.full", "<unknown URL>")
-            return f"{_http.method_of(data)} {url}"
-        name = getattr(span, "name", None)
-        if isinstance(name, str) and name:
-            return name
-        return f"{info.transport_type} request"
+        attributes = info.attributes
+        method = attributes.get("http.request.method_original") or attributes.get(_HTTP_KEY)
+        if method is not None:
+            return f"{method} {attributes.get('url.full', '<unknown URL>')}"
+        return info.span_name or "pynector.request"
 
 
 class _RetryScope(_Scope):
-    __slots__ = ("_info", "_retry", "_tracer", "attempts")
+    __slots__ = ("_info", "_retry", "_tracer", "attempts", "http")
 
     def __init__(self, tracer: trace.Tracer, info: RetryInfo) -> None:
         self._tracer = tracer
         self._info = info
         self.attempts = 0
+        self.http = False  # the last attempt was an HTTP request
 
     def __enter__(self) -> trace.Span:
         info = self._info
@@ -312,18 +333,19 @@ class _RetryScope(_Scope):
         try:
             self._span.set_attribute("pynector.retry.attempts", self.attempts)
             if exc is not None:
-                _fail(self._span, exc, self._info.transport_type)
+                _fail(self._span, exc, self.http)
         finally:
             _RETRY.reset(self._retry)
             self._close()
 
 
 class _BatchScope(_Scope):
-    __slots__ = ("_info", "_tracer")
+    __slots__ = ("_batch", "_info", "_tracer", "http")
 
     def __init__(self, tracer: trace.Tracer, info: BatchInfo) -> None:
         self._tracer = tracer
         self._info = info
+        self.http = False  # its requests are HTTP requests
 
     def __enter__(self) -> trace.Span:
         info = self._info
@@ -336,6 +358,7 @@ class _BatchScope(_Scope):
         if info.timeout is not None:
             attributes["pynector.batch.timeout"] = info.timeout
         self._open(self._tracer, "pynector.batch", SpanKind.INTERNAL, attributes)
+        self._batch = _BATCH.set(self)
         return self._span
 
     def __exit__(
@@ -348,7 +371,7 @@ class _BatchScope(_Scope):
         try:
             self._span.set_attributes({f"pynector.batch.{k}": v for k, v in stats.items()})
             if exc is not None:
-                _fail(self._span, exc, self._info.transport_type)
+                _fail(self._span, exc, self.http)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug(
                     "batch of %s requests: %s succeeded, %s failed in %.1f ms",
@@ -358,6 +381,7 @@ class _BatchScope(_Scope):
                     self._elapsed_ms(),
                 )
         finally:
+            _BATCH.reset(self._batch)
             self._close()
 
 

@@ -1,0 +1,125 @@
+"""What the HTTP transport reports on a call, in the OpenTelemetry HTTP client conventions.
+
+The stable HTTP client conventions name the span after the method (``"HTTP"``
+for a method outside the standard set) and give it ``http.request.method``
+(``_OTHER`` plus ``http.request.method_original`` for such a method),
+``url.full``, ``server.address``, ``server.port``, ``http.request.resend_count``
+(from the second attempt on), ``http.response.status_code`` and
+``network.protocol.version``. ``url.full`` is the URL of the hop that was sent
+last, redacted by :func:`pynector.redact.redact_url` with the conventions'
+``REDACTED`` mask; a request whose URL carried credentials (which the transport
+sends as a Basic ``Authorization`` header) shows ``REDACTED:REDACTED@``.
+
+Plugins read these from the call (``call.span_name``, ``call.attributes``),
+so a tracing plugin needs no knowledge of HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pynector.redact import redact_url
+
+from ._headers import Headers
+
+if TYPE_CHECKING:
+    from pynector.call import Call
+
+    from ._engine import Reply
+    from ._urls import Origin
+
+__all__ = ["KNOWN_METHODS", "REDACTED", "origin_key", "report_reply", "report_request", "url_full"]
+
+KNOWN_METHODS = frozenset(
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+)
+"""The methods recorded as themselves; any other is ``_OTHER``."""
+
+REDACTED = "REDACTED"
+"""The mask the OpenTelemetry conventions use in ``url.full``."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_key(origin: Origin) -> str:
+    """``scheme://host[:port]`` (the port only when it is not the scheme's default)."""
+    host = f"[{origin.host}]" if ":" in origin.host else origin.host
+    if _DEFAULT_PORTS.get(origin.scheme) == origin.port:
+        return f"{origin.scheme}://{host}"
+    return f"{origin.scheme}://{host}:{origin.port}"
+
+
+def url_full(url: str, userinfo: bool = False) -> str:
+    """``url.full`` of a URL as sent: secret query values masked, credentials marked.
+
+    Args:
+        url: The absolute URL sent (without credentials: they went in a header).
+        userinfo: Whether the caller's URL had credentials (``user:pw@``).
+    """
+    shown = redact_url(url, mask=REDACTED)
+    if userinfo:
+        scheme, sep, rest = shown.partition("://")
+        shown = f"{scheme}{sep}{REDACTED}:{REDACTED}@{rest}"
+    return shown
+
+
+def report_request(
+    call: Call[Any],
+    method: str,
+    url: str,
+    origin: Origin,
+    headers: Sequence[tuple[str, str]],
+    userinfo: bool = False,
+) -> None:
+    """Report on ``call`` a hop that got no reply: URL, server, headers, span name, attributes."""
+    call.url = url
+    call.server_address = origin.host
+    call.server_port = origin.port
+    attributes = call.attributes
+    if method in KNOWN_METHODS:
+        call.span_name = method
+        attributes["http.request.method"] = method
+    else:
+        call.span_name = "HTTP"
+        attributes["http.request.method"] = "_OTHER"
+        attributes["http.request.method_original"] = method
+    attributes["url.full"] = url_full(url, userinfo)
+    attributes["server.address"] = origin.host
+    attributes["server.port"] = origin.port
+    if call.attempt > 1:
+        attributes["http.request.resend_count"] = call.attempt - 1
+    call.request_headers = Headers.from_loader(headers.__iter__)
+
+
+def report_reply(
+    call: Call[Any], method: str, url: str, origin: Origin, userinfo: bool, reply: Reply
+) -> None:
+    """Report on ``call`` the hop that got ``reply``: URL, server, status, headers, attributes."""
+    # One function on purpose: this runs for every request.
+    call.url = url
+    call.server_address = host = origin.host
+    call.server_port = port = origin.port
+    call.status = status = reply.status_code
+    attributes = call.attributes
+    if method in KNOWN_METHODS:
+        call.span_name = method
+        attributes["http.request.method"] = method
+    else:
+        call.span_name = "HTTP"
+        attributes["http.request.method"] = "_OTHER"
+        attributes["http.request.method_original"] = method
+    attributes["url.full"] = (
+        url if not userinfo and "?" not in url and "@" not in url else url_full(url, userinfo)
+    )
+    attributes["server.address"] = host
+    attributes["server.port"] = port
+    if call.attempt > 1:
+        attributes["http.request.resend_count"] = call.attempt - 1
+    attributes["http.response.status_code"] = status
+    version = reply.http_version
+    if version:
+        attributes["network.protocol.version"] = version.removeprefix("HTTP/")
+    # What the engine sent (its own headers included) and received; read on first use.
+    call.request_headers = reply.sent_headers()
+    call.response_headers = reply.headers()
