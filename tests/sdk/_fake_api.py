@@ -412,11 +412,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"input_tokens": 12})
         if path == "/v1/models" and self.command == "GET":
             if "anthropic-version" in self.headers:
-                model = {"id": "claude-test", "type": "model", "display_name": "Claude"}
-                page = {"data": [model], "has_more": False, "first_id": "claude-test"}
+                claude = {"id": "claude-test", "type": "model", "display_name": "Claude"}
+                page = {"data": [claude], "has_more": False, "first_id": "claude-test"}
                 return self._send_json(200, {**page, "last_id": "claude-test"})
-            model = {"id": "gpt-test", "object": "model", "created": CREATED, "owned_by": "us"}
-            return self._send_json(200, {"object": "list", "data": [model]})
+            gpt = {"id": "gpt-test", "object": "model", "created": CREATED, "owned_by": "us"}
+            return self._send_json(200, {"object": "list", "data": [gpt]})
         return self._send_json(404, error_body(path, 404))
 
 

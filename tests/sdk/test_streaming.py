@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import anyio
@@ -103,7 +103,7 @@ async def test_plugins_see_the_stream_and_the_sdks_http_response(api: FakeAPI) -
 
     class Spy:
         @pynector.hookimpl
-        def pynector_request(self, info: RequestInfo) -> Iterator[None]:
+        def pynector_request(self, info: RequestInfo) -> AbstractContextManager[None]:
             return self._watch(info)
 
         @contextmanager

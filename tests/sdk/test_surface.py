@@ -27,7 +27,8 @@ def test_the_sdk_transport_is_registered_through_its_entry_point() -> None:
     (info,) = [t for t in available_transports() if t.name == "sdk"]
     assert (info.distribution, info.status) == ("pynector-sdk", "ok")
     assert info.version == pynector_sdk.__version__ == version("pynector-core")
-    assert resolve_transport("sdk") is pynector_sdk.SDKTransport
+    factory: object = resolve_transport("sdk")
+    assert factory is pynector_sdk.SDKTransport
 
 
 def test_the_factory_declares_max_connections_so_the_client_passes_its_config() -> None:
