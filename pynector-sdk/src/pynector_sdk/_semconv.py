@@ -13,7 +13,7 @@ attribute here: recording it is the tracing plugin's choice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +23,7 @@ __all__ = [
     "StreamUsage",
     "operation_name",
     "reply_attributes",
+    "reply_report",
     "request_attributes",
     "server_of",
     "usage_of",
@@ -72,11 +73,26 @@ _DETAILS = (
 )
 
 
-def _get(obj: object, name: str) -> Any:
-    """``obj.name`` or ``obj[name]``: SDK objects and plain mappings alike."""
+def _getter(obj: object) -> Callable[[str], Any]:
+    """A reader of ``obj.name`` or ``obj[name]``: SDK objects and plain mappings alike.
+
+    A pydantic model (the SDKs' replies) keeps its fields in ``__dict__`` and
+    the API's extra fields in ``__pydantic_extra__``: they are read there,
+    since ``getattr`` of a name a model lacks raises inside pydantic, which
+    costs more than all the rest (this runs on every reply).
+    """
+    if hasattr(type(obj), "__pydantic_fields__"):
+        fields: dict[str, Any] = obj.__dict__
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return {**extra, **fields}.get if extra else fields.get
     if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
+        return obj.get
+    return lambda name: getattr(obj, name, None)
+
+
+def _get(obj: object, name: str) -> Any:
+    """``obj.name`` or ``obj[name]`` (see :func:`_getter`)."""
+    return _getter(obj)(name)
 
 
 def _count(value: object) -> int | None:
@@ -154,38 +170,57 @@ def request_attributes(
     return name, attributes
 
 
-def reply_attributes(reply: object) -> Attributes:
-    """Usage, response id and model, and finish reasons of an SDK response."""
-    attributes: Attributes = {}
-    usage = _get(reply, "usage")
+def reply_report(reply: object) -> tuple[Usage | None, Attributes]:
+    """The usage of an SDK response and its attributes, read once.
+
+    The attributes: ``gen_ai.usage.input_tokens`` and ``output_tokens`` as the
+    API reports them, ``gen_ai.response.id`` and ``model``, and
+    ``gen_ai.response.finish_reasons``.
+    """
+    get = _getter(reply)
+    counters: dict[str, int] = {}
+    usage = get("usage")
     if usage is not None:
-        input_tokens = _get(usage, "input_tokens")
-        if input_tokens is None:
-            input_tokens = _get(usage, "prompt_tokens")
-        output_tokens = _get(usage, "output_tokens")
-        if output_tokens is None:
-            output_tokens = _get(usage, "completion_tokens")
-        if isinstance(input_tokens, int):
-            attributes["gen_ai.usage.input_tokens"] = input_tokens
-        if isinstance(output_tokens, int):
-            attributes["gen_ai.usage.output_tokens"] = output_tokens
-    response_id = _get(reply, "id")
+        _counters(usage, counters)
+    attributes = _usage_attributes(counters)
+    response_id = get("id")
     if isinstance(response_id, str):
         attributes["gen_ai.response.id"] = response_id
-    model = _get(reply, "model")
+    model = get("model")
     if isinstance(model, str):
         attributes["gen_ai.response.model"] = model
-    reasons = _finish_reasons(reply)
+    reasons = _finish_reasons(get)
     if reasons:
         attributes["gen_ai.response.finish_reasons"] = reasons
+    return _usage(counters), attributes
+
+
+def reply_attributes(reply: object) -> Attributes:
+    """The attributes of :func:`reply_report`."""
+    return reply_report(reply)[1]
+
+
+def _usage_attributes(counters: Mapping[str, int]) -> Attributes:
+    """``gen_ai.usage.input_tokens`` / ``output_tokens``: the API's own counters.
+
+    Anthropic's ``input_tokens`` leaves out the cached parts; it is recorded
+    as reported (the sum is :attr:`pynector.Usage.input_tokens`).
+    """
+    attributes: Attributes = {}
+    input_tokens = counters.get("input_tokens", counters.get("prompt_tokens"))
+    output_tokens = counters.get("output_tokens", counters.get("completion_tokens"))
+    if input_tokens is not None:
+        attributes["gen_ai.usage.input_tokens"] = input_tokens
+    if output_tokens is not None:
+        attributes["gen_ai.usage.output_tokens"] = output_tokens
     return attributes
 
 
-def _finish_reasons(reply: object) -> list[str]:
-    stop_reason = _get(reply, "stop_reason")  # Anthropic
+def _finish_reasons(get: Callable[[str], Any]) -> list[str]:
+    stop_reason = get("stop_reason")  # Anthropic
     if isinstance(stop_reason, str):
         return [stop_reason]
-    choices = _get(reply, "choices")  # OpenAI
+    choices = get("choices")  # OpenAI
     if isinstance(choices, Sequence):
         return [r for r in (_get(c, "finish_reason") for c in choices) if isinstance(r, str)]
     return []
@@ -196,12 +231,13 @@ def _finish_reasons(reply: object) -> list[str]:
 
 def _counters(usage: object, into: dict[str, int]) -> None:
     """The token counters a usage object reports, added to ``into`` (later values win)."""
+    get = _getter(usage)
     for name in _COUNTERS:
-        value = _count(_get(usage, name))
+        value = _count(get(name))
         if value is not None:
             into[name] = value
     for owner, counter, kept in _DETAILS:
-        details = _get(usage, owner)
+        details = get(owner)
         if details is not None:
             value = _count(_get(details, counter))
             if value is not None:
@@ -241,12 +277,7 @@ def usage_of(reply: object) -> Usage | None:
     Anthropic: ``input_tokens + cache_read_input_tokens +
     cache_creation_input_tokens`` as the input, with the two cache parts.
     """
-    usage = _get(reply, "usage")
-    if usage is None:
-        return None
-    counters: dict[str, int] = {}
-    _counters(usage, counters)
-    return _usage(counters)
+    return reply_report(reply)[0]
 
 
 class StreamUsage:
@@ -267,14 +298,15 @@ class StreamUsage:
 
     def observe(self, event: object) -> None:
         """Take the usage ``event`` carries, if any."""
-        usage = getattr(event, "usage", None)
+        get = _getter(event)
+        usage = get("usage")
         if usage is None:
             carried = (
-                getattr(event, "message", None)  # Anthropic's message_start, the helpers' stop
-                or getattr(event, "response", None)  # OpenAI responses' completed
-                or getattr(event, "chunk", None)  # OpenAI chat.completions.stream's chunk event
+                get("message")  # Anthropic's message_start, the helpers' message_stop
+                or get("response")  # OpenAI responses' completed
+                or get("chunk")  # OpenAI chat.completions.stream's chunk event
             )
-            usage = getattr(carried, "usage", None)
+            usage = None if carried is None else _get(carried, "usage")
         if usage is not None and not isinstance(usage, int | str):
             _counters(usage, self._counters)
             self.seen = True
@@ -284,13 +316,5 @@ class StreamUsage:
         return _usage(self._counters) if self.seen else None
 
     def attributes(self) -> Attributes:
-        """``gen_ai.usage.input_tokens`` and ``output_tokens``, as in :func:`reply_attributes`."""
-        counters = self._counters
-        attributes: Attributes = {}
-        input_tokens = counters.get("input_tokens", counters.get("prompt_tokens"))
-        output_tokens = counters.get("output_tokens", counters.get("completion_tokens"))
-        if input_tokens is not None:
-            attributes["gen_ai.usage.input_tokens"] = input_tokens
-        if output_tokens is not None:
-            attributes["gen_ai.usage.output_tokens"] = output_tokens
-        return attributes
+        """``gen_ai.usage.input_tokens`` and ``output_tokens``, as in :func:`reply_report`."""
+        return _usage_attributes(self._counters)

@@ -22,7 +22,7 @@ from pynector.transport.protocol import CallTransport, LifecycleMixin
 from ._errors import ErrorMap
 from ._operations import Operation, resolve_operation
 from ._providers import Provider, get_provider
-from ._semconv import StreamUsage, reply_attributes, request_attributes, server_of, usage_of
+from ._semconv import StreamUsage, reply_report, request_attributes, server_of
 from ._stream import EventStream
 from ._tokens import estimate_tokens
 
@@ -425,8 +425,8 @@ class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
             raise
         finally:
             _CURRENT.reset(token)
-        call.usage = usage_of(result)
-        call.attributes.update(reply_attributes(result))
+        call.usage, attributes = reply_report(result)
+        call.attributes.update(attributes)
         return result
 
     def handle_stream(self, call: Call[SDKRequest]) -> AbstractAsyncContextManager[EventStream]:
