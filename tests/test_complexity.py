@@ -49,6 +49,8 @@ REQUEST_PATH = {
         "_errors.py",
         "_stream.py",
         "_operations.py",
+        "_semconv.py",
+        "_tokens.py",
     ],
 }
 

@@ -18,7 +18,12 @@ tests can count HTTP calls exactly. Behaviour is steered without sleeps:
   concurrency and timeout tests);
 * ``"model": "endless"`` streams a few events, then keeps the stream open
   until the client disconnects, which sets :attr:`FakeAPI.stream_closed`;
-* ``"model": "stream-error"`` streams one event, then an ``error`` event.
+* ``"model": "stream-error"`` streams one event, then an ``error`` event;
+* ``"model": "cached"`` reports usage with every part: OpenAI's cached and
+  reasoning tokens (:data:`OPENAI_CACHED_USAGE`), Anthropic's cache reads and
+  writes (:data:`ANTHROPIC_CACHED_USAGE`);
+* a chat-completions stream with ``"stream_options": {"include_usage": true}``
+  ends with a chunk carrying the usage, as OpenAI's does.
 """
 
 from __future__ import annotations
@@ -34,6 +39,23 @@ from typing import Any
 
 CREATED = 1_700_000_000
 EMBEDDING = [0.25, -0.5, 1.0]
+CACHED = "cached"
+"""The model whose replies report every part of the usage."""
+OPENAI_USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+OPENAI_CACHED_USAGE = {
+    "prompt_tokens": 50,
+    "completion_tokens": 20,
+    "total_tokens": 70,
+    "prompt_tokens_details": {"cached_tokens": 30},
+    "completion_tokens_details": {"reasoning_tokens": 12},
+}
+ANTHROPIC_USAGE = {"input_tokens": 5, "output_tokens": 2}
+ANTHROPIC_CACHED_USAGE = {
+    "input_tokens": 5,
+    "cache_read_input_tokens": 40,
+    "cache_creation_input_tokens": 10,
+    "output_tokens": 2,
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +90,7 @@ def chat_completion(model: str) -> dict[str, Any]:
                 "logprobs": None,
             }
         ],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        "usage": OPENAI_CACHED_USAGE if model == CACHED else OPENAI_USAGE,
     }
 
 
@@ -104,15 +126,18 @@ def _response(model: str, status: str) -> dict[str, Any]:
         "parallel_tool_calls": True,
         "tool_choice": "auto",
         "tools": [],
-        "usage": {
-            "input_tokens": 5,
-            "output_tokens": 2,
-            "total_tokens": 7,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens_details": {"reasoning_tokens": 0},
-        }
-        if done
-        else None,
+        "usage": _response_usage(model) if done else None,
+    }
+
+
+def _response_usage(model: str) -> dict[str, Any]:
+    cached = model == CACHED
+    return {
+        "input_tokens": 50 if cached else 5,
+        "output_tokens": 20 if cached else 2,
+        "total_tokens": 70 if cached else 7,
+        "input_tokens_details": {"cached_tokens": 30 if cached else 0},
+        "output_tokens_details": {"reasoning_tokens": 12 if cached else 0},
     }
 
 
@@ -125,7 +150,7 @@ def message(model: str) -> dict[str, Any]:
         "content": [{"type": "text", "text": "Hello!"}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": 5, "output_tokens": 2},
+        "usage": dict(ANTHROPIC_CACHED_USAGE if model == CACHED else ANTHROPIC_USAGE),
     }
 
 
@@ -135,14 +160,18 @@ def _sse(event: str | None, data: Any) -> bytes:
     return f"{head}data: {text}\n\n".encode()
 
 
-def chat_events(model: str) -> list[bytes]:
-    return [
+def chat_events(model: str, include_usage: bool = False) -> list[bytes]:
+    events = [
         _sse(None, _chat_chunk(model, {"role": "assistant", "content": "Hel"}, None)),
         _sse(None, _chat_chunk(model, {"content": "lo"}, None)),
         _sse(None, _chat_chunk(model, {"content": "!"}, None)),
         _sse(None, _chat_chunk(model, {}, "stop")),
-        _sse(None, "[DONE]"),
     ]
+    if include_usage:  # OpenAI's last chunk: no choices, the usage
+        last = {**_chat_chunk(model, {}, None), "choices": []}
+        last["usage"] = chat_completion(model)["usage"]
+        events.append(_sse(None, last))
+    return [*events, _sse(None, "[DONE]")]
 
 
 def response_events(model: str) -> list[bytes]:
@@ -177,7 +206,7 @@ def response_events(model: str) -> list[bytes]:
 
 def message_events(model: str) -> list[bytes]:
     start = {**message(model), "content": [], "stop_reason": None}
-    start["usage"] = {"input_tokens": 5, "output_tokens": 1}
+    start["usage"] = {**start["usage"], "output_tokens": 1}
     return [
         _sse("message_start", {"type": "message_start", "message": start}),
         _sse(
@@ -333,7 +362,11 @@ class _Handler(BaseHTTPRequestHandler):
         streaming = body.get("stream") is True
         if path == "/v1/chat/completions":
             if streaming:
-                events = chat_events(model)
+                stream_options = body.get("stream_options")
+                include_usage = isinstance(stream_options, dict) and bool(
+                    stream_options.get("include_usage")
+                )
+                events = chat_events(model, include_usage)
                 if model == "endless":
                     return self._endless(events)
                 if model == "stream-error":
@@ -379,11 +412,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_json(200, {"input_tokens": 12})
         if path == "/v1/models" and self.command == "GET":
             if "anthropic-version" in self.headers:
-                model = {"id": "claude-test", "type": "model", "display_name": "Claude"}
-                page = {"data": [model], "has_more": False, "first_id": "claude-test"}
+                claude = {"id": "claude-test", "type": "model", "display_name": "Claude"}
+                page = {"data": [claude], "has_more": False, "first_id": "claude-test"}
                 return self._send_json(200, {**page, "last_id": "claude-test"})
-            model = {"id": "gpt-test", "object": "model", "created": CREATED, "owned_by": "us"}
-            return self._send_json(200, {"object": "list", "data": [model]})
+            gpt = {"id": "gpt-test", "object": "model", "created": CREATED, "owned_by": "us"}
+            return self._send_json(200, {"object": "list", "data": [gpt]})
         return self._send_json(404, error_body(path, 404))
 
 

@@ -242,7 +242,7 @@ async def test_an_unknown_argument_is_named_with_a_suggestion(api: FakeAPI) -> N
         with pytest.raises(ConfigurationError, match="'max_token' -> 'max_tokens'"):
             await transport.request({**MESSAGE, "max_token": 5})
         with pytest.raises(ConfigurationError, match="does not take 1"):
-            await transport.request({**MESSAGE, 1: 2})
+            await transport.request({**MESSAGE, 1: 2})  # type: ignore[dict-item]
     assert api.count() == 0
 
 

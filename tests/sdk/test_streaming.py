@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import anyio
 import pytest
@@ -12,7 +13,6 @@ import pynector
 from pynector import Pynector
 from pynector.errors import ConfigurationError, SDKError, ServerError, TimeoutError
 from pynector.hookspecs import RequestInfo
-from pynector.registry import register_plugin, unregister_plugin
 from pynector_sdk import EventStream
 
 from ._fake_api import FakeAPI
@@ -28,12 +28,16 @@ MESSAGE = {
 }
 
 
-def openai_client(api: FakeAPI) -> Pynector:
-    return Pynector(transport_type="sdk", provider="openai", api_key=API_KEY, base_url=api.url)
+def openai_client(api: FakeAPI, **options: Any) -> Pynector:
+    return Pynector(
+        transport_type="sdk", provider="openai", api_key=API_KEY, base_url=api.url, **options
+    )
 
 
-def anthropic_client(api: FakeAPI) -> Pynector:
-    return Pynector(transport_type="sdk", provider="anthropic", api_key=API_KEY, base_url=api.root)
+def anthropic_client(api: FakeAPI, **options: Any) -> Pynector:
+    return Pynector(
+        transport_type="sdk", provider="anthropic", api_key=API_KEY, base_url=api.root, **options
+    )
 
 
 async def test_openai_chat_stream_yields_the_sdks_chunks(api: FakeAPI) -> None:
@@ -99,7 +103,7 @@ async def test_plugins_see_the_stream_and_the_sdks_http_response(api: FakeAPI) -
 
     class Spy:
         @pynector.hookimpl
-        def pynector_request(self, info: RequestInfo) -> Iterator[None]:
+        def pynector_request(self, info: RequestInfo) -> AbstractContextManager[None]:
             return self._watch(info)
 
         @contextmanager
@@ -107,14 +111,10 @@ async def test_plugins_see_the_stream_and_the_sdks_http_response(api: FakeAPI) -
             yield
             seen.append(info.result)
 
-    name = register_plugin(Spy(), "sdk-test-stream-spy")
-    try:
-        async with anthropic_client(api) as client:
-            async with client.stream(MESSAGE) as events:
-                async for _event in events:
-                    pass
-    finally:
-        unregister_plugin(name)
+    async with anthropic_client(api, plugins=[Spy()]) as client:
+        async with client.stream(MESSAGE) as events:
+            async for _event in events:
+                pass
     (stream,) = seen
     assert isinstance(stream, EventStream)
     assert stream.sdk_stream.response.status_code == 200

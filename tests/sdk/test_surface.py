@@ -7,6 +7,7 @@ from importlib.metadata import version
 
 import pynector_sdk
 from pynector.registry import available_transports, resolve_transport
+from pynector.transport.protocol import CallTransport
 
 
 def test_public_names_are_sorted_and_documented() -> None:
@@ -26,13 +27,19 @@ def test_the_sdk_transport_is_registered_through_its_entry_point() -> None:
     (info,) = [t for t in available_transports() if t.name == "sdk"]
     assert (info.distribution, info.status) == ("pynector-sdk", "ok")
     assert info.version == pynector_sdk.__version__ == version("pynector-core")
-    assert resolve_transport("sdk") is pynector_sdk.SDKTransport
+    factory: object = resolve_transport("sdk")
+    assert factory is pynector_sdk.SDKTransport
 
 
-def test_the_factory_takes_max_connections_so_the_client_passes_its_config() -> None:
+def test_the_factory_declares_max_connections_so_the_client_passes_its_config() -> None:
+    assert pynector_sdk.SDKTransport.client_settings == frozenset({"max_connections"})
     parameters = inspect.signature(pynector_sdk.SDKTransport).parameters
     assert "max_connections" in parameters
     assert parameters["provider"].default is None
+
+
+def test_it_is_a_full_transport() -> None:
+    assert CallTransport in pynector_sdk.SDKTransport.__mro__
 
 
 def test_the_transport_exposes_what_a_genai_span_needs() -> None:

@@ -1,12 +1,13 @@
-"""GenAI semantic conventions for the ``sdk`` transport's spans.
+"""GenAI message content for the spans of calls in the GenAI conventions.
 
-The span is named ``{gen_ai.operation.name} {gen_ai.request.model}``; request
-parameters come from the SDK call's keyword arguments (the request dict), the
-provider from the transport's ``provider``, and usage, response id, model and
-finish reasons from the SDK's response object (OpenAI and Anthropic shapes, or
-a mapping with the same keys). Message content is recorded only when the user
-opts in, as ``gen_ai.input.messages``, ``gen_ai.system_instructions`` and
-``gen_ai.output.messages`` (JSON, in the conventions' parts format).
+The GenAI span name and attributes (operation, provider, model, request
+parameters, usage, response id, finish reasons) are reported on the call by
+the transport (pynector-sdk). What is left here is the one thing the tracing
+plugin decides on its own: message content, recorded only when the user opts
+in, as ``gen_ai.input.messages``, ``gen_ai.system_instructions`` and
+``gen_ai.output.messages`` (JSON, in the conventions' parts format), from the
+request dict (``call.data``) and the SDK's response object (``call.result``):
+OpenAI and Anthropic shapes, or a mapping with the same keys.
 """
 
 from __future__ import annotations
@@ -15,34 +16,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._http import url_attributes
-
-__all__ = ["reply_attributes", "request_attributes"]
+__all__ = ["_input_content", "_output_content", "_output_messages"]
 
 Attributes = dict[str, Any]
-
-# The SDK resource an operation belongs to -> gen_ai.operation.name.
-_OPERATIONS = {
-    "chat.completions": "chat",
-    "messages": "chat",
-    "responses": "chat",
-    "completions": "text_completion",
-    "embeddings": "embeddings",
-}
-
-
-# Request keyword -> attribute, for the numeric and string parameters recorded as given.
-_PARAMETERS = {
-    "max_tokens": "gen_ai.request.max_tokens",
-    "max_completion_tokens": "gen_ai.request.max_tokens",
-    "max_output_tokens": "gen_ai.request.max_tokens",
-    "temperature": "gen_ai.request.temperature",
-    "top_p": "gen_ai.request.top_p",
-    "top_k": "gen_ai.request.top_k",
-    "frequency_penalty": "gen_ai.request.frequency_penalty",
-    "presence_penalty": "gen_ai.request.presence_penalty",
-    "seed": "gen_ai.request.seed",
-}
 
 
 def _get(obj: object, name: str) -> Any:
@@ -50,104 +26,6 @@ def _get(obj: object, name: str) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
-
-
-def operation_name(data: Mapping[str, Any], transport: object) -> str:
-    """``gen_ai.operation.name`` of an SDK call, from its operation (default: ``chat``).
-
-    ``"chat.completions.create"``, ``"messages.create"`` and ``"responses.create"``
-    are ``chat``, ``"embeddings.create"`` is ``embeddings``, ``"completions.create"``
-    ``text_completion``; any other operation is recorded as given.
-    """
-    operation = data.get("operation")
-    if not isinstance(operation, str) or not operation:
-        default = getattr(transport, "default_operation", None)
-        operation = default if isinstance(default, str) and default else None
-    if operation is None:
-        return "chat"
-    resource = operation.rpartition(".")[0].removeprefix("beta.")
-    return _OPERATIONS.get(resource, operation)
-
-
-def request_attributes(
-    data: object, transport: object, capture_content: bool
-) -> tuple[str, Attributes]:
-    """The span name and the attributes known before an SDK call starts."""
-    request = data if isinstance(data, Mapping) else {}
-    operation = operation_name(request, transport)
-    attributes: Attributes = {"gen_ai.operation.name": operation}
-    provider = getattr(transport, "provider", None)
-    if isinstance(provider, str) and provider:
-        attributes["gen_ai.provider.name"] = provider
-    model = request.get("model")
-    name = operation
-    if isinstance(model, str) and model:
-        attributes["gen_ai.request.model"] = model
-        name = f"{operation} {model}"
-    base_url = getattr(transport, "base_url", None)
-    if base_url:
-        server = url_attributes(str(base_url))
-        server.pop("url.full", None)
-        attributes.update(server)
-    for key, attribute in _PARAMETERS.items():
-        value = request.get(key)
-        if isinstance(value, int | float | str) and not isinstance(value, bool):
-            attributes[attribute] = value
-    stop = request.get("stop", request.get("stop_sequences"))
-    if isinstance(stop, str):
-        attributes["gen_ai.request.stop_sequences"] = [stop]
-    elif isinstance(stop, Sequence) and all(isinstance(s, str) for s in stop):
-        attributes["gen_ai.request.stop_sequences"] = list(stop)
-    choices = request.get("n")
-    if isinstance(choices, int) and not isinstance(choices, bool) and choices != 1:
-        attributes["gen_ai.request.choice.count"] = choices
-    encoding = request.get("encoding_format")
-    if isinstance(encoding, str):
-        attributes["gen_ai.request.encoding_formats"] = [encoding]
-    if capture_content:
-        attributes.update(_input_content(request))
-    return name, attributes
-
-
-def reply_attributes(reply: object, capture_content: bool) -> Attributes:
-    """Usage, response id and model, finish reasons (and output content when opted in)."""
-    attributes: Attributes = {}
-    usage = _get(reply, "usage")
-    if usage is not None:
-        input_tokens = _get(usage, "input_tokens")
-        if input_tokens is None:
-            input_tokens = _get(usage, "prompt_tokens")
-        output_tokens = _get(usage, "output_tokens")
-        if output_tokens is None:
-            output_tokens = _get(usage, "completion_tokens")
-        if isinstance(input_tokens, int):
-            attributes["gen_ai.usage.input_tokens"] = input_tokens
-        if isinstance(output_tokens, int):
-            attributes["gen_ai.usage.output_tokens"] = output_tokens
-    response_id = _get(reply, "id")
-    if isinstance(response_id, str):
-        attributes["gen_ai.response.id"] = response_id
-    model = _get(reply, "model")
-    if isinstance(model, str):
-        attributes["gen_ai.response.model"] = model
-    reasons = _finish_reasons(reply)
-    if reasons:
-        attributes["gen_ai.response.finish_reasons"] = reasons
-    if capture_content:
-        output = _output_messages(reply)
-        if output:
-            attributes["gen_ai.output.messages"] = json.dumps(output, default=str)
-    return attributes
-
-
-def _finish_reasons(reply: object) -> list[str]:
-    stop_reason = _get(reply, "stop_reason")  # Anthropic
-    if isinstance(stop_reason, str):
-        return [stop_reason]
-    choices = _get(reply, "choices")  # OpenAI
-    if isinstance(choices, Sequence):
-        return [r for r in (_get(c, "finish_reason") for c in choices) if isinstance(r, str)]
-    return []
 
 
 def _parts(content: object) -> list[dict[str, Any]]:
@@ -169,6 +47,7 @@ def _parts(content: object) -> list[dict[str, Any]]:
 
 
 def _input_content(request: Mapping[str, Any]) -> Attributes:
+    """``gen_ai.input.messages`` and ``gen_ai.system_instructions`` of a request dict (JSON)."""
     attributes: Attributes = {}
     messages = request.get("messages")
     if messages is None and isinstance(request.get("input"), str | list):
@@ -188,6 +67,7 @@ def _input_content(request: Mapping[str, Any]) -> Attributes:
 
 
 def _output_messages(reply: object) -> list[dict[str, Any]]:
+    """The reply's messages in the parts format (``gen_ai.output.messages`` as a list)."""
     choices = _get(reply, "choices")
     if isinstance(choices, Sequence):
         messages = []
@@ -211,3 +91,9 @@ def _output_messages(reply: object) -> list[dict[str, Any]]:
             }
         ]
     return []
+
+
+def _output_content(reply: object) -> Attributes:
+    """``gen_ai.output.messages`` of a reply (JSON), or nothing when it has no messages."""
+    output = _output_messages(reply)
+    return {"gen_ai.output.messages": json.dumps(output, default=str)} if output else {}

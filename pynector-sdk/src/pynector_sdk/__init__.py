@@ -18,7 +18,8 @@ provider's. See ``docs/sdk.md``.
 
 from ._providers import SUPPORTED_PROVIDERS as SUPPORTED_PROVIDERS
 from ._stream import EventStream as EventStream
+from ._transport import SDKRequest as SDKRequest
 from ._transport import SDKTransport as SDKTransport
 from ._version import __version__ as __version__
 
-__all__ = ["SUPPORTED_PROVIDERS", "EventStream", "SDKTransport", "__version__"]
+__all__ = ["SUPPORTED_PROVIDERS", "EventStream", "SDKRequest", "SDKTransport", "__version__"]

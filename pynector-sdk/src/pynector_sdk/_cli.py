@@ -15,7 +15,6 @@ Imported only by the command line, never by ``import pynector_sdk``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +29,8 @@ from pynector.cli import (
 )
 from pynector.redact import REDACTED, Scrubber, is_secret_header
 
+from ._tokens import estimate_tokens
+
 __all__ = ["BATCH_OPERATIONS", "SDKCLISupport", "estimate_tokens"]
 
 BATCH_OPERATIONS: dict[str, str] = {
@@ -41,44 +42,6 @@ BATCH_OPERATIONS: dict[str, str] = {
     "/v1/messages": "messages.create",
 }
 """Batch API ``url`` (and ``pynector request`` path) -> the ``operation``."""
-
-_CHARS_PER_TOKEN = 4
-_NOT_TEXT = frozenset({"model", "operation", "role"})
-_OUTPUT_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-
-
-def _characters(value: Any, depth: int = 0) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if depth > 64:
-        return 0
-    if isinstance(value, Mapping):
-        return sum(
-            _characters(item, depth + 1) for key, item in value.items() if key not in _NOT_TEXT
-        )
-    if isinstance(value, list | tuple):
-        return sum(_characters(item, depth + 1) for item in value)
-    return 0
-
-
-def estimate_tokens(data: Any) -> int:
-    """Estimate the tokens a request uses: its text / 4 plus its output allowance.
-
-    *Text* is every string in the request except the values of ``model``,
-    ``operation`` and ``role``; the *output allowance* is ``max_tokens``,
-    ``max_completion_tokens`` or ``max_output_tokens`` (0 when it has none),
-    times ``n`` when it asks for several choices.
-    """
-    tokens = math.ceil(_characters(data) / _CHARS_PER_TOKEN)
-    if isinstance(data, Mapping):
-        for key in _OUTPUT_KEYS:
-            limit = data.get(key)
-            if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-                choices = data.get("n")
-                many = choices if isinstance(choices, int) and choices > 1 else 1
-                tokens += limit * many
-                break
-    return tokens
 
 
 def _operation_of(path: str) -> str | None:
@@ -138,7 +101,7 @@ class SDKCLISupport(CLISupport):
         return request_id, {**body, "operation": operation}
 
     def estimate_tokens(self, data: Any) -> int:
-        """See :func:`estimate_tokens`."""
+        """The chat estimate of :meth:`pynector_sdk.SDKTransport.estimate_tokens`."""
         return estimate_tokens(data)
 
     def error_reply(self, error: BaseException) -> Any | None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ._errors import ErrorMap
+from ._semconv import StreamUsage
 
 __all__ = ["EventStream"]
 
@@ -21,9 +22,15 @@ class EventStream:
     the ``stream(...)`` block is left.
     """
 
-    __slots__ = ("_done", "_errors", "_next", "_operation", "sdk_stream")
+    __slots__ = ("_done", "_errors", "_next", "_operation", "_usage", "sdk_stream")
 
-    def __init__(self, sdk_stream: Any, errors: ErrorMap, operation: str) -> None:
+    def __init__(
+        self,
+        sdk_stream: Any,
+        errors: ErrorMap,
+        operation: str,
+        usage: StreamUsage | None = None,
+    ) -> None:
         self.sdk_stream = sdk_stream
         # The SDK streams' own ``__anext__``: their ``__aiter__`` is one more async
         # generator that would be left open when the block is left early.
@@ -34,6 +41,7 @@ class EventStream:
         self._next: Callable[[], Awaitable[Any]] = step
         self._errors = errors
         self._operation = operation
+        self._usage = usage
         self._done = False
 
     def __aiter__(self) -> EventStream:
@@ -42,10 +50,13 @@ class EventStream:
     async def __anext__(self) -> Any:
         try:
             with self._errors.around(self._operation, calling=False):
-                return await self._next()
+                event = await self._next()
         except Exception:  # StopAsyncIteration included: the stream is over either way
             self._done = True
             raise
+        if self._usage is not None:
+            self._usage.observe(event)
+        return event
 
     async def finish(self) -> None:
         """Run the SDK's generators to their end once the stream is closed.

@@ -5,28 +5,55 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeAlias
 
 import anyio
 
-from pynector.errors import ConfigurationError, TransportError
+from pynector.call import Call
+from pynector.errors import ConfigurationError, PynectorError, TransportError
 from pynector.redact import Secret, redact_url, scrub, secret_values
-from pynector.registry import hooks
-from pynector.transport.protocol import LifecycleMixin
+from pynector.registry import installed_plugins
+from pynector.transport.protocol import CallTransport, LifecycleMixin
 
 from ._errors import ErrorMap
 from ._operations import Operation, resolve_operation
 from ._providers import Provider, get_provider
+from ._semconv import StreamUsage, reply_report, request_attributes, server_of
 from ._stream import EventStream
+from ._tokens import estimate_tokens
 
 if TYPE_CHECKING:
     from pynector.cli import CLISupport
 
-__all__ = ["SDKTransport"]
+__all__ = ["SDKRequest", "SDKTransport"]
+
+SDKRequest: TypeAlias = Mapping[str, Any]
+"""A request of the ``sdk`` transport: the SDK call's keyword arguments, plus an
+optional ``"operation"`` (``{"model": ..., "messages": [...], "max_tokens": 256}``).
+
+A mapping rather than a ``TypedDict``: each operation of each SDK takes its own
+arguments (the SDKs type them per method), and a request built as a
+``dict[str, Any]`` must keep type-checking. The transport checks the names
+against the SDK method's signature before the call, suggesting the closest.
+"""
+
+# The call the SDK's HTTP client is working for, read by its response hook.
+_CURRENT: ContextVar[Call[Any] | None] = ContextVar("pynector_sdk_call", default=None)
+
+
+async def _report_response(response: Any) -> None:
+    """httpx2 response hook: what only the HTTP layer knows, reported on the current call."""
+    call = _CURRENT.get()
+    if call is not None:
+        request = response.request
+        call.status = response.status_code
+        call.url = str(request.url)
+        call.request_headers = request.headers
+        call.response_headers = response.headers
 
 
 def _check_timeout(timeout: object) -> None:
@@ -55,31 +82,22 @@ def _check_max_connections(value: object) -> int | None:
     return value
 
 
-class _Replies:
-    """What ``receive()`` yields: the replies to the requests ``send()`` made."""
-
-    __slots__ = ("_queue",)
-
-    def __init__(self, queue: deque[Any]) -> None:
-        self._queue = queue
-
-    def __aiter__(self) -> _Replies:
-        return self
-
-    async def __anext__(self) -> Any:
-        if not self._queue:
-            raise StopAsyncIteration
-        return self._queue.popleft()
-
-
-class SDKTransport(LifecycleMixin):
+class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
     """Sends requests through the official OpenAI or Anthropic async SDK.
 
     Created by ``Pynector(transport_type="sdk", provider=..., ...)``. Each
     request is a dict of the SDK method's keyword arguments, plus an optional
     ``"operation"`` naming the method (default: ``chat.completions.create``
-    for OpenAI, ``messages.create`` for Anthropic). :meth:`request` returns the
-    SDK's response object; :meth:`stream` yields the SDK's stream events.
+    for OpenAI, ``messages.create`` for Anthropic): an :data:`SDKRequest`.
+    :meth:`request` returns the SDK's response object; :meth:`stream` yields
+    the SDK's stream events.
+
+    A full transport (:class:`~pynector.transport.protocol.CallTransport`):
+    the client hands it each attempt as a :class:`pynector.Call`, and it
+    reports on the call the server, the HTTP status, the tokens the reply used
+    (:class:`pynector.Usage`), the limit key (:meth:`limit_key`) and the GenAI
+    span name and attributes. An SDK call is never replayed after a deadline
+    cut it short (:meth:`replayable`).
 
     The SDK's own retries (``max_retries=0``) and, for Anthropic, its own
     OpenTelemetry spans and trace headers are off: the pynector client retries
@@ -99,8 +117,8 @@ class SDKTransport(LifecycleMixin):
         max_connections: Size of the SDK's connection pool; the client passes
             its ``config["max_connections"]``. Ignored with ``http_client=``.
         enable_telemetry: Let telemetry plugins add headers (the W3C trace
-            context) to calls. A client created with ``enable_telemetry=False``
-            turns it off on the transport it owns.
+            context) to calls. Headers are added only when both this and the
+            call's ``telemetry`` (the client's ``enable_telemetry``) are true.
         **client_options: Any other option of the SDK's async client
             (``project``, ``default_headers``, ``default_query``,
             ``http_client``, ``auth_token``, ...), except ``max_retries`` and
@@ -118,6 +136,8 @@ class SDKTransport(LifecycleMixin):
 
     transport_type: ClassVar[str] = "sdk"
     """The name the pynector client reports for this transport to plugins."""
+    client_settings: ClassVar[frozenset[str]] = frozenset({"max_connections"})
+    """The client passes its ``config["max_connections"]`` to the factory."""
 
     @staticmethod
     def pynector_cli_support(transport_type: str) -> CLISupport:
@@ -187,8 +207,8 @@ class SDKTransport(LifecycleMixin):
             base_url=self._base_url,
             secrets=self._secret_strings(),
         )
+        self._server = server_of(self._base_url)
         self._operations: dict[Any, Operation] = {}
-        self._replies: deque[Any] = deque()
 
     # -- construction ---------------------------------------------------------
 
@@ -213,14 +233,19 @@ class SDKTransport(LifecycleMixin):
         return values if isinstance(values, tuple) else ()
 
     def _http_client(self) -> Any:
-        """The SDK's default async HTTP client, with the pool sized by ``max_connections``."""
+        """The SDK's default async HTTP client, with the pool sized by ``max_connections``.
+
+        Its response hook reports the HTTP status, the final URL and the
+        headers on the call it works for.
+        """
+        hooks = {"response": [_report_response]}
         if self._max_connections is None:
-            return self._sdk.DefaultAsyncHttpxClient()
+            return self._sdk.DefaultAsyncHttpxClient(event_hooks=hooks)
         import httpx2  # the SDKs' HTTP engine: imported with them already
 
         n = self._max_connections
         limits = httpx2.Limits(max_connections=n, max_keepalive_connections=min(n, 100))
-        return self._sdk.DefaultAsyncHttpxClient(limits=limits)
+        return self._sdk.DefaultAsyncHttpxClient(limits=limits, event_hooks=hooks)
 
     # -- what plugins and users may read -----------------------------------------
 
@@ -263,7 +288,6 @@ class SDKTransport(LifecycleMixin):
     async def disconnect(self) -> None:
         """Close the SDK client and its connection pool. Safe to call twice."""
         client, self._client = self._client, None
-        self._replies.clear()
         if client is not None:
             with anyio.CancelScope(shield=True):
                 await client.close()
@@ -291,16 +315,22 @@ class SDKTransport(LifecycleMixin):
         self._operations[name] = operation
         return operation
 
-    def _prepare(self, data: Any, options: Mapping[str, Any]) -> tuple[Operation, dict[str, Any]]:
-        """Split a request into its operation and the SDK call's keyword arguments."""
+    def _prepare(self, call: Call[SDKRequest]) -> tuple[Operation, dict[str, Any]]:
+        """Split a call into its operation and the SDK call's keyword arguments.
+
+        Reports on the call what is known before the SDK is called (server,
+        limit key, span name and attributes) and adds the plugins' headers.
+        """
         if self._client is None:
             self._open_client()  # raises: disconnected
+        data = call.data
         if not isinstance(data, Mapping):
             raise ConfigurationError(
                 f"request data for the sdk transport must be a dict of the SDK call's keyword "
                 f"arguments, got {type(data).__name__} {data!r:.60}; e.g. "
                 f"{{'model': 'gpt-4o-mini', 'messages': [{{'role': 'user', 'content': 'Hi'}}]}}"
             )
+        options = call.options
         kwargs = {**options, **data} if options else dict(data)
         name = kwargs.pop("operation", None)
         try:
@@ -310,18 +340,155 @@ class SDKTransport(LifecycleMixin):
         parameters = operation.parameters
         if parameters is not None and not parameters.issuperset(kwargs):
             _unknown_arguments(self.provider, operation, kwargs)
-        relay = hooks(self.enable_telemetry)
-        if relay is not None:
-            # Plugins' headers (W3C trace context of pynector's span); the caller's win.
-            headers: dict[str, str] = {}
-            relay.pynector_headers(headers=headers)
-            if headers and (parameters is None or "extra_headers" in parameters):
-                given = kwargs.get("extra_headers")
-                kwargs["extra_headers"] = {**headers, **given} if given else headers
+        self._report_request(call, operation.name, kwargs)
+        # Plugins' headers (W3C trace context of pynector's span); the caller's win.
+        headers = call.trace_headers() if self.enable_telemetry else None
+        if headers and (parameters is None or "extra_headers" in parameters):
+            given = kwargs.get("extra_headers")
+            kwargs["extra_headers"] = {**headers, **given} if given else headers
         return operation, kwargs
 
-    async def request(self, data: Any, **options: Any) -> Any:
-        """Run one SDK call and return the SDK's response object.
+    def _report_request(self, call: Call[Any], operation: str, kwargs: Mapping[str, Any]) -> None:
+        call.server_address, call.server_port = self._server
+        call.limit_key = self._limit_key(kwargs.get("model"))
+        call.span_name, attributes = request_attributes(
+            kwargs, operation, self.provider, self._server
+        )
+        call.attributes.update(attributes)
+
+    def _limit_key(self, model: object) -> str:
+        if isinstance(model, str) and model:
+            return f"sdk:{self.provider}:{model}"
+        return f"sdk:{self.provider}"
+
+    # -- the call protocol -----------------------------------------------------
+
+    def limit_key(self, call: Call[SDKRequest]) -> str:
+        """``"sdk:{provider}:{model}"`` (``"sdk:{provider}"`` for a call without a model).
+
+        The key a rate limiter or circuit breaker groups the call under:
+        providers limit per model. It holds no secret (no API key, no URL).
+        """
+        data = call.data
+        model = data.get("model") if isinstance(data, Mapping) else None
+        if model is None:
+            model = call.options.get("model")
+        return self._limit_key(model)
+
+    def estimate_tokens(self, call: Call[SDKRequest]) -> int:
+        """The most tokens the call can cost: its text / 4 plus its output allowance.
+
+        No tokenizer and no network: every string of the request counts, except
+        the values of ``model``, ``operation`` and ``role``, at four characters
+        a token, plus ``max_tokens`` (or ``max_completion_tokens``,
+        ``max_output_tokens``) times ``n``. The same estimate as
+        ``pynector batch --tpm``.
+        """
+        data, options = call.data, call.options
+        if options and isinstance(data, Mapping):
+            return estimate_tokens({**options, **data})
+        return estimate_tokens(data)
+
+    def replayable(self, call: Call[SDKRequest]) -> bool:
+        """``False``: an SDK call cut short by a deadline is never sent again.
+
+        It may have reached the API, which bills it and may act on it; neither
+        provider takes an idempotency key for its calls.
+        """
+        return False
+
+    async def handle_request(self, call: Call[SDKRequest]) -> Any:
+        """Run one SDK call for the client and return the SDK's response object.
+
+        Reports on ``call`` the server, the HTTP status (also of an error), the
+        URL and headers (with the SDK's default HTTP client), the usage, the
+        limit key, the span name and the GenAI attributes.
+
+        Raises:
+            ConfigurationError: For data that is not a dict, an unknown operation
+                or argument, or a streaming request (use :meth:`handle_stream`).
+            TransportError: The SDK's error, translated (``retryable``, ``retry_after``).
+            TimeoutError: The SDK's own timeout expired.
+        """
+        operation, kwargs = self._prepare(call)
+        if operation.stream_manager or kwargs.get("stream"):
+            raise ConfigurationError(
+                f"{operation.name} with these arguments returns a stream; use "
+                "`async with client.stream(data) as events:` instead of client.request(data)"
+            )
+        token = _CURRENT.set(call)
+        try:
+            with self._errors.around(operation.name):
+                result = await _run(operation, kwargs)
+        except PynectorError as exc:
+            _report_error(call, exc)
+            raise
+        finally:
+            _CURRENT.reset(token)
+        call.usage, attributes = reply_report(result)
+        call.attributes.update(attributes)
+        return result
+
+    def handle_stream(self, call: Call[SDKRequest]) -> AbstractAsyncContextManager[EventStream]:
+        """Open a streamed SDK call for the client; leaving the block closes it.
+
+        ``stream=True`` is added for operations that take it (``create``);
+        helpers that return a stream manager (anthropic's ``messages.stream``)
+        are entered as they are. Reports on ``call`` what :meth:`handle_request`
+        does, the usage when the block is left (best effort: the usage the
+        events carried, if any).
+
+        Raises:
+            ConfigurationError: If the operation cannot stream, or for bad input.
+            TransportError: The SDK's error, translated.
+        """
+        return self._stream(call)
+
+    @asynccontextmanager
+    async def _stream(self, call: Call[SDKRequest]) -> AsyncIterator[EventStream]:
+        operation, kwargs = self._prepare(call)
+        if operation.takes_stream:
+            kwargs["stream"] = True
+        elif not operation.stream_manager:
+            raise ConfigurationError(
+                f"{operation.name} does not stream; use client.request(data) for it, or an "
+                "operation that takes stream=True such as "
+                f"{self._spec.default_operation!r}"
+            )
+        manager, events = await self._open_stream(call, operation, kwargs)
+        usage = StreamUsage()
+        stream = EventStream(events, self._errors, operation.name, usage)
+        try:
+            yield stream
+        finally:
+            with anyio.CancelScope(shield=True):
+                await manager.__aexit__(None, None, None)
+                await stream.finish()
+            call.usage = usage.usage()
+            call.attributes.update(usage.attributes())
+
+    async def _open_stream(
+        self, call: Call[Any], operation: Operation, kwargs: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """The SDK's stream (or stream manager) entered: ``(manager, events)``."""
+        token = _CURRENT.set(call)
+        try:
+            with self._errors.around(operation.name):
+                manager = operation.method(**kwargs)
+                if inspect.isawaitable(manager):
+                    manager = await manager
+                events = await manager.__aenter__()
+        except PynectorError as exc:
+            _report_error(call, exc)
+            raise
+        finally:
+            _CURRENT.reset(token)
+        return manager, events
+
+    # -- used on its own ----------------------------------------------------------
+
+    async def request(self, data: SDKRequest, **options: Any) -> Any:
+        """Run one SDK call and return the SDK's response object (without a client).
 
         Args:
             data: The SDK method's keyword arguments, plus an optional ``"operation"``.
@@ -333,62 +500,37 @@ class SDKTransport(LifecycleMixin):
             TransportError: The SDK's error, translated (``retryable``, ``retry_after``).
             TimeoutError: The SDK's own timeout expired.
         """
-        operation, kwargs = self._prepare(data, options)
-        if operation.stream_manager or kwargs.get("stream"):
-            raise ConfigurationError(
-                f"{operation.name} with these arguments returns a stream; use "
-                "`async with client.stream(data) as events:` instead of client.request(data)"
-            )
-        with self._errors.around(operation.name):
-            if operation.is_coroutine:
-                return await operation.method(**kwargs)
-            # ``list`` operations return an awaitable paginator: awaiting it gives the first page.
-            result = operation.method(**kwargs)
-            return await result if inspect.isawaitable(result) else result
+        call = Call.standalone(data, options, transport=self, plugins=installed_plugins())
+        return await self.handle_request(call)
 
-    @asynccontextmanager
-    async def stream(self, data: Any, **options: Any) -> AsyncIterator[EventStream]:
-        """Open a streamed SDK call and yield its events; leaving the block closes it.
+    def stream(self, data: SDKRequest, **options: Any) -> AbstractAsyncContextManager[EventStream]:
+        """Open a streamed SDK call and yield its events (without a client).
 
-        ``stream=True`` is added for operations that take it (``create``);
-        helpers that return a stream manager (anthropic's ``messages.stream``)
-        are entered as they are.
+        See :meth:`handle_stream`.
 
         Raises:
             ConfigurationError: If the operation cannot stream, or for bad input.
             TransportError: The SDK's error, translated.
         """
-        operation, kwargs = self._prepare(data, options)
-        if operation.takes_stream:
-            kwargs["stream"] = True
-        elif not operation.stream_manager:
-            raise ConfigurationError(
-                f"{operation.name} does not stream; use client.request(data) for it, or an "
-                "operation that takes stream=True such as "
-                f"{self._spec.default_operation!r}"
-            )
-        with self._errors.around(operation.name):
-            result = operation.method(**kwargs)
-            if inspect.isawaitable(result):
-                result = await result
-            events = await result.__aenter__()
-        stream = EventStream(events, self._errors, operation.name)
-        try:
-            yield stream
-        finally:
-            with anyio.CancelScope(shield=True):
-                await result.__aexit__(None, None, None)
-                await stream.finish()
+        call = Call.standalone(
+            data, options, transport=self, streaming=True, plugins=installed_plugins()
+        )
+        return self._stream(call)
 
-    # -- the four-method protocol ----------------------------------------------
 
-    async def send(self, data: Any, **options: Any) -> None:
-        """Run the SDK call now; :meth:`receive` yields its response."""
-        self._replies.append(await self.request(data, **options))
+async def _run(operation: Operation, kwargs: dict[str, Any]) -> Any:
+    if operation.is_coroutine:
+        return await operation.method(**kwargs)
+    # ``list`` operations return an awaitable paginator: awaiting it gives the first page.
+    result = operation.method(**kwargs)
+    return await result if inspect.isawaitable(result) else result
 
-    def receive(self) -> AsyncIterator[Any]:
-        """Yield the responses to the calls :meth:`send` made, oldest first."""
-        return _Replies(self._replies)
+
+def _report_error(call: Call[Any], error: PynectorError) -> None:
+    """The HTTP status under an SDK error (when no response hook saw it)."""
+    status = getattr(error, "status_code", None)
+    if isinstance(status, int):
+        call.status = status
 
 
 def _secret_values(spec: Provider, options: Mapping[str, Any]) -> tuple[str, ...]:
