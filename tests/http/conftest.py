@@ -64,7 +64,7 @@ def engine(backend_engine: tuple[str, str]) -> str:
 @pytest.fixture(scope="session")
 def httpbin_url() -> Iterator[str]:
     """httpbin served by werkzeug's threaded server on an ephemeral port."""
-    import httpbin
+    import httpbin  # type: ignore[import-untyped]
     from werkzeug.serving import WSGIRequestHandler, make_server
 
     class QuietHandler(WSGIRequestHandler):
@@ -74,7 +74,7 @@ def httpbin_url() -> Iterator[str]:
             pass
 
     server = make_server("127.0.0.1", 0, httpbin.app, threaded=True, request_handler=QuietHandler)
-    server.daemon_threads = True
+    server.daemon_threads = True  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"

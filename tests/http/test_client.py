@@ -1,3 +1,4 @@
+# mypy: disable-error-code="var-annotated,union-attr"
 """The HTTP transport under the Pynector client: retries, batches, and the seed's snippets.
 
 The snippets are copied as the seed writes them, with the loopback control

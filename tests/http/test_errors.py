@@ -47,6 +47,7 @@ async def test_retry_after_header_from_the_server_is_parsed_and_clamped(
         assert error.retry_after is None
     else:
         assert error.retry_after is not None
+        assert high is not None
         assert low <= error.retry_after <= high
 
 

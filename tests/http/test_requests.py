@@ -343,7 +343,7 @@ def test_headers_type_is_case_insensitive_keeps_repeats_and_compares() -> None:
     assert list(headers) == ["set-cookie", "x-one"]
     assert len(headers) == 2
     assert "x-ONE" in headers
-    assert 3 not in headers
+    assert 3 not in headers  # type: ignore[comparison-overlap]
     assert headers.get("missing") is None
     assert headers.get("missing", "d") == "d"
     assert headers == {"x-one": "1", "Set-Cookie": "a=1, b=2"}

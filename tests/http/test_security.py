@@ -54,6 +54,7 @@ async def test_reprs_never_show_secrets(control: ControlServer, engine: str) -> 
             {"path": "/echo", "params": {"api_key": API_KEY, "page": 2}}
         )
         client = Pynector(transport=transport)
+        assert response.request is not None
         texts = [
             repr(transport),
             repr(response),

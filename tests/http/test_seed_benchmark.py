@@ -1,3 +1,4 @@
+# mypy: disable-error-code="var-annotated,no-untyped-call"
 """The seed's "finding optimal concurrency" snippet, run as written (it calls asyncio.run)."""
 
 from __future__ import annotations

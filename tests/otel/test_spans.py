@@ -214,7 +214,7 @@ async def test_a_streamed_batch_span_is_the_parent_of_its_requests(otel: Telemet
 @pytest.mark.anyio
 async def test_retries_inside_a_batch_nest_under_the_batch(otel: Telemetry) -> None:
     async with Pynector(transport=MockTransport(flaky(1))) as client:
-        results = await client.batch_request([({"n": 1}, {})], max_retries=2)
+        results = await client.batch_request([({"n": 1}, {})], max_retries=2, raise_on_error=True)
     assert results[0]["calls"] == 2
     first, second, batch = otel.spans()
     assert parent_id(first) == parent_id(second) == span_id(batch)
