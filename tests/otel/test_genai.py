@@ -2,14 +2,14 @@
 
 Two ways in: pynector-sdk's real transport, driving the real OpenAI and
 Anthropic SDKs against the loopback server; and, for the many reply shapes, the
-SDKs' real response types returned by a small transport whose
-``transport_type`` is ``"sdk"``, as the SDK transport's is.
+SDKs' real response types returned by a small full transport that reports on
+the call what pynector-sdk's transport reports (with pynector-sdk's own
+semantic-conventions functions), so the plugin is tested on what it reads.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,8 +19,10 @@ from openai.types.chat import ChatCompletion
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from pynector import Pynector
+from pynector import Call, Pynector
 from pynector.errors import RateLimitError
+from pynector.transport.protocol import CallTransport
+from pynector_sdk._semconv import reply_report, request_attributes, server_of
 
 from .conftest import LLM_REPLIES, Server, Telemetry, traceparent_of
 
@@ -65,8 +67,8 @@ EMBEDDING = CreateEmbeddingResponse.model_validate(
 )
 
 
-class SDKLike:
-    """A transport shaped like pynector-sdk's: ``transport_type``, ``provider``, ``base_url``."""
+class SDKLike(CallTransport[dict[str, Any], Any]):
+    """A full transport that answers with a canned SDK reply, reporting as pynector-sdk does."""
 
     transport_type = "sdk"
 
@@ -86,17 +88,20 @@ class SDKLike:
     async def disconnect(self) -> None:
         pass
 
-    async def request(self, data: Any, **options: Any) -> Any:
+    async def handle_request(self, call: Call[dict[str, Any]]) -> Any:
+        data = call.data
         self.calls.append(data)
+        operation = data.get("operation") or self.default_operation
+        request = {key: value for key, value in data.items() if key != "operation"}
+        call.span_name, attributes = request_attributes(
+            request, operation, self.provider, server_of(self.base_url)
+        )
+        call.attributes.update(attributes)
         if isinstance(self.reply, Exception):
             raise self.reply
+        call.usage, attributes = reply_report(self.reply)
+        call.attributes.update(attributes)
         return self.reply
-
-    async def send(self, data: Any, **options: Any) -> None:
-        self.sent = await self.request(data, **options)
-
-    async def receive(self) -> AsyncIterator[Any]:
-        yield self.sent
 
 
 def openai(reply: Any = CHAT) -> SDKLike:
