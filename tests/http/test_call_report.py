@@ -111,7 +111,8 @@ async def test_a_connection_error_reports_what_was_known_before_sending(engine: 
         "server.port": port,
     }
     assert call.request_headers is not None
-    assert dict(call.request_headers) == {"x-a": "b", "x-trace": "t-1"}
+    # The caller's and the plugins' (an installed tracing plugin may add its own too).
+    assert {"x-a": "b", "x-trace": "t-1"}.items() <= dict(call.request_headers).items()
     assert call.response_headers is None
 
 
