@@ -7,8 +7,11 @@ The real openai and anthropic SDKs talk HTTP to :class:`FakeAPI` (see
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+from pynector import Pynector
 
 from ._fake_api import FakeAPI
 
@@ -59,3 +62,17 @@ def _hermetic_env(
         monkeypatch.delenv(name, raising=False)
     # The anthropic SDK also looks for profiles under ~/.config/anthropic.
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+def openai_client(api: FakeAPI, **options: Any) -> Pynector:
+    """A client of the sdk transport for OpenAI, on the fake API."""
+    return Pynector(
+        transport_type="sdk", provider="openai", api_key=API_KEY, base_url=api.url, **options
+    )
+
+
+def anthropic_client(api: FakeAPI, **options: Any) -> Pynector:
+    """A client of the sdk transport for Anthropic, on the fake API."""
+    return Pynector(
+        transport_type="sdk", provider="anthropic", api_key=API_KEY, base_url=api.root, **options
+    )

@@ -13,7 +13,7 @@ from pynector.errors import RateLimitError, ServerError
 from pynector_sdk import SDKTransport
 
 from ._fake_api import EMBEDDING, FakeAPI
-from .conftest import API_KEY
+from .conftest import API_KEY, anthropic_client, openai_client
 
 pytestmark = pytest.mark.anyio
 
@@ -23,18 +23,6 @@ MESSAGE = {
     "max_tokens": 16,
     "messages": [{"role": "user", "content": "Hi"}],
 }
-
-
-def openai_client(api: FakeAPI, **options: Any) -> Pynector:
-    return Pynector(
-        transport_type="sdk", provider="openai", api_key=API_KEY, base_url=api.url, **options
-    )
-
-
-def anthropic_client(api: FakeAPI, **options: Any) -> Pynector:
-    return Pynector(
-        transport_type="sdk", provider="anthropic", api_key=API_KEY, base_url=api.root, **options
-    )
 
 
 async def test_openai_chat_completion_is_the_default_operation_and_one_http_call(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any
 
 import anyio
 import pytest
@@ -16,7 +15,7 @@ from pynector.hookspecs import RequestInfo
 from pynector_sdk import EventStream
 
 from ._fake_api import FakeAPI
-from .conftest import API_KEY, SDK_STREAM_GENERATORS
+from .conftest import API_KEY, SDK_STREAM_GENERATORS, anthropic_client, openai_client
 
 pytestmark = [pytest.mark.anyio, SDK_STREAM_GENERATORS]
 
@@ -26,18 +25,6 @@ MESSAGE = {
     "max_tokens": 16,
     "messages": [{"role": "user", "content": "Hi"}],
 }
-
-
-def openai_client(api: FakeAPI, **options: Any) -> Pynector:
-    return Pynector(
-        transport_type="sdk", provider="openai", api_key=API_KEY, base_url=api.url, **options
-    )
-
-
-def anthropic_client(api: FakeAPI, **options: Any) -> Pynector:
-    return Pynector(
-        transport_type="sdk", provider="anthropic", api_key=API_KEY, base_url=api.root, **options
-    )
 
 
 async def test_openai_chat_stream_yields_the_sdks_chunks(api: FakeAPI) -> None:

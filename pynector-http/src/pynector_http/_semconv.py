@@ -73,9 +73,15 @@ def report_request(
     userinfo: bool = False,
 ) -> None:
     """Report on ``call`` a hop that got no reply: URL, server, headers, span name, attributes."""
+    _report_hop(call, method, url, origin, url_full(url, userinfo))
+    call.request_headers = Headers.from_loader(headers.__iter__)
+
+
+def _report_hop(call: Call[Any], method: str, url: str, origin: Origin, shown: str) -> None:
+    """What every hop reports: the URL, the server, the span name and the request attributes."""
     call.url = url
-    call.server_address = origin.host
-    call.server_port = origin.port
+    call.server_address = host = origin.host
+    call.server_port = port = origin.port
     attributes = call.attributes
     if method in KNOWN_METHODS:
         call.span_name = method
@@ -84,38 +90,21 @@ def report_request(
         call.span_name = "HTTP"
         attributes["http.request.method"] = "_OTHER"
         attributes["http.request.method_original"] = method
-    attributes["url.full"] = url_full(url, userinfo)
-    attributes["server.address"] = origin.host
-    attributes["server.port"] = origin.port
+    attributes["url.full"] = shown
+    attributes["server.address"] = host
+    attributes["server.port"] = port
     if call.attempt > 1:
         attributes["http.request.resend_count"] = call.attempt - 1
-    call.request_headers = Headers.from_loader(headers.__iter__)
 
 
 def report_reply(
     call: Call[Any], method: str, url: str, origin: Origin, userinfo: bool, reply: Reply
 ) -> None:
     """Report on ``call`` the hop that got ``reply``: URL, server, status, headers, attributes."""
-    # One function on purpose: this runs for every request.
-    call.url = url
-    call.server_address = host = origin.host
-    call.server_port = port = origin.port
+    shown = url if not userinfo and "?" not in url and "@" not in url else url_full(url, userinfo)
+    _report_hop(call, method, url, origin, shown)
     call.status = status = reply.status_code
     attributes = call.attributes
-    if method in KNOWN_METHODS:
-        call.span_name = method
-        attributes["http.request.method"] = method
-    else:
-        call.span_name = "HTTP"
-        attributes["http.request.method"] = "_OTHER"
-        attributes["http.request.method_original"] = method
-    attributes["url.full"] = (
-        url if not userinfo and "?" not in url and "@" not in url else url_full(url, userinfo)
-    )
-    attributes["server.address"] = host
-    attributes["server.port"] = port
-    if call.attempt > 1:
-        attributes["http.request.resend_count"] = call.attempt - 1
     attributes["http.response.status_code"] = status
     version = reply.http_version
     if version:
