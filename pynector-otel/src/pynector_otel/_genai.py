@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["_input_content", "_output_content", "_output_messages"]
+__all__ = ["input_content", "output_content", "output_messages"]
 
 Attributes = dict[str, Any]
 
@@ -46,7 +46,7 @@ def _parts(content: object) -> list[dict[str, Any]]:
     return parts
 
 
-def _input_content(request: Mapping[str, Any]) -> Attributes:
+def input_content(request: Mapping[str, Any]) -> Attributes:
     """``gen_ai.input.messages`` and ``gen_ai.system_instructions`` of a request dict (JSON)."""
     attributes: Attributes = {}
     messages = request.get("messages")
@@ -66,7 +66,7 @@ def _input_content(request: Mapping[str, Any]) -> Attributes:
     return attributes
 
 
-def _output_messages(reply: object) -> list[dict[str, Any]]:
+def output_messages(reply: object) -> list[dict[str, Any]]:
     """The reply's messages in the parts format (``gen_ai.output.messages`` as a list)."""
     choices = _get(reply, "choices")
     if isinstance(choices, Sequence):
@@ -93,7 +93,7 @@ def _output_messages(reply: object) -> list[dict[str, Any]]:
     return []
 
 
-def _output_content(reply: object) -> Attributes:
+def output_content(reply: object) -> Attributes:
     """``gen_ai.output.messages`` of a reply (JSON), or nothing when it has no messages."""
-    output = _output_messages(reply)
+    output = output_messages(reply)
     return {"gen_ai.output.messages": json.dumps(output, default=str)} if output else {}

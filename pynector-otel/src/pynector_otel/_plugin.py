@@ -12,7 +12,6 @@ one, or the ``pynector.otel`` logger enabled for DEBUG); if not, it returns
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -189,11 +188,9 @@ class _Scope:
 def _content_attributes(call: RequestInfo, succeeded: bool) -> dict[str, Any]:
     """GenAI message content of a call (the prompt, and the completion when it succeeded)."""
     data = call.data
-    attributes = _genai._input_content(data) if isinstance(data, Mapping) else {}
+    attributes = _genai.input_content(data) if isinstance(data, Mapping) else {}
     if succeeded and call.result is not None:
-        output = _genai._output_messages(call.result)
-        if output:
-            attributes["gen_ai.output.messages"] = json.dumps(output, default=str)
+        attributes.update(_genai.output_content(call.result))
     return attributes
 
 
