@@ -14,13 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
-from ._redact import redact_url
-
-__all__ = ["header_attributes", "url_attributes"]
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+__all__ = ["header_attributes"]
 
 Attributes = dict[str, Any]
 
@@ -39,23 +34,4 @@ def header_attributes(kind: str, headers: Mapping[str, Any], allowed: frozenset[
             value = headers[name]
             values = [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
         attributes[f"http.{kind}.header.{lowered}"] = values
-    return attributes
-
-
-def url_attributes(url: str) -> Attributes:
-    """``url.full`` (redacted), ``server.address`` and ``server.port`` of an absolute URL.
-
-    Used by the GenAI conventions for an SDK transport's ``base_url``.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return {}
-    attributes: Attributes = {"url.full": redact_url(url)}
-    if parts.hostname:
-        attributes["server.address"] = parts.hostname
-        port = port or _DEFAULT_PORTS.get(parts.scheme)
-        if port:
-            attributes["server.port"] = port
     return attributes

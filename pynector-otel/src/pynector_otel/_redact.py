@@ -1,10 +1,9 @@
 """Keeping secrets out of spans and log lines.
 
-The rules are the core's (:mod:`pynector.redact`); URLs follow the
-OpenTelemetry rule for ``url.full``: credentials become ``REDACTED:REDACTED@``
-and the values of query parameters that usually carry credentials become
-``REDACTED``. Header names that can carry a secret are never recorded, whatever
-the allow-list says.
+The rules are the core's (:mod:`pynector.redact`). URLs reach spans already
+redacted by their transport (``url.full`` in ``call.attributes``); what the
+plugin decides is which headers it records: a header name that can carry a
+secret is never recorded, whatever the allow-list says.
 """
 
 from __future__ import annotations
@@ -13,15 +12,7 @@ from collections.abc import Iterable
 
 from pynector import redact
 
-__all__ = ["REDACTED", "allowed_headers", "redact_url"]
-
-REDACTED = "REDACTED"
-"""The mask the OpenTelemetry semantic conventions use."""
-
-
-def redact_url(url: str) -> str:
-    """Return ``url`` fit for ``url.full``: no credentials, no secret query values."""
-    return redact.redact_url(url, mask=REDACTED)
+__all__ = ["allowed_headers"]
 
 
 def allowed_headers(names: Iterable[str]) -> tuple[frozenset[str], list[str]]:
