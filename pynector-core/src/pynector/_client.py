@@ -23,6 +23,7 @@ from .concurrency import (
     remaining_time,
 )
 from .concurrency._deadline import check_timeout
+from .concurrency._ratelimit import Pacer
 from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
 
 if TYPE_CHECKING:
@@ -259,7 +260,9 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._impl: CallTransport[Any, Any] = _adapt(transport)
         self._telemetry = bool(enable_telemetry)
         rate = self._config.rate_limit
-        self._limiter = RateLimiter(*rate) if rate else RateLimiter(None)
+        self._limiter: Pacer = (
+            RateLimiter(*rate, burst=self._config.rate_burst) if rate else RateLimiter(None)
+        )
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
             base_delay=self._config.retry_delay,
