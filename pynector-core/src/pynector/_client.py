@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -24,6 +25,7 @@ from .concurrency import (
 )
 from .concurrency._deadline import check_timeout
 from .concurrency._ratelimit import Pacer
+from .concurrency._tokens import TokenBudget, TokenLimiter
 from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
 
 if TYPE_CHECKING:
@@ -263,6 +265,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._limiter: Pacer = (
             RateLimiter(*rate, burst=self._config.rate_burst) if rate else RateLimiter(None)
         )
+        tokens = self._config.token_limit
+        self._budget: TokenLimiter | None = TokenBudget(*tokens) if tokens else None
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
             base_delay=self._config.retry_delay,
@@ -483,6 +487,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int = 1,
         batch_index: int | None = None,
     ) -> Any:
+        if self._budget is not None:
+            return await self._budgeted_attempt(data, timeout, options, attempt, batch_index)
         # A slot is taken without a coroutine when no wait is needed (the usual case).
         borrower = object()  # one task may hold several slots (a request inside a stream)
         slots = self._slots
@@ -506,6 +512,44 @@ class Pynector(Generic[RequestT, ReplyT]):
             return call.result
         finally:
             slots.release_on_behalf_of(borrower)
+
+    async def _budgeted_attempt(
+        self,
+        data: Any,
+        timeout: float,
+        options: Mapping[str, Any],
+        attempt: int,
+        batch_index: int | None,
+    ) -> Any:
+        """One attempt charged to ``config["token_limit"]``: reserve, send, settle.
+
+        The transport estimates the call before anything waits (``None``: not
+        charged); the budget is waited for before the rate limiter, so that
+        paced starts are not bunched behind a token wait. The reservation is
+        settled to ``call.usage`` once the attempt ends (kept as estimated when
+        the transport reports no usage: the server may have counted it).
+        """
+        budget = self._budget
+        assert budget is not None
+        call = self._call(data, timeout, options, attempt, batch_index)
+        estimate = self._impl.estimate_tokens(call)
+        reservation = None if estimate is None else await budget.reserve(int(estimate))
+        borrower = object()
+        slots = await self._admit(borrower)
+        try:
+            # The waits above are not part of the attempt's deadline.
+            call.deadline = None if timeout is None else time.monotonic() + timeout
+            relay = self._plugins.relay(self._telemetry)
+            wrappers = None if relay is None else relay.pynector_request(info=call)
+            async with AsyncExitStack() as stack:
+                if wrappers:
+                    await _enter_all(stack, wrappers)
+                call.result = await self._send_within(call)
+            return call.result
+        finally:
+            slots.release_on_behalf_of(borrower)
+            if reservation is not None and call.usage is not None:
+                reservation.settle(call.usage.total_tokens)
 
     # -- public API --------------------------------------------------------
 
@@ -976,11 +1020,15 @@ class Pynector(Generic[RequestT, ReplyT]):
     async def _stream(
         self, data: Any, timeout: float, options: Mapping[str, Any]
     ) -> AsyncIterator[AsyncIterator[Any]]:
+        call = self._call(data, timeout, options, streaming=True)
+        budget, reservation = self._budget, None
+        if budget is not None and (estimate := self._impl.estimate_tokens(call)) is not None:
+            reservation = await budget.reserve(int(estimate))
         borrower = object()
         slots = await self._admit(borrower)
+        call.deadline = time.monotonic() + timeout  # the waits are not part of the stream's
         try:
             async with AsyncExitStack() as stack:
-                call = self._call(data, timeout, options, streaming=True)
                 relay = self._plugins.relay(self._telemetry)
                 if relay is not None:
                     await _enter_all(stack, relay.pynector_request(info=call))
@@ -992,6 +1040,8 @@ class Pynector(Generic[RequestT, ReplyT]):
                 yield _MappedIterator(iterator)
         finally:
             slots.release_on_behalf_of(borrower)
+            if reservation is not None and call.usage is not None:
+                reservation.settle(call.usage.total_tokens)
 
     def stream(
         self,
