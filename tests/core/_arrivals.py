@@ -58,6 +58,7 @@ class ArrivalServer:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
@@ -77,6 +78,7 @@ class ArrivalServer:
         return False
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -106,9 +108,10 @@ class ArrivalServer:
                     + body
                 )
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     def _run(self) -> None:
@@ -122,6 +125,12 @@ class ArrivalServer:
             self._loop.run_forever()
         finally:
             server.close()
+            for writer in list(self._writers):
+                writer.close()  # the client's kept-alive connections, closed by us
+            tasks = asyncio.all_tasks(self._loop)
+            for task in tasks:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self._loop.run_until_complete(server.wait_closed())
             self._loop.close()
 
