@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from pynector import Pynector
+from pynector._config import load_config
 from pynector.concurrency import RateLimiter
 from pynector.errors import ConfigurationError, RateLimitError
 
@@ -93,11 +94,11 @@ def test_rate_burst_is_validated() -> None:
     with pytest.raises(ConfigurationError, match=r"config\['rate_burst'\]=0 is invalid"):
         Pynector(transport_type="http", config={"rate_burst": 0})
     with pytest.raises(ConfigurationError, match="PYNECTOR_RATE_BURST"):
-        from pynector._config import load_config
-
         load_config({}, {"PYNECTOR_RATE_BURST": "many"})
     with pytest.raises(ConfigurationError, match="burst"):
         RateLimiter(10, burst=0)
+    assert load_config({}, {"PYNECTOR_RATE_BURST": "5"}).rate_burst == 5
+    assert load_config({"rate_burst": 3}, {}).rate_burst == 3
 
 
 async def test_the_limiter_spaces_starts_by_its_interval() -> None:
@@ -108,3 +109,14 @@ async def test_the_limiter_spaces_starts_by_its_interval() -> None:
         await limiter.acquire()
         starts.append(anyio.current_time())
     assert starts[-1] - starts[0] >= 4 * 0.05
+
+
+async def test_after_a_pause_the_starts_are_paced_again_without_a_burst() -> None:
+    limiter = RateLimiter(10, 1.0, burst=5)
+    limiter.pause(0.2)
+    starts = []
+    for _ in range(3):
+        await limiter.acquire()
+        starts.append(anyio.current_time())
+    assert starts[1] - starts[0] >= 0.09
+    assert starts[2] - starts[1] >= 0.09

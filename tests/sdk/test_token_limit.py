@@ -12,7 +12,7 @@ from pynector import Pynector
 from pynector.concurrency import TokenBudgetError
 
 from ._fake_api import FakeAPI
-from .conftest import anthropic_client, openai_client
+from .conftest import SDK_STREAM_GENERATORS, anthropic_client, openai_client
 
 pytestmark = pytest.mark.anyio
 
@@ -40,3 +40,17 @@ async def test_a_call_over_the_whole_budget_is_refused_before_it_is_sent(api: Fa
         with pytest.raises(TokenBudgetError, match="an estimated 121 tokens"):
             await pynector.request(_chat(120))
     assert api.requests == []
+
+
+@SDK_STREAM_GENERATORS
+async def test_a_stream_is_settled_to_the_usage_its_last_chunk_reports(api: FakeAPI) -> None:
+    chat = {**_chat(150), "stream": True, "stream_options": {"include_usage": True}}
+    async with openai_client(api, config={"token_limit": "200/s"}) as pynector:
+        started = anyio.current_time()
+        for _ in range(5):
+            async with pynector.stream(chat) as events:
+                async for _event in events:
+                    pass
+        elapsed = anyio.current_time() - started
+    assert len(api.requests) == 5
+    assert elapsed < 3.0  # kept at 151 each, one stream a window: over 4 s
