@@ -190,3 +190,27 @@ def test_the_env_token_limit_is_named_when_bad() -> None:
 def test_the_budget_window_keeps_a_margin_for_arrival_jitter() -> None:
     assert TokenBudget(10, 60).window == pytest.approx(60.02)
     assert math.isclose(TokenBudget(10, 1).window, 1.02)
+
+
+async def test_a_call_cancelled_before_it_is_sent_gives_its_reservation_back() -> None:
+    release = anyio.Event()
+    entered = anyio.Event()
+
+    class Holding(LLM):
+        async def handle_request(self, call: Call[dict[str, Any]]) -> str:
+            entered.set()
+            await release.wait()
+            return await super().handle_request(call)
+
+    llm = Holding(report_usage=False)
+    config = {"token_limit": "300/m", "max_connections": 1}
+    async with Pynector(transport=llm, config=config) as client:
+        async with anyio.create_task_group() as group:
+            group.start_soon(client.request, chat())  # holds the one slot
+            await entered.wait()
+            with anyio.move_on_after(0.1):
+                await client.request(chat())  # reserves 150, cancelled waiting for the slot
+            release.set()
+        with anyio.fail_after(5):  # 150 + 150 fit a budget of 300 only if the 150 came back
+            await client.request(chat())
+    assert len(llm.arrivals) == 2

@@ -535,7 +535,12 @@ class Pynector(Generic[RequestT, ReplyT]):
         estimate = self._impl.estimate_tokens(call)
         reservation = None if estimate is None else await budget.reserve(int(estimate))
         borrower = object()
-        slots = await self._admit(borrower)
+        try:
+            slots = await self._admit(borrower)
+        except BaseException:
+            if reservation is not None:
+                reservation.settle(0)  # cancelled before anything was sent
+            raise
         try:
             # The waits above are not part of the attempt's deadline.
             call.deadline = None if timeout is None else time.monotonic() + timeout
@@ -1025,7 +1030,12 @@ class Pynector(Generic[RequestT, ReplyT]):
         if budget is not None and (estimate := self._impl.estimate_tokens(call)) is not None:
             reservation = await budget.reserve(int(estimate))
         borrower = object()
-        slots = await self._admit(borrower)
+        try:
+            slots = await self._admit(borrower)
+        except BaseException:
+            if reservation is not None:
+                reservation.settle(0)  # cancelled before anything was sent
+            raise
         call.deadline = time.monotonic() + timeout  # the waits are not part of the stream's
         try:
             async with AsyncExitStack() as stack:
