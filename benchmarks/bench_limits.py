@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from _loopback import started
 
 if TYPE_CHECKING:
@@ -232,9 +233,9 @@ async def _fit(
 
             concurrency = 50
             per, extra = divmod(n, concurrency)
-            async with asyncio.TaskGroup() as group:
+            async with anyio.create_task_group() as group:
                 for index in range(concurrency):
-                    group.create_task(worker(per + (index < extra)))
+                    group.start_soon(worker, per + (index < extra))
         stats = await _control_request(control, "/__stats")
     arrivals = sorted(stats["arrivals"])
     refused = stats["refused"]
@@ -246,6 +247,11 @@ async def _fit(
         "429s": refused,
         "rate/limit": accepted_rate / rate,
         "max 1s/limit": most_in_window(arrivals, 1.0) / rate,
+        # Under 1 s: more than the limit arrived within one second somewhere.
+        "closest N+1 (s)": min(
+            (b - a for a, b in zip(arrivals, arrivals[int(rate) :], strict=False)),
+            default=float("inf"),
+        ),
     }
 
 
@@ -309,6 +315,23 @@ class _CookbookBucket:
             await asyncio.sleep(0.001)  # the cookbook's seconds_to_sleep_each_loop
 
 
+async def margins(n: int, rate: int) -> list[dict[str, Any]]:
+    """The margin study: pynector's limiter, as the client uses it, at several margins."""
+    from pynector.concurrency import RateLimiter
+
+    rows = []
+    with started([sys.executable, __file__, "--serve"]) as url:
+        for margin in (0.0, 0.005, 0.01, 0.02):
+            limiter = RateLimiter(rate, 1.0, margin=margin)
+
+            async def paced(client: Any, limiter: RateLimiter = limiter) -> None:
+                await limiter.acquire()  # what the client does before each attempt
+                await client.request({"path": "/work"})
+
+            rows.append(await _fit(url, f"margin {margin:g}", rate, n, paced))
+    return rows
+
+
 # -- Tokens --------------------------------------------------------------------------------
 
 
@@ -367,9 +390,16 @@ async def _chat_worker(
             "messages": [{"role": "user", "content": "x" * rng.randint(40, 400)}],
             "max_tokens": rng.randint(50, 500),
         }
-        if outside is not None:  # the baseline: reserved from the estimate, never settled
-            await outside.reserve(client.transport.estimate_tokens(_EstimateOnly(chat)))
-        await client.request(chat)
+        if outside is None:
+            await client.request(chat)
+            continue
+        # The baseline: reserved from the estimate, which is kept when the reply is in.
+        estimate = client.transport.estimate_tokens(_EstimateOnly(chat))
+        reservation = await outside.reserve(estimate)
+        try:
+            await client.request(chat)
+        finally:
+            reservation.settle(estimate)
 
 
 class _EstimateOnly:
@@ -400,11 +430,19 @@ def main() -> int:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="a shorter run")
     parser.add_argument("--rate", type=int, default=100, help="the server's limit per second")
+    parser.add_argument(
+        "--margins", action="store_true", help="only the study of the limiter's jitter margin"
+    )
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()
     if args.serve:
         serve()
         return 0
     n = args.rate * (3 if args.quick else 5)
+    if args.margins:
+        print(f"Margins: {n} requests at {args.rate}/s, {args.backend}")
+        _table(anyio.run(margins, n, args.rate, backend=args.backend))
+        return 0
     print(f"Fit: {n} requests, server enforcing {args.rate}/s with {args.rate} of burst")
     fit_rows = asyncio.run(fit(n, args.rate))
     _table(fit_rows)

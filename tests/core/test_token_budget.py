@@ -214,3 +214,22 @@ async def test_a_call_cancelled_before_it_is_sent_gives_its_reservation_back() -
         with anyio.fail_after(5):  # 150 + 150 fit a budget of 300 only if the 150 came back
             await client.request(chat())
     assert len(llm.arrivals) == 2
+
+
+async def test_a_reservation_in_flight_counts_until_it_can_have_reached_the_server() -> None:
+    # The server counts a request when it arrives, some time after the budget let it go:
+    # in flight, it is counted as if sent up to `hold` (1 s, at most the period) after its
+    # start; settled, from the end of its attempt.
+    budget = TokenBudget(100, 0.5)
+    assert budget.hold == 0.5
+    await budget.reserve(100)  # never settled: in flight
+    started = anyio.current_time()
+    await budget.reserve(10)
+    assert anyio.current_time() - started >= 0.95  # hold + window
+
+    settled = TokenBudget(100, 0.5)
+    reservation = await settled.reserve(100)
+    reservation.settle(100)  # ended at once
+    started = anyio.current_time()
+    await settled.reserve(10)
+    assert 0.45 <= anyio.current_time() - started < 0.9  # the window from the end only

@@ -533,7 +533,9 @@ class Pynector(Generic[RequestT, ReplyT]):
         assert budget is not None
         call = self._call(data, timeout, options, attempt, batch_index)
         estimate = self._impl.estimate_tokens(call)
-        reservation = None if estimate is None else await budget.reserve(int(estimate))
+        if estimate is not None:
+            estimate = int(estimate)
+        reservation = None if estimate is None else await budget.reserve(estimate)
         borrower = object()
         try:
             slots = await self._admit(borrower)
@@ -553,8 +555,9 @@ class Pynector(Generic[RequestT, ReplyT]):
             return call.result
         finally:
             slots.release_on_behalf_of(borrower)
-            if reservation is not None and call.usage is not None:
-                reservation.settle(call.usage.total_tokens)
+            if reservation is not None and estimate is not None:
+                usage = call.usage  # none reported: the estimate stays (the server may count it)
+                reservation.settle(estimate if usage is None else usage.total_tokens)
 
     # -- public API --------------------------------------------------------
 
@@ -1027,8 +1030,10 @@ class Pynector(Generic[RequestT, ReplyT]):
     ) -> AsyncIterator[AsyncIterator[Any]]:
         call = self._call(data, timeout, options, streaming=True)
         budget, reservation = self._budget, None
-        if budget is not None and (estimate := self._impl.estimate_tokens(call)) is not None:
-            reservation = await budget.reserve(int(estimate))
+        estimate = None if budget is None else self._impl.estimate_tokens(call)
+        if budget is not None and estimate is not None:
+            estimate = int(estimate)
+            reservation = await budget.reserve(estimate)
         borrower = object()
         try:
             slots = await self._admit(borrower)
@@ -1050,8 +1055,9 @@ class Pynector(Generic[RequestT, ReplyT]):
                 yield _MappedIterator(iterator)
         finally:
             slots.release_on_behalf_of(borrower)
-            if reservation is not None and call.usage is not None:
-                reservation.settle(call.usage.total_tokens)
+            if reservation is not None and estimate is not None:
+                usage = call.usage  # none reported: the estimate stays (the server may count it)
+                reservation.settle(estimate if usage is None else usage.total_tokens)
 
     def stream(
         self,

@@ -58,19 +58,29 @@ class TokenLimiter(Protocol):
 
 
 class _Entry:
-    """One reservation in the log: when it started and the tokens it holds."""
+    """One reservation in the log: the tokens it holds and when it leaves the window.
 
-    __slots__ = ("_budget", "at", "live", "tokens")
+    ``at`` is the latest moment the request can have reached the server: its
+    start plus the budget's ``hold`` while it is in flight, the end of the
+    attempt once it is settled (if sooner). The entry counts until ``at`` plus
+    the window, so a request is counted in every window the server can have
+    counted it in, however late after its start it was really sent.
+    """
 
-    def __init__(self, budget: TokenBudget, at: float, tokens: int) -> None:
+    __slots__ = ("_budget", "at", "live", "started", "tokens")
+
+    def __init__(self, budget: TokenBudget, started: float, tokens: int) -> None:
         self._budget = budget
-        self.at = at
+        self.started = started
+        self.at = started + budget.hold
         self.tokens = tokens
         self.live = True  # still inside the window (not yet expired)
 
     def settle(self, tokens: int) -> None:
         """Replace the reservation with ``tokens`` (what the reply reported)."""
         tokens = max(int(tokens), 0)
+        # The request reached the server before now: it leaves the window a window from now.
+        self.at = min(self.at, anyio.current_time())
         if self.live:
             self._budget._adjust(self, tokens)
         self.tokens = tokens
@@ -87,9 +97,12 @@ class TokenBudget:
     once the reply reports its usage the reservation is settled to it, so
     what the reservation over-asked is given back at once and what it
     under-asked is charged. A log of the reservations in the window makes the
-    bound hold for every window, not only aligned minutes; an entry leaves
-    the window ``period`` (plus a small margin for arrival jitter) after its
-    start. Waiters are served first come, first served.
+    bound hold for every window, not only aligned minutes, as the server
+    counts arrivals: an entry leaves the window ``period`` (plus a small
+    margin) after the latest moment its request can have reached the server,
+    the end of its attempt (when it is settled), or ``hold`` (one second, at
+    most the period) after its start while it is in flight. Waiters are
+    served first come, first served.
 
     This is what providers enforce: OpenAI charges the prompt and
     ``max_tokens`` when a request arrives; Anthropic refills a bucket of the
@@ -102,7 +115,7 @@ class TokenBudget:
             :class:`RateLimiter`).
     """
 
-    __slots__ = ("_changed", "_lock", "_log", "_used", "limit", "period", "window")
+    __slots__ = ("_changed", "_lock", "_log", "_used", "hold", "limit", "period", "window")
 
     def __init__(self, limit: int, period: float = 60.0, *, margin: float = DEFAULT_MARGIN) -> None:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -113,6 +126,8 @@ class TokenBudget:
         self.period = period
         self.window = period + margin * min(period, 1.0)
         """Seconds a reservation stays in the window (the period plus the margin)."""
+        self.hold = min(period, 1.0)
+        """Seconds after its start a request in flight is assumed to have been sent by."""
         self._log: deque[_Entry] = deque()
         self._used = 0
         self._lock: anyio.Lock | None = None
@@ -129,7 +144,7 @@ class TokenBudget:
     @property
     def used(self) -> int:
         """Tokens held in the current window."""
-        self._expire(anyio.current_time())
+        self._sweep(anyio.current_time())
         return self._used
 
     def _expire(self, now: float) -> None:
@@ -139,6 +154,17 @@ class TokenBudget:
             entry.live = False
             self._used -= entry.tokens
 
+    def _sweep(self, now: float) -> None:
+        """Drop every entry out of the window, also those behind one still in flight."""
+        kept: deque[_Entry] = deque()
+        for entry in self._log:
+            if entry.at <= now - self.window:
+                entry.live = False
+                self._used -= entry.tokens
+            else:
+                kept.append(entry)
+        self._log = kept
+
     def _adjust(self, entry: _Entry, tokens: int) -> None:
         self._used += tokens - entry.tokens
         if tokens < entry.tokens and self._changed is not None:
@@ -147,10 +173,14 @@ class TokenBudget:
     def _wait_needed(self, now: float, tokens: int) -> float:
         """Seconds until ``tokens`` more fit in the window (0 when they fit now)."""
         self._expire(now)
+        if self._used + tokens <= self.limit:
+            return 0.0
+        # A settled entry leaves earlier than its place in the log (behind one in flight).
+        self._sweep(now)
         excess = self._used + tokens - self.limit
         if excess <= 0:
             return 0.0
-        for entry in self._log:
+        for entry in sorted(self._log, key=lambda entry: entry.at):
             excess -= entry.tokens
             if excess <= 0:
                 return entry.at + self.window - now
