@@ -3,8 +3,9 @@
     uv run python examples/batch.py [--requests 200] [--concurrency 10] [--backend trio]
 
 Every 25th item of the embedded demo server fails once with a 503, so a few
-requests are retried. A small plugin counts the requests in flight to show the
-concurrency limit holding.
+requests are retried. The rate limit is paced (one start every 2 ms) with a
+burst of 50 allowed at once; a small plugin counts the requests in flight to
+show the concurrency limit holding during the burst.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def main(base_url: str, count: int, concurrency: int) -> None:
     async with Pynector(
         transport_type="http",
         base_url=base_url,
-        config={"rate_limit": "500/s", "retry_delay": 0.05},
+        config={"rate_limit": "500/s", "rate_burst": 50, "retry_delay": 0.05},
         plugins=[in_flight],
     ) as client:
         requests: Iterator[tuple[dict[str, str], dict[str, Any]]]

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -619,6 +620,28 @@ def test_a_tokens_per_minute_budget_fails_a_request_that_can_never_fit(
     assert "an estimated 120 tokens, more than --tpm 100" in huge["error"]["message"]
     assert summary(done.stdout)["over --tpm"] == "1"
     assert server.hits["/v1/chat/completions"] == 1
+
+
+def test_the_tpm_budget_is_given_back_what_the_replies_did_not_use(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    # Each request reserves an estimated 151 tokens of --tpm 200; the replies report 8.
+    chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 150}
+    lines = [{"id": f"r{n}", **chat} for n in range(5)]
+    source = write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    sdk = ["--transport", "sdk", "--provider", "openai", "--api-key", "sk-test-key"]
+
+    started = time.monotonic()
+    done = run_cli(
+        "batch", source, "-o", out, *sdk, "--base-url", f"{server.url}/v1", "--tpm", "200"
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert all(result["ok"] for result in read_results(out))
+    assert server.hits["/v1/chat/completions"] == 5
+    # Kept at their estimates, one request a minute would fit: four minutes.
+    assert time.monotonic() - started < 60
 
 
 def test_the_default_token_estimate_is_the_text_over_four(tmp_path: Path) -> None:

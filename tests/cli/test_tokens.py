@@ -1,4 +1,4 @@
-"""The ``--tpm`` budget: the token estimate and the sliding window."""
+"""The ``--tpm`` budget: the token estimate and the sliding window of ``TokenBudget``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from pynector.cli import CLISupport
-from pynector.cli._tokens import TokenBudget
+from pynector.concurrency import TokenBudget, TokenBudgetError
 from pynector_sdk._cli import estimate_tokens
 
 
@@ -36,7 +36,7 @@ async def test_no_window_of_the_period_holds_more_than_the_limit() -> None:
     starts: list[tuple[float, int]] = []
 
     async def take(tokens: int) -> None:
-        await budget.acquire(tokens)
+        await budget.reserve(tokens)
         starts.append((anyio.current_time(), tokens))
 
     async with anyio.create_task_group() as group:
@@ -58,12 +58,15 @@ async def test_tokens_that_fit_are_taken_at_once() -> None:
     start = anyio.current_time()
 
     for _ in range(10):
-        await budget.acquire(10)
+        await budget.reserve(10)
 
     assert anyio.current_time() - start < 0.5
 
 
 @pytest.mark.anyio
 async def test_a_request_larger_than_the_whole_budget_is_refused() -> None:
-    with pytest.raises(ValueError, match="101 tokens can never fit a budget of 100"):
-        await TokenBudget(100).acquire(101)
+    with pytest.raises(
+        TokenBudgetError,
+        match="estimated 101 tokens, more than the whole token budget of 100 per minute",
+    ):
+        await TokenBudget(100).reserve(101)

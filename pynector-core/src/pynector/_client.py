@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -23,6 +24,8 @@ from .concurrency import (
     remaining_time,
 )
 from .concurrency._deadline import check_timeout
+from .concurrency._ratelimit import Pacer
+from .concurrency._tokens import TokenBudget, TokenLimiter
 from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
 
 if TYPE_CHECKING:
@@ -259,7 +262,11 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._impl: CallTransport[Any, Any] = _adapt(transport)
         self._telemetry = bool(enable_telemetry)
         rate = self._config.rate_limit
-        self._limiter = RateLimiter(*rate) if rate else RateLimiter(None)
+        self._limiter: Pacer = (
+            RateLimiter(*rate, burst=self._config.rate_burst) if rate else RateLimiter(None)
+        )
+        tokens = self._config.token_limit
+        self._budget: TokenLimiter | None = TokenBudget(*tokens) if tokens else None
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
             base_delay=self._config.retry_delay,
@@ -480,6 +487,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int = 1,
         batch_index: int | None = None,
     ) -> Any:
+        if self._budget is not None:
+            return await self._budgeted_attempt(data, timeout, options, attempt, batch_index)
         # A slot is taken without a coroutine when no wait is needed (the usual case).
         borrower = object()  # one task may hold several slots (a request inside a stream)
         slots = self._slots
@@ -503,6 +512,52 @@ class Pynector(Generic[RequestT, ReplyT]):
             return call.result
         finally:
             slots.release_on_behalf_of(borrower)
+
+    async def _budgeted_attempt(
+        self,
+        data: Any,
+        timeout: float,
+        options: Mapping[str, Any],
+        attempt: int,
+        batch_index: int | None,
+    ) -> Any:
+        """One attempt charged to ``config["token_limit"]``: reserve, send, settle.
+
+        The transport estimates the call before anything waits (``None``: not
+        charged); the budget is waited for before the rate limiter, so that
+        paced starts are not bunched behind a token wait. The reservation is
+        settled to ``call.usage`` once the attempt ends (kept as estimated when
+        the transport reports no usage: the server may have counted it).
+        """
+        budget = self._budget
+        assert budget is not None
+        call = self._call(data, timeout, options, attempt, batch_index)
+        estimate = self._impl.estimate_tokens(call)
+        if estimate is not None:
+            estimate = int(estimate)
+        reservation = None if estimate is None else await budget.reserve(estimate)
+        borrower = object()
+        try:
+            slots = await self._admit(borrower)
+        except BaseException:
+            if reservation is not None:
+                reservation.settle(0)  # cancelled before anything was sent
+            raise
+        try:
+            # The waits above are not part of the attempt's deadline.
+            call.deadline = None if timeout is None else time.monotonic() + timeout
+            relay = self._plugins.relay(self._telemetry)
+            wrappers = None if relay is None else relay.pynector_request(info=call)
+            async with AsyncExitStack() as stack:
+                if wrappers:
+                    await _enter_all(stack, wrappers)
+                call.result = await self._send_within(call)
+            return call.result
+        finally:
+            slots.release_on_behalf_of(borrower)
+            if reservation is not None and estimate is not None:
+                usage = call.usage  # none reported: the estimate stays (the server may count it)
+                reservation.settle(estimate if usage is None else usage.total_tokens)
 
     # -- public API --------------------------------------------------------
 
@@ -973,11 +1028,22 @@ class Pynector(Generic[RequestT, ReplyT]):
     async def _stream(
         self, data: Any, timeout: float, options: Mapping[str, Any]
     ) -> AsyncIterator[AsyncIterator[Any]]:
+        call = self._call(data, timeout, options, streaming=True)
+        budget, reservation = self._budget, None
+        estimate = None if budget is None else self._impl.estimate_tokens(call)
+        if budget is not None and estimate is not None:
+            estimate = int(estimate)
+            reservation = await budget.reserve(estimate)
         borrower = object()
-        slots = await self._admit(borrower)
+        try:
+            slots = await self._admit(borrower)
+        except BaseException:
+            if reservation is not None:
+                reservation.settle(0)  # cancelled before anything was sent
+            raise
+        call.deadline = time.monotonic() + timeout  # the waits are not part of the stream's
         try:
             async with AsyncExitStack() as stack:
-                call = self._call(data, timeout, options, streaming=True)
                 relay = self._plugins.relay(self._telemetry)
                 if relay is not None:
                     await _enter_all(stack, relay.pynector_request(info=call))
@@ -989,6 +1055,9 @@ class Pynector(Generic[RequestT, ReplyT]):
                 yield _MappedIterator(iterator)
         finally:
             slots.release_on_behalf_of(borrower)
+            if reservation is not None and estimate is not None:
+                usage = call.usage  # none reported: the estimate stays (the server may count it)
+                reservation.settle(estimate if usage is None else usage.total_tokens)
 
     def stream(
         self,

@@ -33,8 +33,11 @@ class Config:
         max_connections: Most requests in flight at once for this client; the
             default ``max_concurrency`` of batches and, for pooled transports
             such as HTTP, the connection pool size.
-        rate_limit: ``(count, period)``: at most ``count`` request starts in any
-            ``period`` seconds, or ``None`` for no limit.
+        rate_limit: ``(count, period)``: request starts paced at ``period / count``
+            seconds apart, or ``None`` for no limit.
+        rate_burst: Request starts allowed at once under ``rate_limit`` (1: strictly paced).
+        token_limit: ``(tokens, period)``: at most ``tokens`` (estimated, then as
+            reported) in any ``period`` seconds, or ``None`` for no budget.
         max_response_size: Largest reply body, in bytes after decompression,
             that a transport reads into memory (HTTP: ``request()``, not
             ``stream()``), or ``None`` for no limit.
@@ -47,6 +50,8 @@ class Config:
     retry_after_max: float = 60.0
     max_connections: int = 100
     rate_limit: tuple[int, float] | None = None
+    rate_burst: int = 1
+    token_limit: tuple[int, float] | None = None
     max_response_size: int | None = 100 * 1024 * 1024
 
 
@@ -58,6 +63,9 @@ _HINTS = {
     "retry_after_max": "a number of seconds >= 0, e.g. 60.0",
     "max_connections": "a whole number >= 1, e.g. 100",
     "rate_limit": "requests per second (10) or a string like '10/s' or '600/m'",
+    "rate_burst": "a whole number of requests >= 1 allowed at once under rate_limit, e.g. 1 "
+    "(strictly paced) or 10",
+    "token_limit": "tokens per second (1500) or a string like '90000/m'",
     "max_response_size": "a whole number of bytes >= 1, e.g. 104857600 (100 MiB), or None "
     "for no limit",
 }
@@ -83,6 +91,8 @@ def _model() -> Any:
         retry_after_max: float = Field(defaults.retry_after_max, ge=0, allow_inf_nan=False)
         max_connections: int = Field(defaults.max_connections, ge=1)
         rate_limit: tuple[int, float] | None = None
+        rate_burst: int = Field(defaults.rate_burst, ge=1)
+        token_limit: tuple[int, float] | None = None
         max_response_size: int | None = Field(defaults.max_response_size, ge=1)
 
     return _Settings
@@ -94,7 +104,7 @@ def _label(key: str, from_env: set[str]) -> str:
     )
 
 
-def _rate(value: object) -> tuple[int, float] | None:
+def _rate(value: object, key: str) -> tuple[int, float] | None:
     from .concurrency import parse_rate
 
     if isinstance(value, str):
@@ -102,10 +112,10 @@ def _rate(value: object) -> tuple[int, float] | None:
         if not stripped or stripped.lower() == "none":
             return None
         try:
-            return parse_rate(float(stripped))
+            return parse_rate(float(stripped), key)
         except ValueError:
-            return parse_rate(stripped)
-    return None if value is None else parse_rate(value)
+            return parse_rate(stripped, key)
+    return None if value is None else parse_rate(value, key)
 
 
 def load_config(
@@ -151,9 +161,9 @@ def load_config(
             value is None or (key in from_env and value.lower() in ("", "none"))
         ):
             merged[key] = None
-        elif key == "rate_limit":
+        elif key in ("rate_limit", "token_limit"):
             try:
-                merged[key] = _rate(value)
+                merged[key] = _rate(value, key)
             except ConfigurationError:
                 raise ConfigurationError(
                     f"{_label(key, from_env)}={value!r} is invalid: expected {_HINTS[key]}."

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from pynector.errors import ConfigurationError
+from pynector.concurrency import TokenBudgetError
 
 from ._arguments import (
     add_client_arguments,
@@ -44,15 +44,16 @@ from ._errors import UsageError
 from ._json import error_json
 from ._progress import Reporter, make_reporter, print_summary
 from ._secrets import Secrets, request_secrets
+from ._tokens import over_tpm
 
 if TYPE_CHECKING:
     from pynector import BatchResult
     from pynector._client import Pynector
+    from pynector.concurrency import TokenBudget
 
     from ._command import Subcommands
     from ._ledger import OutputState, RequestLine, RequestParser
     from ._support import CLISupport
-    from ._tokens import TokenBudget
 
 __all__ = ["add_batch_parser", "run_batch"]
 
@@ -127,8 +128,9 @@ def add_batch_parser(subcommands: Subcommands) -> None:
         "--tpm",
         type=whole_number,
         metavar="TOKENS",
-        help="tokens-per-minute budget (sdk): each attempt waits until its estimated tokens "
-        "(text / 4 + max_tokens) fit in the last minute",
+        help="tokens-per-minute budget: each attempt waits until its estimated tokens "
+        "(text / 4 + max_tokens) fit in the last minute; the reply's usage then replaces "
+        "the estimate",
     )
     group.add_argument(
         "--retry-failed",
@@ -217,7 +219,7 @@ class _Batch:
         parse = self.parser.parse
         seen, ok, failed = self.seen, self.state.ok, self.state.failed
         advance = self.reporter.advance
-        secrets, budget = self.secrets, self.budget
+        secrets = self.secrets
         estimate = self.support.estimate_tokens
         for number, raw in iter_lines(self.args.input):
             if self.stopped_by is not None:
@@ -228,7 +230,7 @@ class _Batch:
                 key = id_key(request.id)
                 # The line's own credentials (headers, URL, params) are scrubbed too.
                 line_secrets = secrets + request_secrets(request.data)
-                tokens = estimate(request.data) if budget is not None else 0
+                tokens = estimate(request.data) if self.args.tpm is not None else 0
             except Exception as exc:
                 why = str(exc) if isinstance(exc, LineError) else _unreadable(exc)
                 self.bad += 1
@@ -275,16 +277,13 @@ class _Batch:
             yield job[0].data, _NO_OPTIONS
 
     async def _before_attempt(self, index: int, data: Any, attempt: int) -> None:
-        """Hold each attempt until its estimated tokens fit the ``--tpm`` budget."""
+        """Charge the CLI's estimate to ``--tpm`` (a transport that makes no estimate)."""
         budget = self.budget
         assert budget is not None
         tokens = self.pending[index][2]
         if tokens > budget.limit:
-            raise TokenBudgetError(
-                f"this request needs an estimated {tokens} tokens, more than "
-                f"--tpm {budget.limit} allows in a minute; raise --tpm or shorten it"
-            )
-        await budget.acquire(tokens)
+            raise over_tpm(tokens, budget.limit)
+        await budget.reserve(tokens)
 
     def _record(self, result: BatchResult[Any]) -> None:
         """Write the result line of one finished request."""
@@ -297,6 +296,7 @@ class _Batch:
         if isinstance(error, TokenBudgetError):  # refused before its first attempt started
             self.over_budget += 1
             attempts = 0
+            error = over_tpm(error.tokens, self.args.tpm)
         self._write(request, secrets, False, error, attempts, result.elapsed)
 
     def _write(
@@ -468,7 +468,7 @@ class _Batch:
 
     def dry_run(self) -> None:
         """Read the whole input as a real run would, and check each request; send nothing."""
-        budget, validate = self.budget, self.validate
+        tpm, validate = self.args.tpm, self.validate
         for request, secrets, tokens in self.requests_to_send():
             self.sent += 1
             if validate is not None:
@@ -485,11 +485,11 @@ class _Batch:
                         )
                     )
                     continue
-            if budget is not None and tokens > budget.limit:
+            if tpm is not None and tokens > tpm:
                 self.over_budget += 1
                 self.reporter.note(
                     f"{self.args.input}:{request.line}: an estimated {tokens} tokens: more than "
-                    f"--tpm {budget.limit}; it would fail without being sent"
+                    f"--tpm {tpm}; it would fail without being sent"
                 )
 
     # -- the end --------------------------------------------------------------------
@@ -523,7 +523,7 @@ class _Batch:
         rows += [("bad lines", str(self.bad)), ("duplicate ids", str(self.duplicates))]
         if self.args.dry_run and self.validate is not None:
             rows.append(("rejected by the transport", str(self.rejected)))
-        if self.budget is not None:
+        if self.args.tpm is not None:
             rows.append(("over --tpm", str(self.over_budget)))
         if not self.args.dry_run:
             rate = self.sent / self.elapsed if self.elapsed > 0 else 0.0
@@ -582,13 +582,6 @@ def _validator(client: Pynector) -> Callable[[Any], object] | None:
     """The transport's ``validate(data)``: checks a request without sending it, if offered."""
     validate = getattr(client.transport, "validate", None)
     return validate if callable(validate) else None
-
-
-class TokenBudgetError(ConfigurationError):
-    """A request whose estimated tokens exceed the whole ``--tpm`` budget: never sent.
-
-    A ``ConfigurationError``: raise ``--tpm`` or shorten the request.
-    """
 
 
 # -- set-up -----------------------------------------------------------------------------
@@ -855,6 +848,8 @@ def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any])
             ) from None
         rate = args.rate.strip()
         config["rate_limit"] = float(rate) if _is_number(rate) else rate
+    if args.tpm is not None:
+        config["token_limit"] = f"{args.tpm}/m"  # charged by transports that estimate
     try:
         return Pynector(transport_type=name, config=config, **options)
     except ConfigurationError as exc:
@@ -886,9 +881,9 @@ def run_batch(args: argparse.Namespace) -> int:
         reporter = make_reporter("none" if args.dry_run else args.progress, secrets)
         budget: TokenBudget | None = None
         if args.tpm is not None:
-            from ._tokens import TokenBudget
+            from ._tokens import cli_budget
 
-            budget = TokenBudget(args.tpm)
+            budget = cli_budget(client, args.tpm)
         parser = RequestParser(support, options)
         batch = _Batch(
             args, client, parser, OutputState(), None, secrets, reporter, budget, support

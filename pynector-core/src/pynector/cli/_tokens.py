@@ -1,73 +1,51 @@
-"""A tokens-per-minute budget for ``pynector batch --tpm``.
+"""``pynector batch --tpm``: the client's token budget, ``config["token_limit"]``.
 
-Providers limit tokens per minute as well as requests. Before a request is
-sent its cost is estimated from the request itself (no tokenizer, no network)
-by the transport's :meth:`~pynector.cli.CLISupport.estimate_tokens` (the sdk
-transport counts a chat's text and its output allowance; the default counts
-all the text, four characters a token), and a sliding window holds each attempt
-back until the window has room.
+``--tpm N`` is ``config={"token_limit": "N/m"}``: each attempt reserves the
+transport's estimate (:meth:`CallTransport.estimate_tokens
+<pynector.transport.protocol.CallTransport.estimate_tokens>`; the sdk transport
+counts a chat's text and its output allowance) and the reservation is settled
+to the usage the reply reports. A transport that makes no estimate of its own
+(``http``, a plugin's) is charged the CLI's estimate instead
+(:meth:`~pynector.cli.CLISupport.estimate_tokens`, all the text at four
+characters a token), in a budget of the same kind, before each attempt.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from typing import TYPE_CHECKING, Any
 
-import anyio
+from pynector.concurrency import TokenBudget, TokenBudgetError
 
-__all__ = ["TokenBudget"]
+if TYPE_CHECKING:
+    from pynector import Pynector
+
+__all__ = ["PERIOD", "cli_budget", "over_tpm"]
+
+PERIOD = 60.0
+"""``--tpm`` counts tokens per minute."""
 
 
-class TokenBudget:
-    """At most ``limit`` estimated tokens start in any window of ``period`` seconds.
+def _estimates(transport: Any) -> bool:
+    """Whether the transport makes a token estimate of its own for the client's budget."""
+    from pynector.transport.protocol import CallTransport
 
-    A log of the recent starts and their costs makes the bound hold for every
-    window, not only aligned minutes. Waiters are served first come, first served.
+    kind = type(transport)
+    own = getattr(kind, "estimate_tokens", None)
+    # A full transport derives from CallTransport (checked nominally, as the client does).
+    return CallTransport in kind.__mro__ and own is not CallTransport.estimate_tokens
 
-    Args:
-        limit: Tokens allowed per window.
-        period: The window's length in seconds (60 for tokens per minute).
-    """
 
-    __slots__ = ("_lock", "_log", "_used", "limit", "period")
+def cli_budget(client: Pynector[Any, Any], tpm: int) -> TokenBudget | None:
+    """The budget the CLI charges itself, for a transport that does not estimate; else ``None``."""
+    return None if _estimates(client.transport) else TokenBudget(tpm, PERIOD)
 
-    def __init__(self, limit: int, period: float = 60.0) -> None:
-        if limit < 1 or period <= 0:
-            raise ValueError("TokenBudget needs limit >= 1 and period > 0")
-        self.limit = limit
-        self.period = period
-        self._log: deque[tuple[float, int]] = deque()
-        self._used = 0
-        self._lock: anyio.Lock | None = None
 
-    def _expire(self, now: float) -> None:
-        log = self._log
-        while log and log[0][0] <= now - self.period:
-            self._used -= log.popleft()[1]
-
-    def _wait_needed(self, now: float, tokens: int) -> float:
-        """Seconds until ``tokens`` more fit in the window (0 when they fit now)."""
-        self._expire(now)
-        excess = self._used + tokens - self.limit
-        if excess <= 0:
-            return 0.0
-        for started, cost in self._log:
-            excess -= cost
-            if excess <= 0:
-                return started + self.period - now
-        return self.period  # pragma: no cover - tokens > limit is refused earlier
-
-    async def acquire(self, tokens: int) -> None:
-        """Wait until ``tokens`` fit in the window, and record them.
-
-        Raises:
-            ValueError: If ``tokens`` exceeds the whole budget: it could never fit.
-        """
-        if tokens > self.limit:
-            raise ValueError(f"{tokens} tokens can never fit a budget of {self.limit}")
-        if self._lock is None:
-            self._lock = anyio.Lock()
-        async with self._lock:
-            while (wait := self._wait_needed(anyio.current_time(), tokens)) > 0:  # noqa: ASYNC110
-                await anyio.sleep(wait)
-            self._log.append((anyio.current_time(), tokens))
-            self._used += tokens
+def over_tpm(tokens: int, tpm: int) -> TokenBudgetError:
+    """The error of a request whose estimate alone exceeds ``--tpm``, worded for the CLI."""
+    return TokenBudgetError(
+        f"this request needs an estimated {tokens} tokens, more than --tpm {tpm} allows "
+        "in a minute; raise --tpm or shorten it",
+        tokens=tokens,
+        limit=tpm,
+        period=PERIOD,
+    )

@@ -4,7 +4,10 @@
 - :class:`WorkerPool`: a fixed set of workers pulling from any iterable.
 - :class:`RetryPolicy`: bounded attempts, jittered exponential backoff with a
   cap, and server-chosen waits (Retry-After) within a bound.
-- :class:`RateLimiter`: at most N starts in any window, pausable by a 429.
+- :class:`RateLimiter`: starts paced at period / count (GCRA), with an
+  optional burst, pausable by a 429.
+- :class:`TokenBudget`: at most N tokens in any window, reserved from an
+  estimate and settled to the reply's usage.
 - :func:`parse_retry_after` / :func:`retry_after_from_headers`: a server's
   Retry-After (seconds or HTTP date; ``retry-after-ms``) in seconds, clamped.
 
@@ -14,6 +17,7 @@ All of them run on asyncio and trio through AnyIO.
 from ._deadline import deadline as deadline
 from ._deadline import remaining_time as remaining_time
 from ._pool import WorkerPool as WorkerPool
+from ._ratelimit import Pacer as Pacer
 from ._ratelimit import RateLimiter as RateLimiter
 from ._ratelimit import parse_rate as parse_rate
 from ._retry import RetryDecision as RetryDecision
@@ -21,12 +25,21 @@ from ._retry import RetryPolicy as RetryPolicy
 from ._retry_after import MAX_RETRY_AFTER as MAX_RETRY_AFTER
 from ._retry_after import parse_retry_after as parse_retry_after
 from ._retry_after import retry_after_from_headers as retry_after_from_headers
+from ._tokens import TokenBudget as TokenBudget
+from ._tokens import TokenBudgetError as TokenBudgetError
+from ._tokens import TokenLimiter as TokenLimiter
+from ._tokens import TokenReservation as TokenReservation
 
 __all__ = [
     "MAX_RETRY_AFTER",
+    "Pacer",
     "RateLimiter",
     "RetryDecision",
     "RetryPolicy",
+    "TokenBudget",
+    "TokenBudgetError",
+    "TokenLimiter",
+    "TokenReservation",
     "WorkerPool",
     "deadline",
     "parse_rate",

@@ -1,42 +1,51 @@
-"""The rate limiter: at most N request starts in any window of a given length."""
+"""The rate limiter: request starts paced at ``period / count``, with an optional burst."""
 
 from __future__ import annotations
 
 import math
-from collections import deque
+from typing import Protocol
 
 import anyio
 
 from pynector.errors import ConfigurationError
 
-__all__ = ["RateLimiter", "parse_rate"]
+__all__ = ["DEFAULT_MARGIN", "Pacer", "RateLimiter", "parse_rate"]
 
 _PERIODS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0}
 
+DEFAULT_MARGIN = 0.02
+"""The spacing's share kept free for arrival jitter (see :class:`RateLimiter`)."""
 
-def parse_rate(value: object) -> tuple[int, float]:
+
+def parse_rate(value: object, key: str = "rate_limit") -> tuple[int, float]:
     """Parse a rate into ``(count, period_seconds)``.
 
-    Accepts a positive number of requests per second (``10``, ``2.5``) or a
-    string ``"N/s"`` or ``"N/m"`` (``"600/m"``; ``sec``, ``second``, ``min``
-    and ``minute`` are accepted too). A fractional per-second rate becomes a
-    whole count over a longer window (``0.5`` -> 1 per 2 s).
+    Accepts a positive number per second (``10``, ``2.5``) or a string
+    ``"N/s"`` or ``"N/m"`` (``"600/m"``; ``sec``, ``second``, ``min`` and
+    ``minute`` are accepted too). A fractional per-second rate becomes a whole
+    count over a longer window (``0.5`` -> 1 per 2 s).
+
+    Args:
+        value: The rate.
+        key: The setting named in the error (``rate_limit``, ``token_limit``).
 
     Raises:
         ConfigurationError: If the value is not one of those forms.
     """
-    hint = "use a number of requests per second (10) or a string like '10/s' or '600/m'"
+    unit = "tokens" if key == "token_limit" else "requests"
+    example = "'90000/m'" if key == "token_limit" else "'10/s' or '600/m'"
+    hint = f"use a number of {unit} per second (10) or a string like {example}"
     if isinstance(value, str):
         import re
 
         match = re.match(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$", value.lower())
         if not match or match.group(2) not in _PERIODS or int(match.group(1)) < 1:
-            raise ConfigurationError(f"rate_limit={value!r} is invalid: {hint}")
+            raise ConfigurationError(f"{key}={value!r} is invalid: {hint}")
         return int(match.group(1)), _PERIODS[match.group(2)]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"rate_limit={value!r} is invalid: {hint}")
+        raise ConfigurationError(f"{key}={value!r} is invalid: {hint}")
     if not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"rate_limit={value!r} is invalid: it must be > 0; {hint}")
+        raise ConfigurationError(f"{key}={value!r} is invalid: it must be > 0; {hint}")
     if value >= 1 and float(value).is_integer():
         return int(value), 1.0
     if value >= 1:
@@ -44,39 +53,92 @@ def parse_rate(value: object) -> tuple[int, float]:
     return 1, 1.0 / value
 
 
-class RateLimiter:
-    """Let at most ``count`` operations start in any window of ``period`` seconds.
+class Pacer(Protocol):
+    """What the client needs of a request-rate limiter.
 
-    A sliding log of the last ``count`` start times makes the bound exact for
-    every window, not only for aligned ones. Waiters are served first come,
-    first served. :meth:`pause` holds every caller back until a moment (a
-    server's Retry-After applies to the whole client, not one request).
-
-    Args:
-        count: Starts allowed per window, or ``None`` for no limit (pauses only).
-        period: The window's length in seconds.
+    :class:`RateLimiter` keeps its state in the process; a limiter whose state
+    lives in a shared store implements the same three members.
     """
 
-    __slots__ = ("_lock", "_log", "_paused_until", "count", "period")
+    @property
+    def idle(self) -> bool:
+        """True when :meth:`acquire` would return at once without recording anything."""
+        ...
 
-    def __init__(self, count: int | None, period: float = 1.0) -> None:
+    async def acquire(self) -> None:
+        """Wait until one more start is allowed, and record it."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller back for ``seconds`` from now (extends, never shortens)."""
+        ...
+
+
+class RateLimiter:
+    """Pace starts at ``count`` per ``period`` seconds (GCRA), with an optional burst.
+
+    The generic cell rate algorithm: each start moves a theoretical arrival
+    time on by the spacing ``period / count``; a start is allowed when that
+    time is at most ``burst - 1`` spacings ahead of now. With ``burst=1`` the
+    starts are evenly spaced, so no window of any length sees more than its
+    share, whatever the server counts with (a sliding window, fixed windows
+    or a token bucket). ``burst=b`` lets ``b`` starts go at once after a quiet
+    spell, then paces again.
+
+    The spacing is stretched by ``margin`` (a fraction, 2% by default) of the
+    spacing, and by at most ``margin`` seconds when the spacing is longer than
+    one second: a start is counted here, before connecting and sending, so
+    the server sees arrivals a little jittered. The margin keeps them within
+    the limit in every one-second (and longer) window as the server counts.
+
+    Waiters are served first come, first served. :meth:`pause` holds every
+    caller back until a moment (a server's Retry-After applies to the whole
+    client, not one request); after a pause the starts are paced again, with
+    no burst.
+
+    Args:
+        count: Starts allowed per ``period``, or ``None`` for no limit (pauses only).
+        period: The period in seconds.
+        burst: Starts allowed at once (1: strictly paced).
+        margin: The spacing's share kept free for arrival jitter (0 for none).
+    """
+
+    __slots__ = ("_lock", "_paused_until", "_slack", "_tat", "burst", "count", "interval", "period")
+
+    def __init__(
+        self,
+        count: int | None,
+        period: float = 1.0,
+        *,
+        burst: int = 1,
+        margin: float = DEFAULT_MARGIN,
+    ) -> None:
         if count is not None and (
             isinstance(count, bool) or not isinstance(count, int) or count < 1
         ):
             raise ConfigurationError(f"RateLimiter(count={count!r}) must be a whole number >= 1")
         if not math.isfinite(period) or period <= 0:
             raise ConfigurationError(f"RateLimiter(period={period!r}) must be a positive number")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise ConfigurationError(f"RateLimiter(burst={burst!r}) must be a whole number >= 1")
+        if not isinstance(margin, int | float) or not 0 <= margin < 1:
+            raise ConfigurationError(f"RateLimiter(margin={margin!r}) must be >= 0 and < 1")
         self.count = count
         self.period = period
-        self._log: deque[float] = deque(maxlen=count or 1)
+        self.burst = burst
+        spacing = period / count if count else 0.0
+        self.interval = spacing + margin * min(spacing, 1.0)
+        """Seconds between two paced starts (the spacing plus the margin)."""
+        self._slack = min(margin / 2, self.interval)
+        self._tat = -math.inf  # theoretical arrival time of the next start
         self._paused_until = -math.inf
         self._lock: anyio.Lock | None = None
 
     @classmethod
-    def from_rate(cls, rate: object) -> RateLimiter:
+    def from_rate(cls, rate: object, *, burst: int = 1) -> RateLimiter:
         """Build a limiter from anything :func:`parse_rate` accepts."""
         count, period = parse_rate(rate)
-        return cls(count, period)
+        return cls(count, period, burst=burst)
 
     @property
     def idle(self) -> bool:
@@ -85,13 +147,29 @@ class RateLimiter:
 
     def pause(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` from now (extends, never shortens)."""
-        self._paused_until = max(self._paused_until, anyio.current_time() + max(seconds, 0.0))
+        until = anyio.current_time() + max(seconds, 0.0)
+        if until > self._paused_until:
+            self._paused_until = until
+            if self.count is not None:
+                # Paced again from the end of the pause: no burst into a server that just refused.
+                self._tat = max(self._tat, until + (self.burst - 1) * self.interval)
 
     def _wait_needed(self, now: float) -> float:
         wait = self._paused_until - now
-        if self.count is not None and len(self._log) == self.count:
-            wait = max(wait, self._log[0] + self.period - now)
+        if self.count is not None:
+            wait = max(wait, self._tat - (self.burst - 1) * self.interval - now)
         return wait
+
+    def _record(self, now: float, scheduled: bool = False) -> None:
+        if self.count is None:
+            self._paused_until = -math.inf  # the pause is over
+        elif scheduled:
+            # A waiter woken a little late by the event loop keeps the schedule
+            # (half the margin's seconds): otherwise every late wake-up would
+            # slow the rate a little more.
+            self._tat = max(self._tat, now - self._slack) + self.interval
+        else:
+            self._tat = max(self._tat, now) + self.interval
 
     async def acquire(self) -> None:
         """Wait until one more start is allowed, and record it."""
@@ -100,17 +178,13 @@ class RateLimiter:
         now = anyio.current_time()
         lock = self._lock
         if (lock is None or not lock.locked()) and self._wait_needed(now) <= 0:
-            if self.count is None:
-                self._paused_until = -math.inf  # the pause is over
-            else:
-                self._log.append(now)
+            self._record(now)
             return
         if lock is None:
             lock = self._lock = anyio.Lock()
         async with lock:
-            while (wait := self._wait_needed(anyio.current_time())) > 0:  # noqa: ASYNC110
+            scheduled = False
+            while (wait := self._wait_needed(anyio.current_time())) > 0:
                 await anyio.sleep(wait)
-            if self.count is None:
-                self._paused_until = -math.inf  # the pause is over
-            else:
-                self._log.append(anyio.current_time())
+                scheduled = True
+            self._record(anyio.current_time(), scheduled)
