@@ -249,15 +249,21 @@ def test_the_strictest_hint_wins_and_tokens_count_in_calls_like_the_last() -> No
     assert server_hint(headers, Usage(400, 100)) == (2, 10.0)  # 1000 // 500 calls in 10 s
     assert server_hint(headers) == (100, 3.0)  # no usage: tokens left tell nothing
     assert server_hint({**headers, "x-ratelimit-remaining-tokens": "0"}) == (0, 10.0)
+    soon = datetime.fromtimestamp(time.time() + 20, UTC).isoformat()
     anthropic = {
         "anthropic-ratelimit-requests-remaining": "50",
-        "anthropic-ratelimit-requests-reset": "2099-01-01T00:00:00Z",
+        "anthropic-ratelimit-requests-reset": soon,
         "anthropic-ratelimit-output-tokens-remaining": "10",
-        "anthropic-ratelimit-output-tokens-reset": "2099-01-01T00:00:00Z",
+        "anthropic-ratelimit-output-tokens-reset": soon,
     }
-    assert server_hint(anthropic, Usage(5, 2)) is None  # a reset beyond a day is no hint
+    remaining, reset = server_hint(anthropic, Usage(5, 2)) or (0, 0.0)
+    assert remaining == 5  # 10 output tokens left, 2 a call
+    assert 15 < reset <= 20
+    later = {**anthropic, "anthropic-ratelimit-requests-reset": "2099-01-01T00:00:00Z"}
+    assert server_hint(later) is None  # a reset beyond a day is no hint; tokens tell nothing
     assert server_hint({"x-ratelimit-remaining-requests": "2"}) is None  # no reset
-    assert server_hint({"x-ratelimit-remaining-requests": "2.5", "x-ratelimit-reset-requests": "1s"}) is None
+    bad = {"x-ratelimit-remaining-requests": "2.5", "x-ratelimit-reset-requests": "1s"}
+    assert server_hint(bad) is None
     assert server_hint({}) is None
 
 
