@@ -45,6 +45,7 @@ _ANTHROPIC = (
     ),
 )
 _HEADERS = _OPENAI + _ANTHROPIC
+_REMAINING = frozenset(name for name, _, _ in _HEADERS)
 
 
 def parse_reset(value: object, now: float | None = None) -> float | None:
@@ -118,12 +119,16 @@ def server_hint(headers: Mapping[str, str], usage: Usage | None = None) -> tuple
     with the longest time per remaining start.
 
     Args:
-        headers: The reply's headers (case-insensitive, or a mapping with lower-case keys).
+        headers: The reply's headers: a case-insensitive mapping whose names
+            iterate lower-cased (pynector's and httpx's ``Headers``), or a
+            mapping with lower-case keys.
         usage: The usage the transport reported for the attempt, if any.
 
     Returns:
         ``None`` when the headers hold no usable hint (missing or bad values).
     """
+    if _REMAINING.isdisjoint(headers):
+        return None  # the usual reply: one pass over the names, no lookups
     get = headers.get
     best: tuple[int, float] | None = None
     worst = -1.0
