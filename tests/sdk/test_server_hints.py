@@ -10,7 +10,7 @@ import pytest
 from pynector import Pynector
 
 from ._fake_api import FakeAPI
-from .conftest import anthropic_client, openai_client
+from .conftest import SDK_STREAM_GENERATORS, anthropic_client, openai_client
 
 pytestmark = pytest.mark.anyio
 
@@ -64,3 +64,16 @@ async def test_hints_never_let_the_client_go_faster_than_rate_limit(
         await _send(pynector, _chat(client), 6)
     assert api.refused == 0
     assert api.arrivals[-1] - api.arrivals[0] >= 5 * 0.2 * 0.9
+
+
+@SDK_STREAM_GENERATORS
+async def test_a_stream_reads_the_hints_too(api: FakeAPI) -> None:
+    api.limit_window(2, 0.6)
+    chat = {**_chat(openai_client), "stream": True}
+    async with openai_client(api) as pynector:
+        for _ in range(5):
+            async with pynector.stream(chat) as events:
+                async for _event in events:
+                    pass
+    assert api.refused == 0
+    assert 1.2 <= api.arrivals[-1] - api.arrivals[0] < 6.0
