@@ -23,15 +23,20 @@ tests can count HTTP calls exactly. Behaviour is steered without sleeps:
   reasoning tokens (:data:`OPENAI_CACHED_USAGE`), Anthropic's cache reads and
   writes (:data:`ANTHROPIC_CACHED_USAGE`);
 * a chat-completions stream with ``"stream_options": {"include_usage": true}``
-  ends with a chunk carrying the usage, as OpenAI's does.
+  ends with a chunk carrying the usage, as OpenAI's does;
+* ``limit_window(limit, window, ...)`` enforces a fixed window of requests
+  (or tokens, 7 a call) as a provider does, answering 429 past it, and
+  announces what remains in OpenAI's or Anthropic's rate-limit headers.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,6 +72,16 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     peer_port: int
+
+
+@dataclass
+class _Window:
+    limit: int
+    window: float
+    unit: str
+    style: str
+    start: float | None = None
+    spent: list[tuple[float, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -271,6 +286,7 @@ def error_body(path: str, status: int) -> dict[str, Any]:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    _hint_headers: dict[str, str] | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -282,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
+        for name, value in {**(self._hint_headers or {}), **(headers or {})}.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
@@ -291,6 +307,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
+        for name, value in (self._hint_headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
 
     def _chunk(self, data: bytes) -> None:
@@ -343,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
             body,
             self.client_address[1],
         )
-        reply = api._record(record)
+        reply, self._hint_headers = api._record(record)
         try:
             if reply is not None:
                 self._send_json(
@@ -447,6 +465,11 @@ class FakeAPI:
         self.release_event = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._window: _Window | None = None
+        self.refused = 0
+        """Requests answered 429 by :meth:`limit_window`."""
+        self.arrivals: list[float] = []
+        """When each POST arrived (``time.monotonic``)."""
 
     # -- life cycle --------------------------------------------------------------
 
@@ -499,6 +522,53 @@ class FakeAPI:
             queue = self._scripted.setdefault(path, deque())
             queue.extend(_Reply(status, dict(headers or {}), body) for _ in range(times))
 
+    def limit_window(
+        self, limit: int, window: float, *, unit: str = "requests", style: str = "openai"
+    ) -> None:
+        """Accept ``limit`` requests (``unit="tokens"``: tokens, 7 a call) per fixed window.
+
+        The windows start at the first POST and last ``window`` seconds. Every
+        POST's reply carries what remains and when the window ends, in
+        OpenAI's headers (``style="openai"``, durations) or Anthropic's
+        (``"anthropic"``, RFC 3339 timestamps); one past the limit gets 429
+        with no Retry-After.
+        """
+        with self._lock:
+            self._window = _Window(limit, window, unit, style)
+
+    def _window_reply(self, record: Recorded) -> tuple[_Reply | None, dict[str, str] | None]:
+        window = self._window
+        if window is None or record.method != "POST":
+            return None, None
+        now = time.monotonic()
+        self.arrivals.append(now)
+        if window.start is None:
+            window.start = now
+        begin = window.start + math.floor((now - window.start) / window.window) * window.window
+        cost = 1 if window.unit == "requests" else 7  # the usage every plain reply reports
+        spent = sum(c for at, c in window.spent if at >= begin) + cost
+        reset = begin + window.window - now
+        refused = spent > window.limit
+        if not refused:
+            window.spent.append((now, cost))
+        remaining = str(max(window.limit - spent, 0))
+        if window.style == "anthropic":
+            at = time.time() + reset
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f"{at % 1:.3f}"[1:] + "Z"
+            headers = {
+                f"anthropic-ratelimit-{window.unit}-remaining": remaining,
+                f"anthropic-ratelimit-{window.unit}-reset": stamp,
+            }
+        else:
+            headers = {
+                f"x-ratelimit-remaining-{window.unit}": remaining,
+                f"x-ratelimit-reset-{window.unit}": f"{reset * 1000:.0f}ms",
+            }
+        if refused:
+            self.refused += 1
+            return _Reply(429, headers), headers
+        return None, headers
+
     def release(self) -> None:
         """Let every ``"model": "hold"`` request (now and later) answer."""
         self.release_event.set()
@@ -521,14 +591,15 @@ class FakeAPI:
 
     # -- used by the handler -------------------------------------------------------
 
-    def _record(self, record: Recorded) -> _Reply | None:
+    def _record(self, record: Recorded) -> tuple[_Reply | None, dict[str, str] | None]:
         with self._cond:
             self.requests.append(record)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             self._cond.notify_all()
+            limited, hints = self._window_reply(record)
             queue = self._scripted.get(record.path)
-            return queue.popleft() if queue else None
+            return (queue.popleft() if queue else limited), hints
 
     def _done(self) -> None:
         with self._cond:

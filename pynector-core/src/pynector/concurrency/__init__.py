@@ -10,12 +10,17 @@
   estimate and settled to the reply's usage.
 - :func:`parse_retry_after` / :func:`retry_after_from_headers`: a server's
   Retry-After (seconds or HTTP date; ``retry-after-ms``) in seconds, clamped.
+- :func:`server_hint` / :func:`parse_reset`: the providers' rate-limit headers
+  (OpenAI ``x-ratelimit-*``, Anthropic ``anthropic-ratelimit-*``) as starts
+  remaining before a reset, which :meth:`RateLimiter.hint` spreads out.
 
 All of them run on asyncio and trio through AnyIO.
 """
 
 from ._deadline import deadline as deadline
 from ._deadline import remaining_time as remaining_time
+from ._hints import parse_reset as parse_reset
+from ._hints import server_hint as server_hint
 from ._pool import WorkerPool as WorkerPool
 from ._ratelimit import Pacer as Pacer
 from ._ratelimit import RateLimiter as RateLimiter
@@ -43,7 +48,9 @@ __all__ = [
     "WorkerPool",
     "deadline",
     "parse_rate",
+    "parse_reset",
     "parse_retry_after",
     "remaining_time",
     "retry_after_from_headers",
+    "server_hint",
 ]

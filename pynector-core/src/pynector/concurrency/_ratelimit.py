@@ -103,7 +103,19 @@ class RateLimiter:
         margin: The spacing's share kept free for arrival jitter (0 for none).
     """
 
-    __slots__ = ("_lock", "_paused_until", "_slack", "_tat", "burst", "count", "interval", "period")
+    __slots__ = (
+        "_hint_interval",
+        "_hint_until",
+        "_lock",
+        "_paused_until",
+        "_slack",
+        "_tat",
+        "burst",
+        "count",
+        "interval",
+        "margin",
+        "period",
+    )
 
     def __init__(
         self,
@@ -126,12 +138,15 @@ class RateLimiter:
         self.count = count
         self.period = period
         self.burst = burst
+        self.margin = margin
         spacing = period / count if count else 0.0
         self.interval = spacing + margin * min(spacing, 1.0)
         """Seconds between two paced starts (the spacing plus the margin)."""
         self._slack = min(margin / 2, self.interval)
         self._tat = -math.inf  # theoretical arrival time of the next start
         self._paused_until = -math.inf
+        self._hint_until = -math.inf  # a server's hint paces the starts until then
+        self._hint_interval = 0.0
         self._lock: anyio.Lock | None = None
 
     @classmethod
@@ -154,6 +169,36 @@ class RateLimiter:
                 # Paced again from the end of the pause: no burst into a server that just refused.
                 self._tat = max(self._tat, until + (self.burst - 1) * self.interval)
 
+    def hint(self, remaining: int, reset: float) -> None:
+        """Spread ``remaining`` starts over the ``reset`` seconds a server announced.
+
+        A server's rate-limit headers say how many more requests it accepts
+        before its limit resets. Until the reset, starts are kept
+        ``reset / remaining`` apart (stretched by the margin), so the
+        remaining ones are spread over the time left; when none remain, every
+        caller waits for the reset. A hint only ever slows the limiter down: one
+        that allows more than the configured rate changes nothing.
+
+        Args:
+            remaining: Starts the server still accepts before the reset.
+            reset: Seconds until the reset.
+        """
+        if remaining < 0 or not math.isfinite(reset) or reset <= 0:
+            return
+        spacing = reset / max(remaining, 1) * (1 + self.margin)
+        if spacing <= self.interval:
+            return  # no slower than the configured pace: nothing to do
+        now = anyio.current_time()
+        if remaining == 0:
+            self._hint_until = -math.inf  # after the reset: the configured pace again
+            self.pause(spacing)
+            return
+        # The next start may go now; the ones after it keep the spacing until the reset.
+        self._hint_until = now + reset
+        self._hint_interval = spacing
+        if self._paused_until == -math.inf:
+            self._paused_until = now  # no longer idle: the starts are recorded
+
     def _wait_needed(self, now: float) -> float:
         wait = self._paused_until - now
         if self.count is not None:
@@ -161,9 +206,14 @@ class RateLimiter:
         return wait
 
     def _record(self, now: float, scheduled: bool = False) -> None:
-        if self.count is None:
+        if now < self._hint_until:
+            # A server's hint: the next start waits its spacing (a pause only extends).
+            self._paused_until = max(self._paused_until, now + self._hint_interval)
+        elif self.count is None:
             self._paused_until = -math.inf  # the pause is over
-        elif scheduled:
+        if self.count is None:
+            return
+        if scheduled:
             # A waiter woken a little late by the event loop keeps the schedule
             # (half the margin's seconds): otherwise every late wake-up would
             # slow the rate a little more.
