@@ -266,8 +266,6 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._limiter: Pacer = (
             RateLimiter(*rate, burst=self._config.rate_burst) if rate else RateLimiter(None)
         )
-        # Server hints (rate-limit headers) slow this limiter down, if it takes them.
-        self._hint: Callable[[int, float], None] | None = getattr(self._limiter, "hint", None)
         tokens = self._config.token_limit
         self._budget: TokenLimiter | None = TokenBudget(*tokens) if tokens else None
         self._policy = RetryPolicy(
@@ -460,16 +458,16 @@ class Pynector(Generic[RequestT, ReplyT]):
                 self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
             raise
         finally:
-            if call.response_headers is not None and self._hint is not None:
+            if call.response_headers is not None:
                 self._take_hint(call)
 
     def _take_hint(self, call: Call[Any]) -> None:
         """Slow the limiter down as the server's rate-limit headers ask (bad values ignored)."""
-        headers, take = call.response_headers, self._hint
-        if headers is not None and take is not None:
+        headers = call.response_headers
+        if headers is not None:
             hint = server_hint(headers, call.usage)
             if hint is not None:
-                take(*hint)
+                self._limiter.hint(*hint)
 
     def _call(
         self,
@@ -1072,7 +1070,7 @@ class Pynector(Generic[RequestT, ReplyT]):
             if reservation is not None and estimate is not None:
                 usage = call.usage  # none reported: the estimate stays (the server may count it)
                 reservation.settle(estimate if usage is None else usage.total_tokens)
-            if call.response_headers is not None and self._hint is not None:
+            if call.response_headers is not None:
                 self._take_hint(call)
 
     def stream(

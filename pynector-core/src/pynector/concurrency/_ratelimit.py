@@ -57,7 +57,7 @@ class Pacer(Protocol):
     """What the client needs of a request-rate limiter.
 
     :class:`RateLimiter` keeps its state in the process; a limiter whose state
-    lives in a shared store implements the same three members.
+    lives in a shared store implements the same four members.
     """
 
     @property
@@ -71,6 +71,10 @@ class Pacer(Protocol):
 
     def pause(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` from now (extends, never shortens)."""
+        ...
+
+    def hint(self, remaining: int, reset: float) -> None:
+        """The server allows ``remaining`` more starts in the next ``reset`` seconds: slow down."""
         ...
 
 
