@@ -14,8 +14,9 @@ import json
 import threading
 import time
 from types import TracebackType
+from typing import Self
 
-__all__ = ["ArrivalServer", "most_in_any_window"]
+__all__ = ["ArrivalServer", "LoopbackServer", "most_in_any_window"]
 
 
 def most_in_any_window(times: list[float], window: float) -> int:
@@ -29,85 +30,33 @@ def most_in_any_window(times: list[float], window: float) -> int:
     return most
 
 
-class ArrivalServer:
-    """Answer 200 to every request and record its arrival (``time.monotonic``).
+class LoopbackServer:
+    """An asyncio HTTP/1.1 server on 127.0.0.1 in a thread of the test process.
 
-    Args:
-        rate: Enforce a token bucket of ``rate`` requests per second (``None``: none).
-        burst: The bucket's depth (requests accepted at once when it is full).
-        refuse: Answer the first ``refuse`` requests 429 with ``Retry-After``.
-        retry_after: The ``Retry-After`` seconds of those refusals.
+    Subclasses answer in :meth:`_serve`; ``with`` starts and stops it, closing
+    the client's kept-alive connections on the way out.
     """
 
-    def __init__(
-        self,
-        rate: float | None = None,
-        burst: int = 1,
-        refuse: int = 0,
-        retry_after: float = 1.0,
-    ) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.refuse = refuse
-        self.retry_after = retry_after
+    def __init__(self) -> None:
         self.arrivals: list[float] = []
-        self.refused: list[float] = []
-        self._level = float(burst)
-        self._filled_at = time.monotonic()
+        self.port = 0
+        self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
-        self._writers: set[asyncio.StreamWriter] = set()
 
     @property
     def url(self) -> str:
         """The server's base URL."""
         return f"http://127.0.0.1:{self.port}"
 
-    def _admit(self, now: float) -> bool:
-        if len(self.arrivals) <= self.refuse:
-            return False
-        if self.rate is None:
-            return True
-        self._level = min(self.burst, self._level + (now - self._filled_at) * self.rate)
-        self._filled_at = now
-        if self._level >= 1:
-            self._level -= 1
-            return True
-        return False
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
         try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                now = time.monotonic()
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
-                self.arrivals.append(now)
-                if self._admit(now):
-                    body = json.dumps({"ok": True}).encode()
-                    status = b"200 OK"
-                    extra = b""
-                else:
-                    self.refused.append(now)
-                    body = b'{"error": "rate limited"}'
-                    status = b"429 Too Many Requests"
-                    extra = f"Retry-After: {self.retry_after:g}\r\n".encode()
-                writer.write(
-                    b"HTTP/1.1 "
-                    + status
-                    + b"\r\nContent-Type: application/json\r\n"
-                    + extra
-                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
-                await writer.drain()
+            await self._serve(reader, writer)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
@@ -117,7 +66,7 @@ class ArrivalServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
-            asyncio.start_server(self._serve, "127.0.0.1", 0, backlog=512)
+            asyncio.start_server(self._connection, "127.0.0.1", 0, backlog=512)
         )
         self.port = server.sockets[0].getsockname()[1]
         self._ready.set()
@@ -134,7 +83,7 @@ class ArrivalServer:
             self._loop.run_until_complete(server.wait_closed())
             self._loop.close()
 
-    def __enter__(self) -> ArrivalServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(10)
         return self
@@ -147,3 +96,72 @@ class ArrivalServer:
     ) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+class ArrivalServer(LoopbackServer):
+    """Answer 200 to every request and record its arrival (``time.monotonic``).
+
+    Args:
+        rate: Enforce a token bucket of ``rate`` requests per second (``None``: none).
+        burst: The bucket's depth (requests accepted at once when it is full).
+        refuse: Answer the first ``refuse`` requests 429 with ``Retry-After``.
+        retry_after: The ``Retry-After`` seconds of those refusals.
+    """
+
+    def __init__(
+        self,
+        rate: float | None = None,
+        burst: int = 1,
+        refuse: int = 0,
+        retry_after: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.rate = rate
+        self.burst = burst
+        self.refuse = refuse
+        self.retry_after = retry_after
+        self.refused: list[float] = []
+        self._level = float(burst)
+        self._filled_at = time.monotonic()
+
+    def _admit(self, now: float) -> bool:
+        if len(self.arrivals) <= self.refuse:
+            return False
+        if self.rate is None:
+            return True
+        self._level = min(self.burst, self._level + (now - self._filled_at) * self.rate)
+        self._filled_at = now
+        if self._level >= 1:
+            self._level -= 1
+            return True
+        return False
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            now = time.monotonic()
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            if length:
+                await reader.readexactly(length)
+            self.arrivals.append(now)
+            if self._admit(now):
+                body = json.dumps({"ok": True}).encode()
+                status = b"200 OK"
+                extra = b""
+            else:
+                self.refused.append(now)
+                body = b'{"error": "rate limited"}'
+                status = b"429 Too Many Requests"
+                extra = f"Retry-After: {self.retry_after:g}\r\n".encode()
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\n"
+                + extra
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()

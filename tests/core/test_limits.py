@@ -11,31 +11,16 @@ from pynector import Pynector
 from pynector._config import load_config
 from pynector.concurrency import RateLimiter
 from pynector.errors import ConfigurationError, RateLimitError
+from tests import _engines
 
 from ._arrivals import ArrivalServer, most_in_any_window
 
+# Every async test here runs on each (event loop, HTTP engine) pair.
+backend_engine = _engines.backend_engine
+anyio_backend = _engines.anyio_backend
+engine = _engines.engine
+
 pytestmark = pytest.mark.anyio
-
-# Every event loop with every HTTP engine that runs on it: arrival jitter is the engine's too.
-BACKEND_ENGINES = [("asyncio", "aiohttp"), ("asyncio", "httpx2"), ("trio", "httpx2")]
-
-
-@pytest.fixture(params=BACKEND_ENGINES, ids=["-".join(pair) for pair in BACKEND_ENGINES])
-def backend_engine(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """An event loop and an HTTP engine that runs on it."""
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def anyio_backend(backend_engine: tuple[str, str]) -> str:
-    """The event loop of ``backend_engine``: overrides the per-backend fixture of tests/."""
-    return backend_engine[0]
-
-
-@pytest.fixture
-def engine(backend_engine: tuple[str, str]) -> str:
-    """The ``engine=`` option of the HTTP transport."""
-    return backend_engine[1]
 
 
 async def _run(

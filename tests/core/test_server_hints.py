@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-import threading
 import time
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 import anyio
@@ -22,31 +20,19 @@ import pytest
 from pynector import Pynector
 from pynector.call import Usage
 from pynector.concurrency import RateLimiter, parse_reset, server_hint
+from tests import _engines
+
+from ._arrivals import LoopbackServer
+
+# Every async test here runs on each (event loop, HTTP engine) pair.
+backend_engine = _engines.backend_engine
+anyio_backend = _engines.anyio_backend
+engine = _engines.engine
 
 pytestmark = pytest.mark.anyio
 
-BACKEND_ENGINES = [("asyncio", "aiohttp"), ("asyncio", "httpx2"), ("trio", "httpx2")]
 
-
-@pytest.fixture(params=BACKEND_ENGINES, ids=["-".join(pair) for pair in BACKEND_ENGINES])
-def backend_engine(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """An event loop and an HTTP engine that runs on it."""
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def anyio_backend(backend_engine: tuple[str, str]) -> str:
-    """The event loop of ``backend_engine``."""
-    return backend_engine[0]
-
-
-@pytest.fixture
-def engine(backend_engine: tuple[str, str]) -> str:
-    """The ``engine=`` option of the HTTP transport."""
-    return backend_engine[1]
-
-
-class WindowServer:
+class WindowServer(LoopbackServer):
     """``limit`` requests per fixed ``window`` seconds, announced in rate-limit headers.
 
     Args:
@@ -57,21 +43,12 @@ class WindowServer:
     """
 
     def __init__(self, limit: int | None, window: float, style: str = "openai") -> None:
+        super().__init__()
         self.limit = limit
         self.window = window
         self.style = style
-        self.arrivals: list[float] = []
         self.refused = 0
         self._start: float | None = None
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        """The server's base URL."""
-        return f"http://127.0.0.1:{self.port}"
 
     def _headers(self, now: float, used: int) -> str:
         assert self._start is not None
@@ -101,63 +78,29 @@ class WindowServer:
         )
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                await reader.readuntil(b"\r\n\r\n")
-                now = time.monotonic()
-                if self._start is None:
-                    self._start = now
-                self.arrivals.append(now)
-                windows = math.floor((now - self._start) / self.window)
-                begin = self._start + windows * self.window
-                used = sum(1 for at in self.arrivals if at >= begin)
-                if self.limit is not None and used > self.limit:
-                    self.refused += 1
-                    status, body = b"429 Too Many Requests", b'{"error": "rate limited"}'
-                else:
-                    status, body = b"200 OK", b'{"ok": true}'
-                writer.write(
-                    b"HTTP/1.1 "
-                    + status
-                    + b"\r\nContent-Type: application/json\r\n"
-                    + self._headers(now, used).encode()
-                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.port = server.sockets[0].getsockname()[1]
-        self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
-            tasks = asyncio.all_tasks(self._loop)
-            for task in tasks:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
-            self._loop.close()
-
-    def __enter__(self) -> WindowServer:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            now = time.monotonic()
+            if self._start is None:
+                self._start = now
+            self.arrivals.append(now)
+            windows = math.floor((now - self._start) / self.window)
+            begin = self._start + windows * self.window
+            used = sum(1 for at in self.arrivals if at >= begin)
+            if self.limit is not None and used > self.limit:
+                self.refused += 1
+                status, body = b"429 Too Many Requests", b'{"error": "rate limited"}'
+            else:
+                status, body = b"200 OK", b'{"ok": true}'
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Type: application/json\r\n"
+                + self._headers(now, used).encode()
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
 
 
 async def _run(server: WindowServer, engine: str, n: int, config: dict[str, Any]) -> list[Any]:

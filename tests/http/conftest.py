@@ -30,35 +30,23 @@ from typing import Any
 import pytest
 import trustme
 
+from tests import _engines
+
 from ._control import ControlServer
 from ._faults import FaultServer
 from ._proxy import ProxyServer
 
+BACKEND_ENGINES = _engines.BACKEND_ENGINES
+# Every async test here runs on each (event loop, HTTP engine) pair.
+backend_engine = _engines.backend_engine
+anyio_backend = _engines.anyio_backend
+engine = _engines.engine
+
 PROXY_USER = ("proxyuser", "proxy-pass-9f2c")
 
-# The (event loop, engine) pairs that exist: aiohttp runs on asyncio only.
-BACKEND_ENGINES = [("asyncio", "aiohttp"), ("asyncio", "httpx2"), ("trio", "httpx2")]
 # For tests of engine="auto" (the default): what it must pick on each loop.
 AUTO = [("asyncio", "auto"), ("trio", "auto")]
 AUTO_PICKS = {"asyncio": "aiohttp", "trio": "httpx2"}
-
-
-@pytest.fixture(params=BACKEND_ENGINES, ids=["-".join(pair) for pair in BACKEND_ENGINES])
-def backend_engine(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """An event loop and an HTTP engine that runs on it (tests may parametrize it directly)."""
-    return request.param  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def anyio_backend(backend_engine: tuple[str, str]) -> str:
-    """The event loop of ``backend_engine``: overrides the per-backend fixture of tests/."""
-    return backend_engine[0]
-
-
-@pytest.fixture
-def engine(backend_engine: tuple[str, str]) -> str:
-    """The ``engine=`` option to pass to the transport."""
-    return backend_engine[1]
 
 
 @pytest.fixture(scope="session")
