@@ -22,6 +22,26 @@ REPLY = (
 )
 
 
+def split_requests(buffer: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """The complete requests at the start of ``buffer`` as ``(head, body)``, and the rest.
+
+    A request is complete once its head and its ``Content-Length`` body are in.
+    """
+    requests: list[tuple[bytes, bytes]] = []
+    while (end := buffer.find(b"\r\n\r\n")) >= 0:
+        head = buffer[:end]
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if len(buffer) < end + 4 + length:
+            break
+        requests.append((head, buffer[end + 4 : end + 4 + length]))
+        buffer = buffer[end + 4 + length :]
+    return requests, buffer
+
+
 class Reply(asyncio.Protocol):
     """Answers every request head with the same small reply; keeps connections open."""
 

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from _loopback import started
+from _loopback import split_requests, started
 
 if TYPE_CHECKING:
     from pynector.concurrency import TokenBudget
@@ -138,18 +138,8 @@ class _Server(asyncio.Protocol):
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            head = self.buffer[:end]
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if len(self.buffer) < end + 4 + length:
-                return
-            body = self.buffer[end + 4 : end + 4 + length]
-            self.buffer = self.buffer[end + 4 + length :]
+        requests, self.buffer = split_requests(self.buffer + data)
+        for head, body in requests:
             self.transport.write(self._answer(head.split(b" ")[1].decode(), body))
 
     def _answer(self, target: str, body: bytes) -> bytes:

@@ -29,7 +29,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _loopback import serve, started, workers
+from _loopback import serve, split_requests, started, workers
 
 TARGET = 1.10
 API_KEY = "sk-bench-0000"
@@ -95,23 +95,10 @@ class _ServerProtocol(asyncio.Protocol):
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        out = []
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end < 0:
-                break
-            head = self.buffer[:end]
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            if len(self.buffer) < end + 4 + length:
-                break
-            self.buffer = self.buffer[end + 4 + length :]
-            path = head.split(b" ", 2)[1].split(b"?", 1)[0]
-            out.append(REPLIES.get(path, NOT_FOUND))
+        requests, self.buffer = split_requests(self.buffer + data)
+        out = [
+            REPLIES.get(head.split(b" ", 2)[1].split(b"?", 1)[0], NOT_FOUND) for head, _ in requests
+        ]
         if out:
             self.transport.write(b"".join(out))
 
