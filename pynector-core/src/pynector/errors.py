@@ -49,6 +49,7 @@ __all__ = [
     "ResponseTooLargeError",
     "SDKError",
     "ServerError",
+    "StoreUnavailableError",
     "TimeoutError",
     "TransportError",
     "UnprocessableEntityError",
@@ -87,6 +88,23 @@ class PluginError(ConfigurationError):
 
 class ClientClosedError(PynectorError, RuntimeError):
     """The client was used after :meth:`Pynector.aclose`; create a new client."""
+
+
+class StoreUnavailableError(PynectorError):
+    """The shared store (``config["store"]``) could not be reached in time.
+
+    Raised before anything is sent: with ``config["store_failure"] = "closed"``
+    (the default) a call waits for the store within its deadline, then fails
+    with this error rather than go over a limit the store keeps. Set
+    ``store_failure`` to ``"open"`` to fall back to per-process limits instead.
+
+    Attributes:
+        url: The store's URL with any password masked.
+    """
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class TransportError(PynectorError):
