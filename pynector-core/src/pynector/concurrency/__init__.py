@@ -10,6 +10,9 @@
   estimate and settled to the reply's usage.
 - :func:`parse_retry_after` / :func:`retry_after_from_headers`: a server's
   Retry-After (seconds or HTTP date; ``retry-after-ms``) in seconds, clamped.
+- :class:`Store` / :class:`MemoryStore`: where the limits keep their state
+  (``memory://`` in the process; ``pynector-redis`` shares it across a fleet),
+  with :class:`Leases` for ``config["shared_concurrency"]``.
 - :func:`server_hint` / :func:`parse_reset`: the providers' rate-limit headers
   (OpenAI ``x-ratelimit-*``, Anthropic ``anthropic-ratelimit-*``) as starts
   remaining before a reset, which :meth:`RateLimiter.hint` spreads out.
@@ -30,6 +33,12 @@ from ._retry import RetryPolicy as RetryPolicy
 from ._retry_after import MAX_RETRY_AFTER as MAX_RETRY_AFTER
 from ._retry_after import parse_retry_after as parse_retry_after
 from ._retry_after import retry_after_from_headers as retry_after_from_headers
+from ._store import MEMORY_URL as MEMORY_URL
+from ._store import Lease as Lease
+from ._store import Leases as Leases
+from ._store import LocalLeases as LocalLeases
+from ._store import MemoryStore as MemoryStore
+from ._store import Store as Store
 from ._tokens import TokenBudget as TokenBudget
 from ._tokens import TokenBudgetError as TokenBudgetError
 from ._tokens import TokenLimiter as TokenLimiter
@@ -37,10 +46,16 @@ from ._tokens import TokenReservation as TokenReservation
 
 __all__ = [
     "MAX_RETRY_AFTER",
+    "MEMORY_URL",
+    "Lease",
+    "Leases",
+    "LocalLeases",
+    "MemoryStore",
     "Pacer",
     "RateLimiter",
     "RetryDecision",
     "RetryPolicy",
+    "Store",
     "TokenBudget",
     "TokenBudgetError",
     "TokenLimiter",
