@@ -78,6 +78,7 @@ def test_registry_public_surface_is_sorted_and_documented() -> None:
         "TransportInfo",
         "available_plugins",
         "available_transports",
+        "open_store",
         "clear_cache",
         "describe_transport",
         "hooks",

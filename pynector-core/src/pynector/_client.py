@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, overload
 
@@ -16,6 +16,8 @@ from ._errormap import map_builtin_errors
 from ._plugins import PluginSet, installed
 from .call import Call, ReplyT, RequestT
 from .concurrency import (
+    MEMORY_URL,
+    LocalLeases,
     RateLimiter,
     RetryDecision,
     RetryPolicy,
@@ -25,19 +27,49 @@ from .concurrency import (
     server_hint,
 )
 from .concurrency._deadline import check_timeout
+from .concurrency._failover import FailoverBudget, FailoverLeases, FailoverPacer, StoreGuard
 from .concurrency._ratelimit import Pacer
 from .concurrency._tokens import TokenBudget, TokenLimiter
-from .errors import ClientClosedError, ConfigurationError, PynectorError, RateLimitError
+from .errors import (
+    ClientClosedError,
+    ConfigurationError,
+    PynectorError,
+    RateLimitError,
+    StoreUnavailableError,
+)
 
 if TYPE_CHECKING:
     from ._batch import BatchResult, Emit
     from ._config import Config
+    from .concurrency import Lease, Leases, Store
     from .hookspecs import Wrapper
     from .transport.protocol import CallTransport, StreamingTransport, Transport
 
 __all__ = ["Pynector"]
 
 _NO_OPTIONS: Mapping[str, Any] = {}
+
+# Seconds a shared in-flight lease outlives its call's deadline: a process killed
+# mid-call gives its slot back this long after the call would have timed out.
+_LEASE_GRACE = 2.0
+
+
+class _Shared:
+    """A client's limits in a shared store, each guarded by ``config["store_failure"]``."""
+
+    __slots__ = ("budget", "leases", "pacer", "store")
+
+    def __init__(
+        self,
+        store: Store,
+        pacer: FailoverPacer,
+        budget: FailoverBudget | None,
+        leases: FailoverLeases | None,
+    ) -> None:
+        self.store = store
+        self.pacer = pacer
+        self.budget = budget
+        self.leases = leases
 
 
 class _RequestForm(Protocol):
@@ -157,6 +189,16 @@ class _MappedIterator:
             return await self._inner.__anext__()
 
 
+async def _release(lease: Lease) -> None:
+    """Give a shared lease back, even from a cancelled task; if the store is gone it expires."""
+    with (
+        anyio.CancelScope(shield=True),
+        anyio.move_on_after(_LEASE_GRACE),
+        suppress(StoreUnavailableError),
+    ):
+        await lease.release()
+
+
 def _log_retry(attempt: int, error: BaseException, delay: float, reason: str) -> None:
     import logging  # only on the retry path: keeps ``import pynector`` light
 
@@ -262,12 +304,26 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._transport: Any = transport
         self._impl: CallTransport[Any, Any] = _adapt(transport)
         self._telemetry = bool(enable_telemetry)
-        rate = self._config.rate_limit
+        settings = self._config
+        rate = settings.rate_limit
         self._limiter: Pacer = (
-            RateLimiter(*rate, burst=self._config.rate_burst) if rate else RateLimiter(None)
+            RateLimiter(*rate, burst=settings.rate_burst) if rate else RateLimiter(None)
         )
-        tokens = self._config.token_limit
+        tokens = settings.token_limit
         self._budget: TokenLimiter | None = TokenBudget(*tokens) if tokens else None
+        in_flight = settings.shared_concurrency
+        self._leases: Leases | None = LocalLeases(in_flight) if in_flight else None
+        self._limit_key = (
+            self._default_limit_key() if settings.limit_key is None else settings.limit_key
+        )
+        self._shared: _Shared | None = None
+        if settings.store.lower() != MEMORY_URL:
+            self._shared = self._open_shared(settings)
+            self._limiter = self._shared.pacer
+        # The slow path: waits that need the call (its estimate, its deadline).
+        self._limited = (
+            self._budget is not None or self._leases is not None or self._shared is not None
+        )
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
             base_delay=self._config.retry_delay,
@@ -278,6 +334,50 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._connect_lock: anyio.Lock | None = None
         self._connected = False
         self._closed = False
+
+    def _default_limit_key(self) -> str:
+        """The transport's key for its default target (HTTP: ``base_url``'s origin)."""
+        kind = self._transport_type
+        try:
+            key = self._impl.limit_key(self._call({}, None, _NO_OPTIONS))
+        except Exception:  # a transport that cannot key an empty request: its type alone
+            key = None
+        if not key:
+            return kind
+        return key if key.startswith(f"{kind}:") else f"{kind}:{key}"
+
+    def _open_shared(self, config: Config) -> _Shared:
+        from .registry import open_store
+
+        store = open_store(config.store)
+        key = self._limit_key
+        guard = StoreGuard(store.url, config.store_failure, config.timeout)
+        count, period = config.rate_limit or (None, 1.0)
+        pacer = FailoverPacer(
+            store.pacer(key, count, period, burst=config.rate_burst), self._limiter, guard
+        )
+        budget = None
+        if config.token_limit is not None and self._budget is not None:
+            budget = FailoverBudget(
+                store.token_budget(key, *config.token_limit), self._budget, guard
+            )
+        leases = None
+        if config.shared_concurrency is not None and self._leases is not None:
+            leases = FailoverLeases(
+                store.leases(key, config.shared_concurrency), self._leases, guard
+            )
+        return _Shared(store, pacer, budget, leases)
+
+    @property
+    def limit_key(self) -> str:
+        """The key this client's limits are kept under in ``config["store"]``; never a secret.
+
+        ``config["limit_key"]`` when set; otherwise the transport type and the
+        transport's default target: ``"http:https://api.example.com"`` (the
+        origin of ``base_url``), ``"sdk:openai"``; the transport type alone
+        when it names none.
+        """
+        return self._limit_key
 
     def _create_transport(self, transport_type: object, options: dict[str, Any]) -> Any:
         if not isinstance(transport_type, str) or not transport_type.strip():
@@ -381,6 +481,9 @@ class Pynector(Generic[RequestT, ReplyT]):
             self._connected = False
             with anyio.CancelScope(shield=True):
                 await self._impl.disconnect()
+        if self._shared is not None:
+            with anyio.CancelScope(shield=True):
+                await self._shared.store.aclose()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -412,9 +515,12 @@ class Pynector(Generic[RequestT, ReplyT]):
             )
         return self._config.timeout if timeout is None else check_timeout(timeout)
 
-    async def _admit(self, borrower: object) -> anyio.CapacityLimiter:
+    async def _admit(self, borrower: object, timeout: float | None = None) -> anyio.CapacityLimiter:
         """Wait for the rate limiter, then for one of the ``max_connections`` slots."""
-        await self._limiter.acquire()
+        if self._shared is not None:
+            await self._shared.pacer.acquire(timeout)
+        else:
+            await self._limiter.acquire()
         slots = self._slots
         if slots is None:
             slots = self._slots = anyio.CapacityLimiter(self._config.max_connections)
@@ -499,8 +605,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int = 1,
         batch_index: int | None = None,
     ) -> Any:
-        if self._budget is not None:
-            return await self._budgeted_attempt(data, timeout, options, attempt, batch_index)
+        if self._limited:
+            return await self._limited_attempt(data, timeout, options, attempt, batch_index)
         # A slot is taken without a coroutine when no wait is needed (the usual case).
         borrower = object()  # one task may hold several slots (a request inside a stream)
         slots = self._slots
@@ -525,7 +631,58 @@ class Pynector(Generic[RequestT, ReplyT]):
         finally:
             slots.release_on_behalf_of(borrower)
 
-    async def _budgeted_attempt(
+    @asynccontextmanager
+    async def _admitted(self, call: Call[Any], timeout: float | None) -> AsyncIterator[None]:
+        """Wait for every limit a call needs, hold them while it runs, give them back.
+
+        In order: the token budget (the transport's estimate; ``None``: not
+        charged), the rate limiter, one of ``max_connections`` slots, then a
+        shared in-flight lease. The budget comes first so that paced starts
+        are not bunched behind a token wait; the lease last so that no
+        process holds one of the fleet's slots while it waits for its own.
+        The reservation is settled to ``call.usage`` once the call ends (kept
+        as estimated when the transport reports no usage: the server may
+        have counted it). A shared store's waits are bounded by ``timeout``
+        when it cannot be reached (``config["store_failure"]``).
+        """
+        shared = self._shared
+        budget = self._budget
+        reservation = None
+        estimate = None if budget is None else self._impl.estimate_tokens(call)
+        if estimate is not None:
+            estimate = int(estimate)
+            if shared is not None and shared.budget is not None:
+                reservation = await shared.budget.reserve(estimate, timeout)
+            elif budget is not None:
+                reservation = await budget.reserve(estimate)
+        borrower = object()
+        slots: anyio.CapacityLimiter | None = None
+        lease: Lease | None = None
+        try:
+            slots = await self._admit(borrower, timeout)
+            if self._leases is not None:
+                ttl = (self._config.timeout if timeout is None else timeout) + _LEASE_GRACE
+                if shared is not None and shared.leases is not None:
+                    lease = await shared.leases.acquire(ttl, timeout)
+                else:
+                    lease = await self._leases.acquire(ttl)
+        except BaseException:
+            if slots is not None:
+                slots.release_on_behalf_of(borrower)
+            if reservation is not None:
+                reservation.settle(0)  # cancelled before anything was sent
+            raise
+        try:
+            yield
+        finally:
+            if lease is not None:
+                await _release(lease)
+            slots.release_on_behalf_of(borrower)
+            if reservation is not None and estimate is not None:
+                usage = call.usage  # none reported: the estimate stays (the server may count it)
+                reservation.settle(estimate if usage is None else usage.total_tokens)
+
+    async def _limited_attempt(
         self,
         data: Any,
         timeout: float,
@@ -533,29 +690,9 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int,
         batch_index: int | None,
     ) -> Any:
-        """One attempt charged to ``config["token_limit"]``: reserve, send, settle.
-
-        The transport estimates the call before anything waits (``None``: not
-        charged); the budget is waited for before the rate limiter, so that
-        paced starts are not bunched behind a token wait. The reservation is
-        settled to ``call.usage`` once the attempt ends (kept as estimated when
-        the transport reports no usage: the server may have counted it).
-        """
-        budget = self._budget
-        assert budget is not None
+        """One attempt under a token budget, shared concurrency or a shared store."""
         call = self._call(data, timeout, options, attempt, batch_index)
-        estimate = self._impl.estimate_tokens(call)
-        if estimate is not None:
-            estimate = int(estimate)
-        reservation = None if estimate is None else await budget.reserve(estimate)
-        borrower = object()
-        try:
-            slots = await self._admit(borrower)
-        except BaseException:
-            if reservation is not None:
-                reservation.settle(0)  # cancelled before anything was sent
-            raise
-        try:
+        async with self._admitted(call, timeout):
             # The waits above are not part of the attempt's deadline.
             call.deadline = None if timeout is None else time.monotonic() + timeout
             relay = self._plugins.relay(self._telemetry)
@@ -565,11 +702,6 @@ class Pynector(Generic[RequestT, ReplyT]):
                     await _enter_all(stack, wrappers)
                 call.result = await self._send_within(call)
             return call.result
-        finally:
-            slots.release_on_behalf_of(borrower)
-            if reservation is not None and estimate is not None:
-                usage = call.usage  # none reported: the estimate stays (the server may count it)
-                reservation.settle(estimate if usage is None else usage.total_tokens)
 
     # -- public API --------------------------------------------------------
 
@@ -1041,18 +1173,20 @@ class Pynector(Generic[RequestT, ReplyT]):
         self, data: Any, timeout: float, options: Mapping[str, Any]
     ) -> AsyncIterator[AsyncIterator[Any]]:
         call = self._call(data, timeout, options, streaming=True)
-        budget, reservation = self._budget, None
-        estimate = None if budget is None else self._impl.estimate_tokens(call)
-        if budget is not None and estimate is not None:
-            estimate = int(estimate)
-            reservation = await budget.reserve(estimate)
-        borrower = object()
-        try:
-            slots = await self._admit(borrower)
-        except BaseException:
-            if reservation is not None:
-                reservation.settle(0)  # cancelled before anything was sent
-            raise
+        async with AsyncExitStack() as limits:
+            if self._limited:
+                await limits.enter_async_context(self._admitted(call, timeout))
+            else:
+                borrower = object()
+                slots = await self._admit(borrower)
+                limits.callback(slots.release_on_behalf_of, borrower)
+            async with self._streaming(call, timeout) as iterator:
+                yield iterator
+
+    @asynccontextmanager
+    async def _streaming(
+        self, call: Call[Any], timeout: float
+    ) -> AsyncIterator[AsyncIterator[Any]]:
         call.deadline = time.monotonic() + timeout  # the waits are not part of the stream's
         try:
             async with AsyncExitStack() as stack:
@@ -1066,10 +1200,6 @@ class Pynector(Generic[RequestT, ReplyT]):
                 call.result = iterator  # plugins see the stream (HTTP: status, headers)
                 yield _MappedIterator(iterator)
         finally:
-            slots.release_on_behalf_of(borrower)
-            if reservation is not None and estimate is not None:
-                usage = call.usage  # none reported: the estimate stays (the server may count it)
-                reservation.settle(estimate if usage is None else usage.total_tokens)
             if call.response_headers is not None:
                 self._take_hint(call)
 

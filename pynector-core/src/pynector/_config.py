@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -41,6 +41,15 @@ class Config:
         max_response_size: Largest reply body, in bytes after decompression,
             that a transport reads into memory (HTTP: ``request()``, not
             ``stream()``), or ``None`` for no limit.
+        store: Where the limits keep their state: ``"memory://"`` (this client
+            only) or a shared store's URL such as ``"redis://host:6379/0"``.
+            Left out of the repr: it may hold a password.
+        limit_key: The key the limits are shared under in the store, or
+            ``None`` for the transport's default (its type and target).
+        shared_concurrency: Most requests in flight at once across everyone
+            sharing ``limit_key`` in the store, or ``None`` for no such limit.
+        store_failure: ``"closed"`` (wait for an unreachable store within the
+            deadline, then fail) or ``"open"`` (fall back to per-process limits).
     """
 
     timeout: float = 60.0
@@ -53,6 +62,10 @@ class Config:
     rate_burst: int = 1
     token_limit: tuple[int, float] | None = None
     max_response_size: int | None = 100 * 1024 * 1024
+    store: str = field(default="memory://", repr=False)
+    limit_key: str | None = None
+    shared_concurrency: int | None = None
+    store_failure: str = "closed"
 
 
 _HINTS = {
@@ -68,9 +81,19 @@ _HINTS = {
     "token_limit": "tokens per second (1500) or a string like '90000/m'",
     "max_response_size": "a whole number of bytes >= 1, e.g. 104857600 (100 MiB), or None "
     "for no limit",
+    "store": "a store URL: 'memory://' (the default) or e.g. 'redis://127.0.0.1:6379/0' "
+    "(pip install 'pynector[redis]')",
+    "limit_key": "a name the limits are shared under, e.g. 'openai-org-main' (never a secret), "
+    "or None for the transport's default",
+    "shared_concurrency": "a whole number >= 1 of requests in flight across every process "
+    "sharing limit_key, or None for no such limit",
+    "store_failure": "'closed' (wait for the store, then fail) or 'open' (fall back to "
+    "per-process limits)",
 }
 # Keys whose value may be None ("none" or empty in the environment): no limit.
-_NULLABLE = frozenset({"max_response_size"})
+_NULLABLE = frozenset({"max_response_size", "limit_key", "shared_concurrency"})
+# Keys whose value is text, in config= as in the environment.
+_TEXT = frozenset({"store", "limit_key", "store_failure"})
 KEYS = tuple(_HINTS)
 
 
@@ -94,6 +117,10 @@ def _model() -> Any:
         rate_burst: int = Field(defaults.rate_burst, ge=1)
         token_limit: tuple[int, float] | None = None
         max_response_size: int | None = Field(defaults.max_response_size, ge=1)
+        store: str = defaults.store
+        limit_key: str | None = None
+        shared_concurrency: int | None = Field(None, ge=1)
+        store_failure: str = defaults.store_failure
 
     return _Settings
 
@@ -116,6 +143,34 @@ def _rate(value: object, key: str) -> tuple[int, float] | None:
         except ValueError:
             return parse_rate(stripped, key)
     return None if value is None else parse_rate(value, key)
+
+
+def _text(key: str, value: object, label: str) -> str:
+    """Check a text setting: the store URL, the limit key or the failure mode."""
+    from .redact import redact_url
+
+    shown = redact_url(value) if isinstance(value, str) else value
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"{label}={shown!r} is invalid: expected {_HINTS[key]}.")
+    value = value.strip()
+    if key == "store":
+        import re
+
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", value):
+            raise ConfigurationError(
+                f"{label}={shown!r} is invalid: it is not a URL with a scheme; "
+                f"expected {_HINTS[key]}."
+            )
+    elif key == "store_failure":
+        value = value.lower()
+        if value not in ("closed", "open"):
+            raise ConfigurationError(f"{label}={shown!r} is invalid: expected {_HINTS[key]}.")
+    elif len(value) > 200 or not value.isprintable():
+        raise ConfigurationError(
+            f"{label}={shown!r} is invalid: at most 200 printable characters; "
+            f"expected {_HINTS[key]}."
+        )
+    return value
 
 
 def load_config(
@@ -161,6 +216,8 @@ def load_config(
             value is None or (key in from_env and value.lower() in ("", "none"))
         ):
             merged[key] = None
+        elif key in _TEXT:
+            merged[key] = _text(key, value, _label(key, from_env))
         elif key in ("rate_limit", "token_limit"):
             try:
                 merged[key] = _rate(value, key)

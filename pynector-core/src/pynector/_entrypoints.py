@@ -1,7 +1,8 @@
 """The entry-point loader: the one place that reads installed distributions.
 
-Both groups are read here: ``pynector.transports`` (for :mod:`pynector.registry`)
-and ``pynector.plugins`` (for the plugin manager in ``pynector._plugins``). The
+Every group is read here: ``pynector.transports`` and ``pynector.stores`` (for
+:mod:`pynector.registry`) and ``pynector.plugins`` (for the plugin manager in
+``pynector._plugins``). The
 rules they share:
 
 * Lazy and cached: ``importlib.metadata`` is imported on first use (it costs
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENV_VAR",
     "PLUGINS_GROUP",
+    "STORES_GROUP",
     "TRANSPORTS_GROUP",
     "Entry",
     "LoadError",
@@ -53,6 +55,7 @@ __all__ = [
 
 TRANSPORTS_GROUP = "pynector.transports"
 PLUGINS_GROUP = "pynector.plugins"
+STORES_GROUP = "pynector.stores"
 ENV_VAR = "PYNECTOR_PLUGINS"
 
 

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._entrypoints import (
+    STORES_GROUP,
     TRANSPORTS_GROUP,
     Entry,
     LoadError,
+    broken_message,
     clear,
     conflict_status,
     entries,
@@ -50,7 +52,10 @@ from ._entrypoints import (
 from ._plugins import PluginSet, plugin_statuses, register, reset, unregister
 from ._plugins import hooks as _plugin_hooks
 from ._plugins import installed as _installed
-from .errors import ConfigurationError
+from .errors import ConfigurationError, PluginError
+
+if TYPE_CHECKING:
+    from .concurrency import Store
 
 __all__ = [
     "PluginInfo",
@@ -62,6 +67,7 @@ __all__ = [
     "describe_transport",
     "hooks",
     "installed_plugins",
+    "open_store",
     "register_plugin",
     "register_transport",
     "resolve_transport",
@@ -263,6 +269,72 @@ def resolve_transport(name: str) -> TransportFactory:
             f"one at run time with register_transport({key!r}, factory)."
         )
     return _load_factory(key, claimants[0])
+
+
+# The stores pynector's own distributions provide, by URL scheme.
+_FIRST_PARTY_STORES = {
+    "redis": "pynector-redis",
+    "rediss": "pynector-redis",
+    "unix": "pynector-redis",
+}
+
+
+def open_store(url: str) -> Store:
+    """Make the store for ``config["store"] = url``; it connects on first use.
+
+    ``memory://`` is built in; every other scheme is looked up in the
+    ``pynector.stores`` entry-point group (``pynector-redis`` provides
+    ``redis``, ``rediss`` and ``unix``), and its factory is called with the URL.
+
+    Raises:
+        ConfigurationError: If no installed store handles the URL's scheme (the
+            message names the ``pip install`` that provides it), or two claim it.
+        PluginError: If the store's entry point fails to import.
+    """
+    from .concurrency import MEMORY_URL, MemoryStore
+    from .redact import redact_url
+
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.strip().lower()
+    shown = redact_url(url)
+    if not sep:
+        raise ConfigurationError(
+            f"store URL {shown!r} has no scheme: use 'memory://' or e.g. 'redis://127.0.0.1:6379/0'"
+        )
+    if scheme == "memory":
+        if rest.strip("/"):
+            raise ConfigurationError(
+                f"store URL {shown!r}: the memory store takes no address; use {MEMORY_URL!r}"
+            )
+        return MemoryStore()
+    claimants = entries(STORES_GROUP).get(scheme)
+    if not claimants:
+        dist = _FIRST_PARTY_STORES.get(scheme)
+        fix = (
+            f"install it with: pip install {dist} (or pip install 'pynector[redis]')"
+            if dist
+            else f"install a package that provides {scheme}:// stores (entry-point group "
+            f"{STORES_GROUP}), or use 'memory://'"
+        )
+        installed = ", ".join(sorted(entries(STORES_GROUP))) or "none"
+        raise ConfigurationError(
+            f"no store is installed for {scheme}:// URLs (config['store'] = {shown!r}; "
+            f"installed store schemes: memory, {installed}); {fix}"
+        )
+    if len(claimants) > 1:
+        raise ConfigurationError(
+            f"the store scheme {scheme!r} is claimed by more than one installed distribution: "
+            f"{origins(claimants)}. Uninstall the one you do not want "
+            f"(pip uninstall {claimants[-1].distribution or '<distribution>'})."
+        )
+    try:
+        factory = load(claimants[0], need_callable=True)
+    except LoadError as err:
+        raise PluginError(
+            broken_message("store", STORES_GROUP, claimants[0], err.reason)
+        ) from err.__cause__
+    store: Store = factory(url)
+    return store
 
 
 def describe_transport(name: str) -> str:

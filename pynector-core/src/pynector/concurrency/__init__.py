@@ -45,11 +45,11 @@ from ._tokens import TokenLimiter as TokenLimiter
 from ._tokens import TokenReservation as TokenReservation
 
 __all__ = [
-    "MAX_RETRY_AFTER",
-    "MEMORY_URL",
     "Lease",
     "Leases",
     "LocalLeases",
+    "MAX_RETRY_AFTER",
+    "MEMORY_URL",
     "MemoryStore",
     "Pacer",
     "RateLimiter",
