@@ -149,7 +149,11 @@ def _text(key: str, value: object, label: str) -> str:
     """Check a text setting: the store URL, the limit key or the failure mode."""
     from .redact import redact_url
 
-    shown = redact_url(value) if isinstance(value, str) else value
+    shown: object = value
+    if isinstance(value, str):
+        shown = redact_url(value)
+        if "@" in shown and "://" not in shown:
+            shown = "[redacted]@" + shown.rpartition("@")[2]  # credentials with no scheme
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{label}={shown!r} is invalid: expected {_HINTS[key]}.")
     value = value.strip()

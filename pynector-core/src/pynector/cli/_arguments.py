@@ -273,6 +273,10 @@ _FLAGS = {
     "retry_count": "--retries",
     "max_connections": "--concurrency",
     "rate_limit": "--rate",
+    "store": "--store",
+    "limit_key": "--limit-key",
+    "shared_concurrency": "--shared-concurrency",
+    "store_failure": "--store-failure",
 }
 
 

@@ -132,6 +132,35 @@ def add_batch_parser(subcommands: Subcommands) -> None:
         "(text / 4 + max_tokens) fit in the last minute; the reply's usage then replaces "
         "the estimate",
     )
+    shared = parser.add_argument_group(
+        "shared limits",
+        "keep --rate, --tpm and --shared-concurrency in a store shared by every process "
+        "and machine that uses the same store and limit key (see docs/limits.md)",
+    )
+    shared.add_argument(
+        "--store",
+        metavar="URL",
+        help="where the limits live: 'memory://' (this process, the default) or e.g. "
+        "'redis://127.0.0.1:6379/0' (pip install 'pynector[redis]'); also PYNECTOR_STORE",
+    )
+    shared.add_argument(
+        "--limit-key",
+        metavar="KEY",
+        help="the name the limits are shared under (never a secret); default: the transport "
+        "and its target, e.g. 'sdk:openai'",
+    )
+    shared.add_argument(
+        "--shared-concurrency",
+        type=whole_number,
+        metavar="N",
+        help="most requests in flight across every process sharing the limit key",
+    )
+    shared.add_argument(
+        "--store-failure",
+        choices=("closed", "open"),
+        help="when the store is unreachable: wait for it, then fail ('closed', the default), "
+        "or fall back to per-process limits ('open')",
+    )
     group.add_argument(
         "--retry-failed",
         action="store_true",
@@ -850,10 +879,23 @@ def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any])
         config["rate_limit"] = float(rate) if _is_number(rate) else rate
     if args.tpm is not None:
         config["token_limit"] = f"{args.tpm}/m"  # charged by transports that estimate
+    for flag, key in _SHARED_FLAGS:
+        value = getattr(args, flag)
+        if value is not None:
+            config[key] = value
     try:
         return Pynector(transport_type=name, config=config, **options)
     except ConfigurationError as exc:
         raise cli_usage_error(exc, args) from exc
+
+
+# argparse destinations -> the config keys they set.
+_SHARED_FLAGS = (
+    ("store", "store"),
+    ("limit_key", "limit_key"),
+    ("shared_concurrency", "shared_concurrency"),
+    ("store_failure", "store_failure"),
+)
 
 
 def _is_number(text: str) -> bool:
