@@ -300,6 +300,23 @@ def test_an_output_that_cannot_be_written_is_a_usage_error_before_anything_is_se
     assert server.total_hits == 0
 
 
+def test_a_store_that_is_not_installed_is_a_usage_error_without_its_password(
+    tmp_path: Path, server: CountingServer
+) -> None:
+    source = write_lines(tmp_path / "in.jsonl", [{"path": "/ok/1"}])
+    out = tmp_path / "out.jsonl"
+
+    done = run_cli(
+        "batch", source, "-o", out, "--base-url", server.url, "--store", "nosuch://:pw-9f3@host/0"
+    )
+
+    assert done.returncode == 2
+    assert "no store is installed for nosuch:// URLs (--store 'nosuch://" in done.stderr
+    assert "pw-9f3" not in done.stderr + done.stdout
+    assert server.total_hits == 0
+    assert not out.exists()
+
+
 def test_the_input_file_cannot_be_the_output(tmp_path: Path) -> None:
     source = write_lines(tmp_path / "in.jsonl", [{"a": 1}])
 

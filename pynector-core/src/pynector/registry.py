@@ -316,10 +316,10 @@ def open_store(url: str) -> Store:
             else f"install a package that provides {scheme}:// stores (entry-point group "
             f"{STORES_GROUP}), or use 'memory://'"
         )
-        installed = ", ".join(sorted(entries(STORES_GROUP))) or "none"
+        installed = ", ".join(["memory", *sorted(entries(STORES_GROUP))])
         raise ConfigurationError(
-            f"no store is installed for {scheme}:// URLs (config['store'] = {shown!r}; "
-            f"installed store schemes: memory, {installed}); {fix}"
+            f"no store is installed for {scheme}:// URLs (config['store']={shown!r}; "
+            f"installed store schemes: {installed}); {fix}"
         )
     if len(claimants) > 1:
         raise ConfigurationError(

@@ -83,7 +83,7 @@ class StoreGuard:
                     raise StoreUnavailableError(
                         f"the limit store {self.url} could not be reached for "
                         f"{now - started:.1f} s ({exc}); nothing was sent. Start the store or "
-                        "fix config['store'], or set config['store_failure'] = 'open' to fall "
+                        "fix config['store'], or set config['store_failure']='open' to fall "
                         "back to per-process limits while it is down",
                         url=self.url,
                     ) from exc
@@ -96,7 +96,7 @@ class StoreGuard:
             self._warned = True
             logger.warning(
                 "the limit store %s is unreachable (%s): falling back to per-process limits "
-                "(config['store_failure'] = 'open'); the store is tried again every %g s",
+                "(config['store_failure']='open'); the store is tried again every %g s",
                 self.url,
                 exc,
                 _RETRY_OPEN_AFTER,
