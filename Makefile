@@ -13,9 +13,9 @@ RUN := $(UV) run --frozen --all-packages
 # pyenv's interpreter is used when pyenv has the version (its shims only answer
 # for the global one); otherwise uv finds or installs it.
 OTHER_PYTHONS := 3.12 3.13
-OTHER_SUITES := tests/core tests/http tests/cli tests/sdk tests/otel
+OTHER_SUITES := tests/core tests/http tests/cli tests/sdk tests/otel tests/redis
 
-.PHONY: help uv sync demo test lint docs bench dist soak
+.PHONY: help uv sync redis-server demo test lint docs bench dist soak
 
 help:
 	@echo "make demo   run the main job against an embedded loopback server"
@@ -25,7 +25,7 @@ help:
 	@echo "make docs   build the documentation site into site/ (open site/index.html from"
 	@echo "           disk, search included, or serve it: python3 -m http.server -d site)"
 	@echo "make bench  run the benchmarks and print ratios against baselines"
-	@echo "make dist   build the wheels and sdists of the five distributions into dist/"
+	@echo "make dist   build the wheels and sdists of the six distributions into dist/"
 	@echo "make soak   100,000 requests with random faults and cancellations, asyncio and trio"
 
 .tools/bin/uv:
@@ -33,6 +33,18 @@ help:
 	.tools/bin/pip install --quiet --disable-pip-version-check uv
 
 uv: $(UV)
+
+# The Redis store's tests start their own redis-server processes on free ports.
+# The Debian package starts a service on 6379, which the tests never use: stopped.
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "redis-server is missing: install it (apt-get install redis-server) or run make as root"; \
+	    exit 1; \
+	  fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null \
+	    && { service redis-server stop >/dev/null 2>&1 || true; }; \
+	}
 
 sync: uv
 	$(UV) sync --locked --all-packages --quiet
@@ -56,7 +68,7 @@ docs: sync
 	$(MKDOCS) build --strict
 	@echo "Documentation built: open site/index.html, or serve it with python3 -m http.server -d site"
 
-test: lint docs
+test: lint docs redis-server
 	$(RUN) pytest
 	for version in $(OTHER_PYTHONS); do \
 	  python=$$version; \
@@ -69,7 +81,7 @@ test: lint docs
 bench: sync
 	$(RUN) python benchmarks/run.py
 
-DISTRIBUTIONS := pynector pynector-core pynector-http pynector-sdk pynector-otel
+DISTRIBUTIONS := pynector pynector-core pynector-http pynector-sdk pynector-otel pynector-redis
 
 dist: uv
 	rm -rf dist

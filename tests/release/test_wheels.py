@@ -33,6 +33,7 @@ DISTRIBUTIONS = {
     "pynector-http": "pynector_http",
     "pynector-sdk": "pynector_sdk",
     "pynector-otel": "pynector_otel",
+    "pynector-redis": "pynector_redis",
 }
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
@@ -154,7 +155,7 @@ def test_every_wheel_has_complete_metadata(wheels: dict[str, Path], name: str) -
 
 
 def test_plugins_pin_a_compatible_core(wheels: dict[str, Path]) -> None:
-    for name in ("pynector-http", "pynector-sdk", "pynector-otel"):
+    for name in ("pynector-http", "pynector-sdk", "pynector-otel", "pynector-redis"):
         requires = metadata(wheels[name]).get_all("Requires-Dist") or []
         assert "pynector-core<0.3,>=0.2.0" in requires, requires
 
@@ -270,6 +271,7 @@ SUITES = {
     "pynector-http": ["tests/http"],
     "pynector-sdk": ["tests/sdk"],
     "pynector-otel": ["tests/otel"],
+    "pynector-redis": ["tests/redis"],
 }
 
 

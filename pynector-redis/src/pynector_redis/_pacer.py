@@ -1,0 +1,212 @@
+"""The shared pacer: the GCRA of :class:`pynector.concurrency.RateLimiter`, booked in Redis."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import anyio
+
+from pynector.concurrency import RateLimiter
+
+# The default margin is not exported by pynector.concurrency (yet): the same value as the core's.
+from pynector.concurrency._ratelimit import DEFAULT_MARGIN
+
+from ._connection import Connection
+from ._scripts import PACE
+
+__all__ = ["BLOCK_SPAN", "RedisPacer"]
+
+BLOCK_SPAN = 0.02
+"""Seconds of the rate one round trip may book for the callers waiting in this process."""
+
+
+class RedisPacer:
+    """Starts paced at ``count`` per ``period`` across every process sharing ``key``.
+
+    The same limiter as :class:`~pynector.concurrency.RateLimiter` (the same
+    spacing, burst, pause and hint rules), with its state in Redis and its
+    clock Redis's. Each round trip books the next start slot atomically and
+    says how long to wait for it; the caller then sleeps that long. A slot is
+    booked only if the caller can wait for it: past the caller's deadline
+    nothing is booked and the caller waits for its deadline. When several
+    callers of this process wait, one round trip books a block of consecutive
+    slots (at most :data:`BLOCK_SPAN` seconds of the rate) and hands them out
+    here, first come, first served.
+
+    :meth:`pause` and :meth:`hint` apply here at once (slots booked before them
+    are dropped) and reach Redis with this pacer's next round trip, or when the
+    store is closed.
+    """
+
+    __slots__ = (
+        "_booked_pause",
+        "_connection",
+        "_epoch",
+        "_hint",
+        "_key",
+        "_lock",
+        "_pause_until",
+        "_slots",
+        "_stale",
+        "_waiting",
+        "block",
+        "burst",
+        "count",
+        "interval",
+        "margin",
+        "period",
+    )
+
+    def __init__(
+        self,
+        connection: Connection,
+        key: str,
+        count: int | None,
+        period: float = 1.0,
+        *,
+        burst: int = 1,
+        margin: float = DEFAULT_MARGIN,
+    ) -> None:
+        rule = RateLimiter(count, period, burst=burst, margin=margin)  # the same checks
+        self.count = count
+        self.period = period
+        self.burst = burst
+        self.margin = margin
+        self.interval = rule.interval
+        """Seconds between two paced starts (the spacing plus the margin)."""
+        self.block = max(1, int(BLOCK_SPAN / self.interval)) if self.interval else 1
+        """The most slots one round trip books."""
+        self._connection = connection
+        self._key = key
+        # A slot found this late is dropped (using it would bunch starts up);
+        # a waiter woken late by the event loop still keeps its own slot.
+        self._stale = max(min(margin / 2, self.interval), 0.001)
+        self._slots: deque[float] = deque()
+        self._epoch = 0
+        self._waiting = 0
+        self._lock: anyio.Lock | None = None
+        self._pause_until = -math.inf
+        self._booked_pause = -math.inf  # the latest pause Redis has been told of
+        self._hint: tuple[float, float] | None = None  # (interval, until); until < 0: clear
+
+    def __repr__(self) -> str:
+        rate = "pauses only" if self.count is None else f"{self.count}/{self.period:g}s"
+        return f"RedisPacer({self._key!r}, {rate}, burst={self.burst})"
+
+    @property
+    def idle(self) -> bool:
+        """Always False: a pause set by another process can only be seen in Redis."""
+        return False
+
+    @property
+    def pending(self) -> bool:
+        """True when a pause or hint has not reached Redis yet."""
+        return self._hint is not None or self._pause_until > self._booked_pause
+
+    def pause(self, seconds: float) -> None:
+        """Hold every caller back for ``seconds`` from now (extends, never shortens)."""
+        until = anyio.current_time() + max(seconds, 0.0)
+        if until > self._pause_until:
+            self._pause_until = until
+            self._drop_slots()
+
+    def hint(self, remaining: int, reset: float) -> None:
+        """Spread ``remaining`` starts over the ``reset`` seconds a server announced.
+
+        The rule of :meth:`pynector.concurrency.RateLimiter.hint`: a hint only
+        ever slows the starts down, and with none remaining every caller waits
+        for the reset.
+        """
+        if remaining < 0 or not math.isfinite(reset) or reset <= 0:
+            return
+        spacing = reset / max(remaining, 1) * (1 + self.margin)
+        if spacing <= self.interval:
+            return
+        if remaining == 0:
+            self._hint = (0.0, -1.0)  # after the reset: the configured pace again
+            self.pause(spacing)
+            return
+        self._hint = (spacing, anyio.current_time() + reset)
+        self._drop_slots()
+
+    def _drop_slots(self) -> None:
+        self._slots.clear()
+        self._epoch += 1
+
+    async def acquire(self) -> None:
+        """Wait until one more start is allowed, and record it.
+
+        Raises:
+            StoreUnavailableError: If Redis cannot be reached.
+        """
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = anyio.current_time()
+                    while self._slots and self._slots[0] < now - self._stale:
+                        self._slots.popleft()
+                    if not self._slots:
+                        await self._book(min(self._waiting, self.block))
+                        continue
+                    at, epoch = self._slots.popleft(), self._epoch
+                    if at > now:
+                        await anyio.sleep(at - now)
+                    if epoch == self._epoch:
+                        return
+                    # A pause or hint came while waiting: this slot was booked before it.
+        finally:
+            self._waiting -= 1
+
+    async def flush(self) -> None:
+        """Send a pending pause or hint now (book nothing)."""
+        if self.pending:
+            await self._round_trip(0, -1.0)
+
+    async def _book(self, wanted: int) -> None:
+        deadline = anyio.current_effective_deadline()
+        # Negative: no deadline, any wait will do.
+        max_wait = max(deadline - anyio.current_time(), 0.0) if math.isfinite(deadline) else -1.0
+        epoch = self._epoch
+        reply = await self._round_trip(wanted, max_wait)
+        received = anyio.current_time()
+        booked = int(reply[0])
+        if not booked:
+            # The next slot is past the deadline: wait for the deadline to cancel us.
+            await anyio.sleep_until(max(deadline, received + 0.001))
+            return
+        if epoch == self._epoch:
+            # Counted from the reply's arrival: a little later than Redis's clock, never earlier.
+            self._slots.extend(received + float(wait) for wait in reply[1 : booked + 1])
+
+    async def _round_trip(self, wanted: int, max_wait: float) -> list[bytes | int]:
+        now = anyio.current_time()
+        pause_until = self._pause_until
+        pause = max(pause_until - now, 0.0)
+        hint = self._hint
+        hint_interval, hint_for = 0.0, 0.0
+        if hint is not None:
+            hint_interval = hint[0]
+            hint_for = -1.0 if hint[1] < 0 else max(hint[1] - now, 0.0)
+            if hint_for == 0.0:
+                hint_for = -1.0  # the hint is over already
+        reply: list[bytes | int] = await self._connection.run(
+            PACE,
+            [self._key],
+            [
+                repr(self.interval),
+                self.burst,
+                wanted,
+                repr(max_wait),
+                repr(pause),
+                repr(hint_interval),
+                repr(hint_for),
+            ],
+        )
+        self._booked_pause = max(self._booked_pause, pause_until)
+        if self._hint is hint:
+            self._hint = None
+        return reply
