@@ -562,10 +562,22 @@ class Pynector(Generic[RequestT, ReplyT]):
         except RateLimitError as exc:
             if exc.retry_after:
                 self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
+                if self._shared is not None:
+                    await self._share_pause()
             raise
         finally:
             if call.response_headers is not None:
                 self._take_hint(call)
+
+    async def _share_pause(self) -> None:
+        """Send a 429's pause to the store now: every process sharing the key holds back."""
+        assert self._shared is not None
+        with (
+            anyio.CancelScope(shield=True),
+            anyio.move_on_after(_LEASE_GRACE),
+            suppress(StoreUnavailableError),  # it goes with the next start instead
+        ):
+            await self._shared.store.flush()
 
     def _take_hint(self, call: Call[Any]) -> None:
         """Slow the limiter down as the server's rate-limit headers ask (bad values ignored)."""

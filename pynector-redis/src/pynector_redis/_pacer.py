@@ -7,10 +7,7 @@ from collections import deque
 
 import anyio
 
-from pynector.concurrency import RateLimiter
-
-# The default margin is not exported by pynector.concurrency (yet): the same value as the core's.
-from pynector.concurrency._ratelimit import DEFAULT_MARGIN
+from pynector.concurrency import DEFAULT_MARGIN, RateLimiter
 
 from ._connection import Connection
 from ._scripts import PACE

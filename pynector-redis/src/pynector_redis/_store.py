@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pynector.concurrency import Leases, Pacer, TokenLimiter
+import contextlib
 
-# The default margin is not exported by pynector.concurrency (yet): the same value as the core's.
-from pynector.concurrency._ratelimit import DEFAULT_MARGIN
+from pynector.concurrency import DEFAULT_MARGIN, Leases, Pacer, TokenLimiter
 from pynector.errors import StoreUnavailableError
 
 from ._connection import Connection
@@ -109,6 +108,16 @@ class RedisStore:
         self._limits["leases", key, limit] = leases
         return leases
 
+    async def flush(self) -> None:
+        """Send every pending settle, pause and hint now.
+
+        Raises:
+            StoreUnavailableError: If Redis cannot be reached.
+        """
+        for limit in list(self._limits.values()):
+            if isinstance(limit, RedisPacer | RedisTokenBudget) and limit.pending:
+                await limit.flush()
+
     async def aclose(self) -> None:
         """Send pending settles, pauses and hints, then close the connections (idempotent).
 
@@ -117,13 +126,9 @@ class RedisStore:
         """
         if self._closed:
             return
+        with contextlib.suppress(StoreUnavailableError):
+            await self.flush()  # Redis is down: what was pending expires by itself
         self._closed = True
-        for limit in list(self._limits.values()):
-            if isinstance(limit, RedisPacer | RedisTokenBudget) and limit.pending:
-                try:
-                    await limit.flush()
-                except StoreUnavailableError:
-                    break  # Redis is down: the rest would fail the same way
         await self._connection.aclose()
 
 

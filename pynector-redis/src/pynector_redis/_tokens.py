@@ -7,10 +7,7 @@ import uuid
 
 import anyio
 
-from pynector.concurrency import TokenBudget, TokenReservation
-
-# The default margin is not exported by pynector.concurrency (yet): the same value as the core's.
-from pynector.concurrency._ratelimit import DEFAULT_MARGIN
+from pynector.concurrency import DEFAULT_MARGIN, TokenBudget, TokenReservation
 
 from ._connection import Connection
 from ._polling import Poller

@@ -25,6 +25,7 @@ from ._deadline import remaining_time as remaining_time
 from ._hints import parse_reset as parse_reset
 from ._hints import server_hint as server_hint
 from ._pool import WorkerPool as WorkerPool
+from ._ratelimit import DEFAULT_MARGIN as DEFAULT_MARGIN
 from ._ratelimit import Pacer as Pacer
 from ._ratelimit import RateLimiter as RateLimiter
 from ._ratelimit import parse_rate as parse_rate
@@ -45,11 +46,12 @@ from ._tokens import TokenLimiter as TokenLimiter
 from ._tokens import TokenReservation as TokenReservation
 
 __all__ = [
+    "DEFAULT_MARGIN",
+    "MAX_RETRY_AFTER",
+    "MEMORY_URL",
     "Lease",
     "Leases",
     "LocalLeases",
-    "MAX_RETRY_AFTER",
-    "MEMORY_URL",
     "MemoryStore",
     "Pacer",
     "RateLimiter",

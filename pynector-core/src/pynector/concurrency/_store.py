@@ -15,8 +15,9 @@ to wait for it (``"closed"``) or fall back to per-process limits (``"open"``).
 
 The synchronous members (:meth:`Pacer.pause`, :meth:`Pacer.hint`,
 :meth:`TokenReservation.settle`) of a shared store's limits apply at once in
-the process and reach the store with that process's next round trip to it
-(the next start, reservation or lease), so they cost no round trip of their own.
+the process and reach the store with that limit's next round trip (the next
+start or reservation), so they cost no round trip of their own; a 429's pause
+is sent at once (:meth:`Store.flush`).
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ class Store(Protocol):
         """The in-flight slots under ``key``: at most ``limit`` held at once."""
         ...
 
+    async def flush(self) -> None:
+        """Send every pending pause, hint and settlement to the store now.
+
+        The client calls it after a 429's Retry-After has paused the limiter,
+        so that every process sharing the key holds back at once, not only
+        from this process's next start. Raises
+        :class:`~pynector.errors.StoreUnavailableError` when the store cannot
+        be reached.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Flush what is pending and close the store's connections (idempotent)."""
         ...
@@ -171,6 +183,9 @@ class MemoryStore:
 
     def leases(self, key: str, limit: int) -> Leases:
         return LocalLeases(limit)
+
+    async def flush(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         return None
