@@ -235,8 +235,9 @@ async def test_none_remaining_pauses_until_the_reset() -> None:
     await limiter.acquire()
     second = anyio.current_time() - started
     assert 0.3 <= first < 1.0
-    # Paced at the configured 0.102 s after the pause, not at the hint.
-    assert 0.1 <= second - first < 0.3
+    # Paced at the configured 0.102 s after the pause, not at the hint (less up to the
+    # limiter's 0.01 s of slack when the first start woke late: the schedule is kept).
+    assert 0.09 <= second - first < 0.3
 
 
 async def test_a_hint_looser_than_the_rate_limit_changes_nothing() -> None:
