@@ -553,8 +553,10 @@ class FakeAPI:
             window.spent.append((now, cost))
         remaining = str(max(window.limit - spent, 0))
         if window.style == "anthropic":
-            at = time.time() + reset
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f"{at % 1:.3f}"[1:] + "Z"
+            # Whole milliseconds, rounded up: the stamp is never before the window's end.
+            seconds, milliseconds = divmod(math.ceil((time.time() + reset) * 1000), 1000)
+            day_and_time = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+            stamp = f"{day_and_time}.{milliseconds:03d}Z"
             headers = {
                 f"anthropic-ratelimit-{window.unit}-remaining": remaining,
                 f"anthropic-ratelimit-{window.unit}-reset": stamp,
