@@ -50,7 +50,11 @@ async def _work(spec: dict[str, Any]) -> dict[str, Any]:
     async with Pynector(
         transport_type="http", base_url=spec["url"], config=spec["config"]
     ) as client:
-        await client.request({"path": "/__stats"})  # connect the pool and the store
+        # Open the connections and reach the store first (a fleet at work has them):
+        # a start is counted before connecting, so a new connection arrives late.
+        await workers(
+            lambda: client.request({"path": "/__stats"}), spec["concurrency"], spec["concurrency"]
+        )
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         refused = 0

@@ -321,9 +321,7 @@ class Pynector(Generic[RequestT, ReplyT]):
             self._shared = self._open_shared(settings)
             self._limiter = self._shared.pacer
         # The slow path: waits that need the call (its estimate, its deadline).
-        self._limited = (
-            self._budget is not None or self._leases is not None or self._shared is not None
-        )
+        self._limited = self._budget is not None or self._leases is not None
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
             base_delay=self._config.retry_delay,
@@ -623,12 +621,12 @@ class Pynector(Generic[RequestT, ReplyT]):
         borrower = object()  # one task may hold several slots (a request inside a stream)
         slots = self._slots
         if slots is None or not self._limiter.idle:
-            slots = await self._admit(borrower)
+            slots = await self._admit(borrower, timeout)
         else:
             try:
                 slots.acquire_on_behalf_of_nowait(borrower)
             except anyio.WouldBlock:
-                slots = await self._admit(borrower)
+                slots = await self._admit(borrower, timeout)
         try:
             call = self._call(data, timeout, options, attempt, batch_index)
             relay = self._plugins.relay(self._telemetry)
@@ -702,7 +700,7 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int,
         batch_index: int | None,
     ) -> Any:
-        """One attempt under a token budget, shared concurrency or a shared store."""
+        """One attempt under a token budget or shared concurrency: waits that need the call."""
         call = self._call(data, timeout, options, attempt, batch_index)
         async with self._admitted(call, timeout):
             # The waits above are not part of the attempt's deadline.
@@ -1190,7 +1188,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                 await limits.enter_async_context(self._admitted(call, timeout))
             else:
                 borrower = object()
-                slots = await self._admit(borrower)
+                slots = await self._admit(borrower, timeout)
                 limits.callback(slots.release_on_behalf_of, borrower)
             async with self._streaming(call, timeout) as iterator:
                 yield iterator

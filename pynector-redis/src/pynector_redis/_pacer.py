@@ -14,7 +14,7 @@ from ._scripts import PACE
 
 __all__ = ["BLOCK_SPAN", "RedisPacer"]
 
-BLOCK_SPAN = 0.02
+BLOCK_SPAN = 0.05
 """Seconds of the rate one round trip may book for the callers waiting in this process."""
 
 

@@ -64,31 +64,36 @@ class StoreGuard:
         """Run ``shared`` against the store; on failure, wait for it or fall back to ``local``."""
         if self.mode == "open" and time.monotonic() < self._local_until:
             return await local()
+        try:
+            return await shared()  # the usual case: nothing else to compute
+        except StoreUnavailableError as exc:
+            if self.mode == "open":
+                self._fall_back(exc)
+                return await local()
+            failure = exc
         started = time.monotonic()
         limit = started + (self.wait if wait is None else wait)
         scope_deadline = anyio.current_effective_deadline()
         if math.isfinite(scope_deadline):
             # Fail with the store's error just before the caller's own scope would cancel.
-            limit = min(limit, time.monotonic() + (scope_deadline - anyio.current_time()))
+            limit = min(limit, started + (scope_deadline - anyio.current_time()))
         backoff = _FIRST_BACKOFF
         while True:
+            now = time.monotonic()
+            if now + backoff >= limit:
+                raise StoreUnavailableError(
+                    f"the limit store {self.url} could not be reached for "
+                    f"{now - started:.1f} s ({failure}); nothing was sent. Start the store or "
+                    "fix config['store'], or set config['store_failure']='open' to fall "
+                    "back to per-process limits while it is down",
+                    url=self.url,
+                ) from failure
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, _MAX_BACKOFF)
             try:
                 return await shared()
             except StoreUnavailableError as exc:
-                if self.mode == "open":
-                    self._fall_back(exc)
-                    return await local()
-                now = time.monotonic()
-                if now + backoff >= limit:
-                    raise StoreUnavailableError(
-                        f"the limit store {self.url} could not be reached for "
-                        f"{now - started:.1f} s ({exc}); nothing was sent. Start the store or "
-                        "fix config['store'], or set config['store_failure']='open' to fall "
-                        "back to per-process limits while it is down",
-                        url=self.url,
-                    ) from exc
-                await anyio.sleep(backoff)
-                backoff = min(backoff * 2, _MAX_BACKOFF)
+                failure = exc
 
     def _fall_back(self, exc: StoreUnavailableError) -> None:
         self._local_until = time.monotonic() + _RETRY_OPEN_AFTER
