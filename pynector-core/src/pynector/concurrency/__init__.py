@@ -4,6 +4,8 @@
 - :class:`WorkerPool`: a fixed set of workers pulling from any iterable.
 - :class:`RetryPolicy`: bounded attempts, jittered exponential backoff with a
   cap, and server-chosen waits (Retry-After) within a bound.
+- :class:`RetryBudget`: retries across a client limited to a share of its
+  first attempts over a sliding window, with a small floor.
 - :class:`RateLimiter`: starts paced at period / count (GCRA), with an
   optional burst, pausable by a 429.
 - :class:`TokenBudget`: at most N tokens in any window, reserved from an
@@ -31,6 +33,7 @@ from ._ratelimit import RateLimiter as RateLimiter
 from ._ratelimit import parse_rate as parse_rate
 from ._retry import RetryDecision as RetryDecision
 from ._retry import RetryPolicy as RetryPolicy
+from ._retry_budget import RetryBudget as RetryBudget
 from ._retry_after import MAX_RETRY_AFTER as MAX_RETRY_AFTER
 from ._retry_after import parse_retry_after as parse_retry_after
 from ._retry_after import retry_after_from_headers as retry_after_from_headers
@@ -55,6 +58,7 @@ __all__ = [
     "MemoryStore",
     "Pacer",
     "RateLimiter",
+    "RetryBudget",
     "RetryDecision",
     "RetryPolicy",
     "Store",
