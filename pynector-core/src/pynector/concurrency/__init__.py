@@ -33,10 +33,10 @@ from ._ratelimit import RateLimiter as RateLimiter
 from ._ratelimit import parse_rate as parse_rate
 from ._retry import RetryDecision as RetryDecision
 from ._retry import RetryPolicy as RetryPolicy
-from ._retry_budget import RetryBudget as RetryBudget
 from ._retry_after import MAX_RETRY_AFTER as MAX_RETRY_AFTER
 from ._retry_after import parse_retry_after as parse_retry_after
 from ._retry_after import retry_after_from_headers as retry_after_from_headers
+from ._retry_budget import RetryBudget as RetryBudget
 from ._store import MEMORY_URL as MEMORY_URL
 from ._store import Lease as Lease
 from ._store import Leases as Leases
