@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from _loopback import started, workers
-from bench_limits import most_in_window
+from bench_limits import _table, most_in_window
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_TARGET = 0.90
@@ -172,18 +172,6 @@ def cost(url: str, redis_url: str, rate: int, n: int, rounds: int) -> list[dict[
         {"store": "memory://", "CPU us/request": memory, "ratio": 1.0},
         {"store": "redis", "CPU us/request": redis, "ratio": redis / memory},
     ]
-
-
-def _table(rows: list[dict[str, Any]]) -> None:
-    keys = list(rows[0])
-    widths = [max(len(k), *(len(_cell(row[k])) for row in rows)) for k in keys]
-    print("  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)))
-    for row in rows:
-        print("  ".join(_cell(row[k]).ljust(w) for k, w in zip(keys, widths, strict=True)))
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 def main() -> int:

@@ -92,7 +92,23 @@ class HoldServer(LoopbackServer):
             await writer.drain()
 
 
-def _worker(spec: dict[str, Any]) -> subprocess.Popen[str]:
+def _worker(
+    base_url: str,
+    config: dict[str, Any],
+    path: str,
+    requests: int,
+    *,
+    concurrency: int = 1,
+    backend: str = "asyncio",
+) -> subprocess.Popen[str]:
+    spec = {
+        "base_url": base_url,
+        "config": config,
+        "path": path,
+        "requests": requests,
+        "concurrency": concurrency,
+        "backend": backend,
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "tests.redis._fleet_worker", json.dumps(spec)],
         stdin=subprocess.PIPE,
@@ -101,6 +117,12 @@ def _worker(spec: dict[str, Any]) -> subprocess.Popen[str]:
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
+
+
+def _go(process: subprocess.Popen[str]) -> None:
+    assert process.stdin is not None
+    process.stdin.write("go\n")
+    process.stdin.flush()
 
 
 def _ready(process: subprocess.Popen[str]) -> None:
@@ -126,21 +148,14 @@ def test_processes_sharing_a_store_hold_one_paced_rate_as_the_server_counts(
         "limit_key": f"fleet-rate-{backend}",
         "rate_limit": f"{rate}/s",
     }
-    spec = {
-        "base_url": arrivals.url,
-        "config": config,
-        "path": "/work",
-        "requests": each,
-        "concurrency": 4,
-        "backend": backend,
-    }
-    processes = [_worker(spec) for _ in range(workers)]
+    processes = [
+        _worker(arrivals.url, config, "/work", each, concurrency=4, backend=backend)
+        for _ in range(workers)
+    ]
     for process in processes:
         _ready(process)
     for process in processes:
-        assert process.stdin is not None
-        process.stdin.write("go\n")
-        process.stdin.flush()
+        _go(process)
     results = [_finish(process) for process in processes]
 
     assert [r["ok"] for r in results] == [each] * workers
@@ -164,40 +179,18 @@ def test_a_killed_lease_holder_gives_its_slot_back_within_the_lease_time(
             "shared_concurrency": 1,
             "timeout": 1.0,  # the lease lasts the deadline and 2 s of grace: 3 s
         }
-        holder = _worker(
-            {
-                "base_url": server.url,
-                "config": config,
-                "path": "/hold",
-                "requests": 1,
-                "concurrency": 1,
-                "backend": "asyncio",
-            }
-        )
-        waiter = _worker(
-            {
-                "base_url": server.url,
-                "config": {**config, "timeout": 10.0},
-                "path": "/work",
-                "requests": 1,
-                "concurrency": 1,
-                "backend": "asyncio",
-            }
-        )
+        holder = _worker(server.url, config, "/hold", 1)
+        waiter = _worker(server.url, {**config, "timeout": 10.0}, "/work", 1)
         try:
             _ready(holder)
             _ready(waiter)
-            assert holder.stdin is not None
-            assert waiter.stdin is not None
-            holder.stdin.write("go\n")
-            holder.stdin.flush()
+            _go(holder)
             server.wait_held(1)  # the holder's request reached the server: it holds the slot
             os.kill(holder.pid, signal.SIGKILL)
             killed = time.monotonic()
             holder.wait(10)
             arrived = len(server.arrivals)
-            waiter.stdin.write("go\n")
-            waiter.stdin.flush()
+            _go(waiter)
             result = _finish(waiter)
         finally:
             server.release()
