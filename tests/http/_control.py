@@ -248,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
                 headers = {}
                 if "retry_after" in query:
                     headers["Retry-After"] = query["retry_after"]
+                if "should_retry" in query:
+                    headers["x-should-retry"] = query["should_retry"]
                 self._reply(int(query.get("status", "503")), {"attempt": attempt}, headers)
             else:
                 self._reply(200, {"attempt": attempt})
@@ -294,6 +296,20 @@ class _Handler(BaseHTTPRequestHandler):
             with server.cond:
                 stats.disconnects += 1
                 server.cond.notify_all()
+        elif path == "/broken_stream":
+            # The first `fail` attempts open a chunked 200, send `sent` chunks, then
+            # cut the connection; later ones send the chunks and end the body.
+            sent = int(query.get("sent", "0"))
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for index in range(sent if attempt <= int(query.get("fail", "1")) else 3):
+                self._chunk(f"chunk {index} of attempt {attempt};".encode())
+            if attempt <= int(query.get("fail", "1")):
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self.wfile.write(b"0\r\n\r\n")
         elif path == "/hold":
             # Headers and one chunk, then nothing until the client hangs up.
             self.send_response(200)

@@ -13,7 +13,11 @@ Every request is recorded (method, path, headers, JSON body, client port), so
 tests can count HTTP calls exactly. Behaviour is steered without sleeps:
 
 * ``fail(path, status, headers=..., times=n)`` queues error replies in each
-  API's error format, e.g. 429 with ``retry-after``;
+  API's error format, e.g. 429 with ``retry-after``, 409, or any status with
+  ``x-should-retry``;
+* ``fail_stream(path, kind, times=n)`` makes the next ``n`` streams to ``path``
+  open with 200 and send an error event of type ``kind`` (Anthropic's
+  ``overloaded_error``) before any content, then end;
 * ``"model": "hold"`` makes a request wait for ``release()`` (for
   concurrency and timeout tests);
 * ``"model": "endless"`` streams a few events, then keeps the stream open
@@ -283,6 +287,14 @@ def error_body(path: str, status: int) -> dict[str, Any]:
     }
 
 
+def _stream_error(path: str, kind: str) -> bytes:
+    """An error event inside a 200 stream, as the API that owns ``path`` sends it."""
+    if path.startswith("/v1/messages"):
+        error = {"type": "error", "error": {"type": kind, "message": f"fake {kind}"}}
+        return _sse("error", error)
+    return _sse(None, {"error": {"message": f"fake {kind}", "type": kind}})
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
@@ -378,6 +390,10 @@ class _Handler(BaseHTTPRequestHandler):
         if model == "hold":
             api.release_event.wait(30)
         streaming = body.get("stream") is True
+        if streaming:
+            kind = api._stream_failure(path)
+            if kind is not None:
+                return self._stream([_stream_error(path, kind)])
         if path == "/v1/chat/completions":
             if streaming:
                 stream_options = body.get("stream_options")
@@ -459,6 +475,7 @@ class FakeAPI:
         self._cond = threading.Condition(self._lock)
         self.requests: list[Recorded] = []
         self._scripted: dict[str, deque[_Reply]] = {}
+        self._stream_failures: dict[str, deque[str]] = {}
         self.in_flight = 0
         self.max_in_flight = 0
         self.stream_closed = threading.Event()
@@ -521,6 +538,21 @@ class FakeAPI:
         with self._lock:
             queue = self._scripted.setdefault(path, deque())
             queue.extend(_Reply(status, dict(headers or {}), body) for _ in range(times))
+
+    def fail_stream(self, path: str, kind: str = "overloaded_error", *, times: int = 1) -> None:
+        """Open the next ``times`` streams to ``path`` with an error event, before any content."""
+        with self._lock:
+            self._stream_failures.setdefault(path, deque()).extend([kind] * times)
+
+    def _stream_failure(self, path: str) -> str | None:
+        with self._lock:
+            queue = self._stream_failures.get(path)
+            return queue.popleft() if queue else None
+
+    def headers_of(self, path: str, name: str) -> list[str | None]:
+        """The value of request header ``name`` (lower case) of every request to ``path``."""
+        with self._lock:
+            return [r.headers.get(name) for r in self.requests if r.path == path]
 
     def limit_window(
         self, limit: int, window: float, *, unit: str = "requests", style: str = "openai"

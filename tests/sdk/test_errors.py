@@ -29,7 +29,7 @@ TABLE = {
     403: (errors.AuthenticationError, False),
     404: (errors.NotFoundError, False),
     408: (errors.HTTPStatusError, True),
-    409: (errors.ConflictError, False),
+    409: (errors.ConflictError, True),  # the APIs' lock timeout: the SDKs retry it
     413: (errors.HTTPStatusError, False),
     422: (errors.UnprocessableEntityError, False),
     429: (errors.RateLimitError, True),

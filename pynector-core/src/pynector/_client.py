@@ -1180,9 +1180,9 @@ class Pynector(Generic[RequestT, ReplyT]):
 
     @asynccontextmanager
     async def _stream(
-        self, data: Any, timeout: float, options: Mapping[str, Any]
+        self, data: Any, timeout: float, options: Mapping[str, Any], attempt: int = 1
     ) -> AsyncIterator[AsyncIterator[Any]]:
-        call = self._call(data, timeout, options, streaming=True)
+        call = self._call(data, timeout, options, attempt, streaming=True)
         async with AsyncExitStack() as limits:
             if self._limited:
                 await limits.enter_async_context(self._admitted(call, timeout))
@@ -1198,17 +1198,23 @@ class Pynector(Generic[RequestT, ReplyT]):
         self, call: Call[Any], timeout: float
     ) -> AsyncIterator[AsyncIterator[Any]]:
         call.deadline = time.monotonic() + timeout  # the waits are not part of the stream's
+        limit = deadline(timeout, "stream")
         try:
             async with AsyncExitStack() as stack:
                 relay = self._plugins.relay(self._telemetry)
                 if relay is not None:
                     await _enter_all(stack, relay.pynector_request(info=call))
-                stack.enter_context(deadline(timeout, "stream"))
+                stack.enter_context(limit)
                 await self._ensure_connected()
                 with map_builtin_errors():
                     iterator = await stack.enter_async_context(self._impl.handle_stream(call))
                 call.result = iterator  # plugins see the stream (HTTP: status, headers)
                 yield _MappedIterator(iterator)
+        except errors.TimeoutError as exc:
+            # As for a request: the server may have acted on it (an LLM call is billed).
+            if limit.expired and not self._impl.replayable(call):
+                exc.retryable = False
+            raise
         finally:
             if call.response_headers is not None:
                 self._take_hint(call)
@@ -1218,6 +1224,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         data: RequestT,
         timeout: float | None = None,
         *,
+        max_retries: int = 0,
+        retry_delay: float | None = None,
         options: Mapping[str, Any] | None = None,
         **transport_options: Any,
     ) -> AbstractAsyncContextManager[Any]:
@@ -1228,16 +1236,54 @@ class Pynector(Generic[RequestT, ReplyT]):
         transport's own (HTTP: a ``ResponseStream`` with ``status_code`` and
         ``headers``). Leaving the block early releases the connection.
 
+        With ``max_retries``, a stream that fails before its first item is
+        opened again, under the rules of :meth:`request_with_retry` (only
+        retryable errors, backoff or the server's Retry-After, the caller's
+        deadline): the first item is read before the block is entered, and the
+        caller sees one stream. Once an item exists, an error propagates.
+
         Args:
             data: The request.
             timeout: Deadline in seconds for the whole stream, from opening it to
-                leaving the block; defaults as for :meth:`request`.
+                leaving the block; defaults as for :meth:`request`. With retries,
+                each attempt has its own, from its opening.
+            max_retries: Retries of the opening, until the first item (default
+                0: one attempt; the block is entered as soon as the stream opens).
+            retry_delay: The first backoff of those retries, in seconds;
+                defaults to ``config["retry_delay"]``.
             options: Transport options as a mapping, for names that a keyword
                 cannot carry (``timeout``, ``options``); merged with the keywords.
             **transport_options: Passed to the transport with the request.
 
         Raises:
             ConfigurationError: If the transport cannot stream, or for bad input.
+            PynectorError: With ``max_retries``: the last attempt's error, when
+                no attempt produced a first item.
         """
         stream_timeout = self._prepare(data, timeout)
-        return self._stream(data, stream_timeout, _merged(options, transport_options))
+        options_ = _merged(options, transport_options)
+        if max_retries == 0 and not isinstance(max_retries, bool):
+            return self._stream(data, stream_timeout, options_)
+        return self._recovering_stream(
+            data, stream_timeout, options_, self._retry_policy(max_retries, retry_delay)
+        )
+
+    @asynccontextmanager
+    async def _recovering_stream(
+        self, data: Any, timeout: float, options: Mapping[str, Any], policy: RetryPolicy
+    ) -> AsyncIterator[Any]:
+        from ._stream_retry import recovering  # with the first stream that retries
+
+        def open_attempt(attempt: int) -> AbstractAsyncContextManager[AsyncIterator[Any]]:
+            return self._stream(data, timeout, options, attempt)
+
+        async with AsyncExitStack() as stack:
+            relay = self._plugins.relay(self._telemetry)
+            if relay is not None:
+                from .hookspecs import RetryInfo
+
+                info = RetryInfo(self._transport_type, data, policy.max_retries, self._telemetry)
+                await _enter_all(stack, relay.pynector_retry(info=info))
+            yield await stack.enter_async_context(
+                recovering(open_attempt, policy, self._note_retry)
+            )

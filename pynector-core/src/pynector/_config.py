@@ -56,7 +56,7 @@ class Config:
     retry_count: int = 3
     retry_delay: float = 1.0
     retry_max_delay: float = 30.0
-    retry_after_max: float = 60.0
+    retry_after_max: float = 120.0
     max_connections: int = 100
     rate_limit: tuple[int, float] | None = None
     rate_burst: int = 1
@@ -73,7 +73,7 @@ _HINTS = {
     "retry_count": "a whole number >= 0, e.g. 3",
     "retry_delay": "a number of seconds >= 0, e.g. 1.0",
     "retry_max_delay": "a number of seconds >= 0, e.g. 30.0",
-    "retry_after_max": "a number of seconds >= 0, e.g. 60.0",
+    "retry_after_max": "a number of seconds >= 0, e.g. 120.0",
     "max_connections": "a whole number >= 1, e.g. 100",
     "rate_limit": "requests per second (10) or a string like '10/s' or '600/m'",
     "rate_burst": "a whole number of requests >= 1 allowed at once under rate_limit, e.g. 1 "

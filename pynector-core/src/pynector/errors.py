@@ -199,7 +199,11 @@ class NotFoundError(HTTPStatusError):
 
 
 class ConflictError(HTTPStatusError):
-    """409: the request conflicts with the resource's state. Not retryable."""
+    """409: the request conflicts with the resource's state.
+
+    Not retryable over HTTP; the SDK transport marks it retryable, as the
+    OpenAI and Anthropic SDKs retry it (those APIs answer 409 on a lock timeout).
+    """
 
 
 class UnprocessableEntityError(HTTPStatusError):

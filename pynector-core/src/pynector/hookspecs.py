@@ -75,7 +75,7 @@ the transport reported (``url``, ``status``, ``usage``, ``attributes``, ...).
 
 @dataclass(slots=True, frozen=True)
 class RetryInfo:
-    """A whole ``request_with_retry`` call (the parent of its attempts).
+    """A whole ``request_with_retry``, or a ``stream(..., max_retries=n)``: the attempts' parent.
 
     Attributes:
         transport_type: The transport's name.

@@ -25,7 +25,9 @@ timeout, a proxy that refused the tunnel) is always safe to retry, and so are
 429 and 408 replies (the server says it did not act on the request). Any other
 failure is retryable only when the request may be repeated: its method is
 idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE), it carries an
-``Idempotency-Key`` header, or the caller passed ``idempotent=True``.
+``Idempotency-Key`` header, or the caller passed ``idempotent=True``. A
+reply's ``x-should-retry: true`` or ``false`` (the OpenAI and Anthropic APIs
+send it) overrides the status rule: the server says whether it acted.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import ssl
 from collections.abc import Iterable
 
 from pynector import errors
-from pynector.concurrency import retry_after_from_headers
+from pynector.concurrency import retry_after_from_headers, should_retry_from_headers
 from pynector.redact import REDACTED, is_secret_name, redact_url, scrub
 
 from ._response import Response
@@ -318,7 +320,10 @@ def status_error(
     """
     code = response.status_code
     cls = errors.status_error_class(code)
-    retryable = code in (408, 429) or (code >= 500 and replayable)
+    # The server's own word wins over the status rule; a spent one-shot body
+    # is still never resent (the transport marks that error afterwards).
+    verdict = should_retry_from_headers(response.headers) if code >= 400 else None
+    retryable = (code in (408, 429) or (code >= 500 and replayable)) if verdict is None else verdict
     retry_after = retry_after_from_headers(response.headers)
     if 300 <= code < 400:
         location = response.headers.get("location")
@@ -330,7 +335,9 @@ def status_error(
         )
     else:
         hint = f" ({_STATUS_HINTS[code]})" if code in _STATUS_HINTS else ""
-        if code >= 500 and not replayable:
+        if verdict is False:
+            hint += "; the server said not to retry it (x-should-retry: false)"
+        elif code >= 500 and not retryable:
             hint += _NOT_REPLAYABLE_HINT.format(method=method)
     if retry_after is not None:
         hint += f"; Retry-After: {retry_after:g} s"

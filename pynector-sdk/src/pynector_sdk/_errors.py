@@ -7,7 +7,8 @@ SDK exception                          pynector error                          r
 403 ``PermissionDeniedError``
 400 ``BadRequestError``                ``BadRequestError``                     no
 404 ``NotFoundError``                  ``NotFoundError``                       no
-409 ``ConflictError``                  ``ConflictError``                       no
+409 ``ConflictError``                  ``ConflictError``                       yes (a
+                                                                               lock timeout)
 422 ``UnprocessableEntityError``       ``UnprocessableEntityError``            no
 429 ``RateLimitError``                 ``RateLimitError`` (``retry_after``)    yes
 5xx (``InternalServerError``, 529)     ``ServerError`` (``retry_after``)       yes
@@ -22,6 +23,8 @@ any other SDK error                    ``SDKError``                            n
 the SDK call (bad arguments)
 =====================================  ======================================  =========
 
+A reply's ``x-should-retry: true`` or ``false`` overrides the retryable column,
+as in the SDKs (``pynector.concurrency.should_retry_from_headers``).
 ``retry_after`` comes from the response's ``retry-after-ms`` or ``retry-after``
 header (``pynector.concurrency.retry_after_from_headers``). Messages never
 contain the API key: every secret option's value is scrubbed from them
@@ -37,7 +40,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from pynector import errors
-from pynector.concurrency import retry_after_from_headers
+from pynector.concurrency import retry_after_from_headers, should_retry_from_headers
 from pynector.redact import Secret, redact_url, scrub
 
 from ._providers import Provider
@@ -65,6 +68,8 @@ _TRANSIENT_TYPES = frozenset(
     {"overloaded_error", "api_error", "rate_limit_error", "server_error", "timeout_error"}
 )
 _DETAIL_LIMIT = 500
+# Statuses below 500 the SDKs retry: request timeout, lock timeout, rate limit.
+_RETRIED_STATUSES = frozenset({408, 409, 429})
 
 
 def _error_type(exc: Exception) -> str | None:
@@ -202,7 +207,14 @@ class ErrorMap:
                 retryable=_error_type(exc) in _TRANSIENT_TYPES,
             )
         response = exc.response
-        wait = retry_after_from_headers(response.headers)
+        headers = response.headers
+        wait = retry_after_from_headers(headers)
+        # The SDKs' own rule (``_should_retry``), kept with their retries off:
+        # the server's x-should-retry first, then 408, 409 (a lock timeout),
+        # 429 and 5xx.
+        retryable = should_retry_from_headers(headers)
+        if retryable is None:
+            retryable = status in _RETRIED_STATUSES or status >= 500
         cls: type[errors.HTTPStatusError] = (
             errors.AuthenticationError
             if status in (401, 403)
@@ -216,6 +228,7 @@ class ErrorMap:
             f"{message}; {hint}" if hint else message,
             status_code=status,
             response=response,
+            retryable=retryable,
             retry_after=wait,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from types import AsyncGeneratorType
 from typing import Any
 
 from ._errors import ErrorMap
@@ -22,7 +23,7 @@ class EventStream:
     the ``stream(...)`` block is left.
     """
 
-    __slots__ = ("_done", "_errors", "_next", "_operation", "_usage", "sdk_stream")
+    __slots__ = ("_done", "_errors", "_failure", "_next", "_operation", "_usage", "sdk_stream")
 
     def __init__(
         self,
@@ -43,6 +44,7 @@ class EventStream:
         self._operation = operation
         self._usage = usage
         self._done = False
+        self._failure: BaseException | None = None
 
     def __aiter__(self) -> EventStream:
         return self
@@ -51,8 +53,12 @@ class EventStream:
         try:
             with self._errors.around(self._operation, calling=False):
                 event = await self._next()
-        except Exception:  # StopAsyncIteration included: the stream is over either way
+        except StopAsyncIteration:
             self._done = True
+            raise
+        except Exception as exc:  # the stream is over either way
+            self._done = True
+            self._failure = exc.__cause__ or exc  # the SDK's own, with its frames
             raise
         if self._usage is not None:
             self._usage.observe(event)
@@ -68,15 +74,41 @@ class EventStream:
         """
         for _ in range(_MAX_LEFTOVER):
             if self._done:
-                return
+                break
             try:
                 await self._next()
             except Exception:
                 self._done = True
         self._done = True
+        failure, self._failure = self._failure, None
+        if failure is not None:
+            await _finish_left_behind(failure)
 
     def __repr__(self) -> str:
         return (
             f"<EventStream operation={self._operation!r} "
             f"sdk_stream={type(self.sdk_stream).__name__}>"
         )
+
+
+async def _finish_left_behind(failure: BaseException) -> None:
+    """End the SDK generators that an error inside its stream left suspended.
+
+    An error event makes the SDK raise out of its ``async for`` over its own
+    event and byte generators, which stay suspended (trio warns when it
+    collects them). They are held by the frames of the error's traceback;
+    stepping each once more ends the chain at once, as in
+    :meth:`EventStream.finish`: the response is closed.
+    """
+    traceback = failure.__traceback__
+    while traceback is not None:
+        for value in list(traceback.tb_frame.f_locals.values()):
+            if isinstance(value, AsyncGeneratorType) and value.ag_frame is not None:
+                for _ in range(_MAX_LEFTOVER):
+                    if value.ag_frame is None or value.ag_running:
+                        break
+                    try:
+                        await value.__anext__()
+                    except Exception:  # its end, however it ends
+                        break
+        traceback = traceback.tb_next

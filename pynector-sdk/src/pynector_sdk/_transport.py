@@ -41,6 +41,9 @@ arguments (the SDKs type them per method), and a request built as a
 against the SDK method's signature before the call, suggesting the closest.
 """
 
+# The header in which the SDKs tell the API how many retries came before.
+_RETRY_COUNT = "x-stainless-retry-count"
+
 # The call the SDK's HTTP client is working for, read by its response hook.
 _CURRENT: ContextVar[Call[Any] | None] = ContextVar("pynector_sdk_call", default=None)
 
@@ -101,7 +104,10 @@ class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
 
     The SDK's own retries (``max_retries=0``) and, for Anthropic, its own
     OpenTelemetry spans and trace headers are off: the pynector client retries
-    and traces each call once. SDK exceptions are translated
+    and traces each call once. What the SDKs' retries knew is kept: a reply's
+    ``x-should-retry`` decides whether its error is retryable, a 409 (a lock
+    timeout) is retryable, and a retry carries ``x-stainless-retry-count``
+    (the call's ``attempt`` - 1). SDK exceptions are translated
     into :mod:`pynector.errors`. Only the chosen provider's SDK is imported,
     when the transport is created.
 
@@ -343,6 +349,10 @@ class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
         self._report_request(call, operation.name, kwargs)
         # Plugins' headers (W3C trace context of pynector's span); the caller's win.
         headers = call.trace_headers() if self.enable_telemetry else None
+        if call.attempt > 1:
+            # The SDKs count their own retries in this header (0: theirs are off).
+            retries = {_RETRY_COUNT: str(call.attempt - 1)}
+            headers = {**headers, **retries} if headers else retries
         if headers and (parameters is None or "extra_headers" in parameters):
             given = kwargs.get("extra_headers")
             kwargs["extra_headers"] = {**headers, **given} if given else headers

@@ -11,7 +11,8 @@
 - :class:`TokenBudget`: at most N tokens in any window, reserved from an
   estimate and settled to the reply's usage.
 - :func:`parse_retry_after` / :func:`retry_after_from_headers`: a server's
-  Retry-After (seconds or HTTP date; ``retry-after-ms``) in seconds, clamped.
+  Retry-After (seconds or HTTP date; ``retry-after-ms``) in seconds, clamped;
+  :func:`should_retry_from_headers`: the server's ``x-should-retry``.
 - :class:`Store` / :class:`MemoryStore`: where the limits keep their state
   (``memory://`` in the process; ``pynector-redis`` shares it across a fleet),
   with :class:`Leases` for ``config["shared_concurrency"]``.
@@ -36,6 +37,7 @@ from ._retry import RetryPolicy as RetryPolicy
 from ._retry_after import MAX_RETRY_AFTER as MAX_RETRY_AFTER
 from ._retry_after import parse_retry_after as parse_retry_after
 from ._retry_after import retry_after_from_headers as retry_after_from_headers
+from ._retry_after import should_retry_from_headers as should_retry_from_headers
 from ._retry_budget import RetryBudget as RetryBudget
 from ._store import MEMORY_URL as MEMORY_URL
 from ._store import Lease as Lease
@@ -74,4 +76,5 @@ __all__ = [
     "remaining_time",
     "retry_after_from_headers",
     "server_hint",
+    "should_retry_from_headers",
 ]

@@ -62,7 +62,7 @@ class RetryPolicy:
     max_retries: int = 3
     base_delay: float = 1.0
     max_delay: float = 30.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = 120.0
     jitter: bool = True
 
     def __post_init__(self) -> None:

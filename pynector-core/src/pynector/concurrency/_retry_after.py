@@ -11,13 +11,18 @@ import re
 import time
 from collections.abc import Mapping
 
-__all__ = ["MAX_RETRY_AFTER", "parse_retry_after", "retry_after_from_headers"]
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "parse_retry_after",
+    "retry_after_from_headers",
+    "should_retry_from_headers",
+]
 
 MAX_RETRY_AFTER = 86_400.0
 """The longest wait, in seconds, that a server-requested delay is reported as.
 
 Larger values (and dates further away) are clamped to one day. The client has
-its own, smaller bound (``config["retry_after_max"]``, 60 s by default) beyond
+its own, smaller bound (``config["retry_after_max"]``, 120 s by default) beyond
 which it raises instead of sleeping.
 """
 
@@ -82,3 +87,27 @@ def retry_after_from_headers(
     if _SECONDS.fullmatch(millis):
         return min(max(float(millis) / 1000.0, 0.0), MAX_RETRY_AFTER)
     return parse_retry_after(headers.get("retry-after"), now=now)
+
+
+def should_retry_from_headers(headers: Mapping[str, str] | None) -> bool | None:
+    """The server's own word on retrying, from its ``x-should-retry`` header.
+
+    The OpenAI and Anthropic APIs send it, and their SDKs obey it before any
+    rule of their own: ``true`` makes a failure retryable whatever its status,
+    ``false`` makes it final.
+
+    Args:
+        headers: The response headers, a case-insensitive mapping, or ``None``.
+
+    Returns:
+        ``True`` or ``False`` for the header's ``true`` or ``false`` (any case,
+        spaces ignored); ``None`` when it is absent or says anything else.
+    """
+    if headers is None:
+        return None
+    value = (headers.get("x-should-retry") or "").strip().lower()
+    if value == "true":
+        return True
+    if value == "false":
+        return False
+    return None
