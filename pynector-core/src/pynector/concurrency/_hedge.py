@@ -86,15 +86,15 @@ class LatencyHistogram:
         self._previous_count = 0
         self._since = time.monotonic()
 
-    def _age(self, now: float) -> None:
-        """Retire the current generation if it is full or old (twice: drop both)."""
+    def _age(self, now: float, adding: bool = False) -> None:
+        """Retire the current generation if it is old, or full when ``adding`` (too old: both)."""
         if now - self._since >= 2 * self.max_age:
             self._previous = [0] * _BUCKETS
             self._previous_count = 0
             self._current = [0] * _BUCKETS
             self._current_count = 0
             self._since = now
-        elif self._current_count >= self.window or now - self._since >= self.max_age:
+        elif (adding and self._current_count >= self.window) or now - self._since >= self.max_age:
             self._previous, self._current = self._current, self._previous
             self._previous_count = self._current_count
             self._current[:] = [0] * _BUCKETS
@@ -103,7 +103,7 @@ class LatencyHistogram:
 
     def record(self, seconds: float) -> None:
         """Count one latency, in seconds."""
-        self._age(time.monotonic())
+        self._age(time.monotonic(), adding=True)
         index = 0 if seconds <= _LOW else int(math.log2(seconds / _LOW) * _STEPS)
         index = min(index, _BUCKETS - 1)
         self._current[index] += 1
