@@ -86,16 +86,14 @@ class _Server(asyncio.Protocol):
                 delay = state.median * SLOW_FACTOR
             else:
                 delay = state.median * rng.lognormvariate(0.0, 0.1)
-            loop = asyncio.get_running_loop()
-            handle: asyncio.TimerHandle
+            box: list[asyncio.TimerHandle] = []
+            box.append(asyncio.get_running_loop().call_later(delay, self._answer, box))
+            self.pending.add(box[0])
 
-            def answer() -> None:
-                self.pending.discard(handle)
-                if not self.transport.is_closing():
-                    self.transport.write(_reply(b'{"ok":true}'))
-
-            handle = loop.call_later(delay, answer)
-            self.pending.add(handle)
+    def _answer(self, box: list[asyncio.TimerHandle]) -> None:
+        self.pending.discard(box[0])
+        if not self.transport.is_closing():
+            self.transport.write(_reply(b'{"ok":true}'))
 
     def _control(self, target: str) -> bytes:
         state = STATE

@@ -188,7 +188,7 @@ class HedgePolicy:
         ConfigurationError: For a bad ``after``.
     """
 
-    __slots__ = ("_delay", "_fresh", "after", "histogram", "min_samples", "quantile")
+    __slots__ = ("_delay", "_fresh", "_until", "after", "histogram", "min_samples", "quantile")
 
     def __init__(
         self,
@@ -208,6 +208,7 @@ class HedgePolicy:
         self.histogram: LatencyHistogram | None = None
         self._delay: float | None = None
         self._fresh = 0
+        self._until = 0.0
         if isinstance(parsed, str):
             self.quantile = float(parsed[1:])
             self.histogram = LatencyHistogram(window, max_age)
@@ -222,9 +223,11 @@ class HedgePolicy:
         histogram = self.histogram
         if histogram is None:
             return self._delay
-        # The percentile is recomputed every 16 latencies, not on every call.
-        if self._fresh <= 0:
+        # The percentile is recomputed every 16 latencies (or second), not on every call.
+        now = time.monotonic()
+        if self._fresh <= 0 or now >= self._until:
             self._fresh = 16
+            self._until = now + 1.0
             count = histogram.count
             if count < self.min_samples:
                 self._delay = None
@@ -352,7 +355,7 @@ async def race(
                         group.start_soon(attempt, copies[1], left, group)
                 else:
                     _log("call still waiting after %.3f s: no hedge, retry budget spent", delay)
-    if state.won == 1:
+    if state.won == 1 and failures[0] is None:
         # Copy 0 was cancelled: it took at least this long (keeps the tail in the histogram).
         policy.record(time.monotonic() - first.sent_at)
     if state.won >= 0:
