@@ -15,6 +15,7 @@ QUICK_ARGS = {
     "bench_cli.py": ["--quick"],
     "bench_core.py": ["--n", "100000"],
     "bench_engines.py": ["--n", "500", "--rounds", "3"],
+    "bench_hedge.py": ["--quick"],
     "bench_http.py": ["--n", "500", "--rounds", "3"],
     "bench_limits.py": ["--quick"],
     "bench_sdk.py": ["--n", "100", "--rounds", "3"],

@@ -17,6 +17,7 @@ from ._plugins import PluginSet, installed
 from .call import Call, ReplyT, RequestT
 from .concurrency import (
     MEMORY_URL,
+    HedgePolicy,
     LocalLeases,
     RateLimiter,
     RetryDecision,
@@ -28,6 +29,7 @@ from .concurrency import (
 )
 from .concurrency._deadline import check_timeout
 from .concurrency._failover import FailoverBudget, FailoverLeases, FailoverPacer, StoreGuard
+from .concurrency._hedge import Copy, race
 from .concurrency._ratelimit import Pacer
 from .concurrency._tokens import TokenBudget, TokenLimiter
 from .errors import (
@@ -41,7 +43,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._batch import BatchResult, Emit
     from ._config import Config
-    from .concurrency import Lease, Leases, Store
+    from .concurrency import Lease, Leases, RetryBudget, Store
     from .hookspecs import Wrapper
     from .transport.protocol import CallTransport, StreamingTransport, Transport
 
@@ -320,8 +322,14 @@ class Pynector(Generic[RequestT, ReplyT]):
         if settings.store.lower() != MEMORY_URL:
             self._shared = self._open_shared(settings)
             self._limiter = self._shared.pacer
-        # The slow path: waits that need the call (its estimate, its deadline).
-        self._limited = self._budget is not None or self._leases is not None
+        hedge_after = settings.hedge_after
+        self._hedge: HedgePolicy | None = None if hedge_after is None else HedgePolicy(hedge_after)
+        # What hedges (and retries) are charged to; None: not limited. Set by the retry budget.
+        self._retry_budget: RetryBudget | None = None
+        # The slow path: waits that need the call (its estimate, its deadline, replayable).
+        self._limited = (
+            self._budget is not None or self._leases is not None or self._hedge is not None
+        )
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
             base_delay=self._config.retry_delay,
@@ -700,9 +708,39 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int,
         batch_index: int | None,
     ) -> Any:
-        """One attempt under a token budget or shared concurrency: waits that need the call."""
+        """One attempt whose waits need the call: token budget, shared concurrency, hedging."""
         call = self._call(data, timeout, options, attempt, batch_index)
+        if self._hedge is not None and self._impl.replayable(call):
+            return await self._hedged_attempt(call, timeout)
+        return await self._admitted_attempt(call, timeout)
+
+    async def _hedged_attempt(self, call: Call[Any], timeout: float) -> Any:
+        """One attempt sent twice if it is slow (``config["hedge_after"]``); the first success wins.
+
+        Each copy passes every limit on its own, as any attempt does; the
+        second is charged to the retry budget and gets what is left of the
+        first's deadline.
+        """
+        assert self._hedge is not None
+
+        def run(copy: Copy, left: float | None) -> Any:
+            sent = call
+            if copy.index:
+                sent = self._call(call.data, left, call.options, call.attempt, call.batch_index)
+            return self._admitted_attempt(sent, left, copy)
+
+        return await race(run, self._hedge, self._retry_budget, timeout)
+
+    async def _admitted_attempt(
+        self,
+        call: Call[Any],
+        timeout: float | None,
+        copy: Copy | None = None,
+    ) -> Any:
+        """Send ``call`` once every limit admits it (``copy``: one copy of a hedged call)."""
         async with self._admitted(call, timeout):
+            if copy is not None:
+                copy.sent()
             # The waits above are not part of the attempt's deadline.
             call.deadline = None if timeout is None else time.monotonic() + timeout
             relay = self._plugins.relay(self._telemetry)
@@ -711,6 +749,8 @@ class Pynector(Generic[RequestT, ReplyT]):
                 if wrappers:
                     await _enter_all(stack, wrappers)
                 call.result = await self._send_within(call)
+            if copy is not None:
+                copy.succeeded()  # before the limits are given back: no other copy gets them
             return call.result
 
     # -- public API --------------------------------------------------------

@@ -50,6 +50,9 @@ class Config:
             sharing ``limit_key`` in the store, or ``None`` for no such limit.
         store_failure: ``"closed"`` (wait for an unreachable store within the
             deadline, then fail) or ``"open"`` (fall back to per-process limits).
+        hedge_after: Send a second copy of a replayable call still waiting
+            after this many seconds, or after this percentile of the client's
+            recent latencies (``"p95"``); ``None``: no hedging.
     """
 
     timeout: float = 60.0
@@ -66,6 +69,7 @@ class Config:
     limit_key: str | None = None
     shared_concurrency: int | None = None
     store_failure: str = "closed"
+    hedge_after: float | str | None = None
 
 
 _HINTS = {
@@ -89,9 +93,11 @@ _HINTS = {
     "sharing limit_key, or None for no such limit",
     "store_failure": "'closed' (wait for the store, then fail) or 'open' (fall back to "
     "per-process limits)",
+    "hedge_after": "seconds > 0 (e.g. 0.5), a percentile of the client's recent latencies "
+    "(e.g. 'p95' or 'p99'), or None for no hedging",
 }
 # Keys whose value may be None ("none" or empty in the environment): no limit.
-_NULLABLE = frozenset({"max_response_size", "limit_key", "shared_concurrency"})
+_NULLABLE = frozenset({"max_response_size", "limit_key", "shared_concurrency", "hedge_after"})
 # Keys whose value is text, in config= as in the environment.
 _TEXT = frozenset({"store", "limit_key", "store_failure"})
 KEYS = tuple(_HINTS)
@@ -121,6 +127,7 @@ def _model() -> Any:
         limit_key: str | None = None
         shared_concurrency: int | None = Field(None, ge=1)
         store_failure: str = defaults.store_failure
+        hedge_after: float | str | None = None
 
     return _Settings
 
@@ -222,6 +229,10 @@ def load_config(
             merged[key] = None
         elif key in _TEXT:
             merged[key] = _text(key, value, _label(key, from_env))
+        elif key == "hedge_after":
+            from .concurrency import parse_hedge_after
+
+            merged[key] = parse_hedge_after(value, _label(key, from_env))
         elif key in ("rate_limit", "token_limit"):
             try:
                 merged[key] = _rate(value, key)

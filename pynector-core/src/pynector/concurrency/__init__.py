@@ -6,6 +6,9 @@
   cap, and server-chosen waits (Retry-After) within a bound.
 - :class:`RetryBudget`: retries across a client limited to a share of its
   first attempts over a sliding window, with a small floor.
+- :class:`HedgePolicy` / :class:`LatencyHistogram`: when a slow call gets a
+  second copy (fixed seconds or a percentile of recent latencies, kept in
+  fixed memory).
 - :class:`RateLimiter`: starts paced at period / count (GCRA), with an
   optional burst, pausable by a 429.
 - :class:`TokenBudget`: at most N tokens in any window, reserved from an
@@ -25,6 +28,9 @@ All of them run on asyncio and trio through AnyIO.
 
 from ._deadline import deadline as deadline
 from ._deadline import remaining_time as remaining_time
+from ._hedge import HedgePolicy as HedgePolicy
+from ._hedge import LatencyHistogram as LatencyHistogram
+from ._hedge import parse_hedge_after as parse_hedge_after
 from ._hints import parse_reset as parse_reset
 from ._hints import server_hint as server_hint
 from ._pool import WorkerPool as WorkerPool
@@ -54,6 +60,8 @@ __all__ = [
     "DEFAULT_MARGIN",
     "MAX_RETRY_AFTER",
     "MEMORY_URL",
+    "HedgePolicy",
+    "LatencyHistogram",
     "Lease",
     "Leases",
     "LocalLeases",
@@ -70,6 +78,7 @@ __all__ = [
     "TokenReservation",
     "WorkerPool",
     "deadline",
+    "parse_hedge_after",
     "parse_rate",
     "parse_reset",
     "parse_retry_after",
