@@ -50,6 +50,9 @@ class Config:
             sharing ``limit_key`` in the store, or ``None`` for no such limit.
         store_failure: ``"closed"`` (wait for an unreachable store within the
             deadline, then fail) or ``"open"`` (fall back to per-process limits).
+        adaptive_concurrency: Whether the in-flight limit adapts, between 1 and
+            ``max_connections``, to what the server shows (overload answers and
+            timeouts cut it, rising latency stops its growth).
     """
 
     timeout: float = 60.0
@@ -66,6 +69,7 @@ class Config:
     limit_key: str | None = None
     shared_concurrency: int | None = None
     store_failure: str = "closed"
+    adaptive_concurrency: bool = False
 
 
 _HINTS = {
@@ -89,11 +93,15 @@ _HINTS = {
     "sharing limit_key, or None for no such limit",
     "store_failure": "'closed' (wait for the store, then fail) or 'open' (fall back to "
     "per-process limits)",
+    "adaptive_concurrency": "True (the in-flight limit adapts between 1 and max_connections) "
+    "or False",
 }
 # Keys whose value may be None ("none" or empty in the environment): no limit.
 _NULLABLE = frozenset({"max_response_size", "limit_key", "shared_concurrency"})
 # Keys whose value is text, in config= as in the environment.
 _TEXT = frozenset({"store", "limit_key", "store_failure"})
+# Keys whose value is True or False in config= (words such as "true" in the environment).
+_FLAGS = frozenset({"adaptive_concurrency"})
 KEYS = tuple(_HINTS)
 
 
@@ -121,6 +129,7 @@ def _model() -> Any:
         limit_key: str | None = None
         shared_concurrency: int | None = Field(None, ge=1)
         store_failure: str = defaults.store_failure
+        adaptive_concurrency: bool = defaults.adaptive_concurrency
 
     return _Settings
 
@@ -222,6 +231,11 @@ def load_config(
             merged[key] = None
         elif key in _TEXT:
             merged[key] = _text(key, value, _label(key, from_env))
+        elif key in _FLAGS:
+            if key not in from_env and not isinstance(value, bool):
+                raise ConfigurationError(
+                    f"{_label(key, from_env)}={value!r} is invalid: expected {_HINTS[key]}."
+                )
         elif key in ("rate_limit", "token_limit"):
             try:
                 merged[key] = _rate(value, key)
