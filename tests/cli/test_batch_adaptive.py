@@ -24,7 +24,8 @@ def test_concurrency_auto_keeps_near_the_hidden_capacity_and_shows_the_limit(
         )
     assert done.returncode == 0, done.stderr
     results = read_results(out)
-    assert len(results) == 600 and all(result["ok"] for result in results)
+    assert len(results) == 600
+    assert all(result["ok"] for result in results)
     seen = server.in_phase(0)
     assert statistics.mean(seen[len(seen) // 3 :]) >= 12 * 0.6  # the capacity is used
     assert server.refused[0] <= 0.08 * len(seen)

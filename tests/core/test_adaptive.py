@@ -106,7 +106,8 @@ def test_a_burst_of_refusals_is_one_cut_and_their_room_is_not_handed_on() -> Non
     clock.now += 0.001
     # Five calls sent together are refused: one cut (x0.9), the others only give no room.
     limiter.release(sent, RateLimitError("busy", status_code=429))
-    assert limiter.limit == 36 and limiter.cuts == 1
+    assert limiter.limit == 36
+    assert limiter.cuts == 1
     for _ in range(4):
         limiter.release(sent, RateLimitError("busy", status_code=429))
     assert limiter.cuts == 1
@@ -114,7 +115,8 @@ def test_a_burst_of_refusals_is_one_cut_and_their_room_is_not_handed_on() -> Non
     # A call sent after the cut and refused too cuts again.
     clock.now += 0.001
     limiter.release(clock.now, ServerError("overloaded", status_code=529))
-    assert limiter.cuts == 2 and limiter.limit == 31  # 35 x 0.9
+    assert limiter.cuts == 2
+    assert limiter.limit == 31
 
 
 def test_timeouts_and_overload_statuses_cut_client_errors_do_not() -> None:
@@ -123,7 +125,8 @@ def test_timeouts_and_overload_statuses_cut_client_errors_do_not() -> None:
     clock.now += 1
     limiter.release(clock.now, BadRequestError("bad", status_code=400))
     limiter.release(clock.now, ServerError("bug", status_code=500))
-    assert limiter.cuts == 0 and limiter.limit == 20
+    assert limiter.cuts == 0
+    assert limiter.limit == 20
     limiter.release(clock.now, TimeoutError("slow", timeout=1.0))
     assert limiter.cuts == 1
     assert limiter.limit == 17  # x0.9 is 18, but only the 17 others are still in flight
