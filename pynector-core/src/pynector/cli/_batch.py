@@ -911,11 +911,12 @@ def _concurrency(text: str) -> int | str:
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return whole_number(text)  # type: ignore[no-any-return]
-    except argparse.ArgumentTypeError:
+        int(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither a whole number of at least 1 nor 'auto'"
         ) from None
+    return whole_number(text)  # type: ignore[no-any-return]
 
 
 def _is_number(text: str) -> bool:
