@@ -233,9 +233,10 @@ def _svg(run: Run, best: Run, args: argparse.Namespace, path: Path) -> None:
     goodput = run.buckets()
     top_goodput = max([*goodput, *best.buckets(), 1.0]) * 1.1
     top_limit = max([args.then, *(limit for _, limit in run.limits), 1]) * 1.25
+    duration = float(args.duration)
 
     def x(at: float) -> float:
-        return left + plot_w * at / args.duration
+        return left + plot_w * at / duration
 
     def y_goodput(value: float) -> float:
         return top + plot_h * (1 - value / top_goodput)
