@@ -232,7 +232,7 @@ def _svg(run: Run, best: Run, args: argparse.Namespace, path: Path) -> None:
     plot_w, plot_h = width - left - right, height - top - bottom
     goodput = run.buckets()
     top_goodput = max([*goodput, *best.buckets(), 1.0]) * 1.1
-    top_limit = max([args.then, *(limit for _, limit in run.limits), 1]) * 1.25
+    top_limit = float(max([args.then, *(limit for _, limit in run.limits), 1])) * 1.25
     duration = float(args.duration)
 
     def x(at: float) -> float:
