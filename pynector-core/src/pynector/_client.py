@@ -43,7 +43,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._batch import BatchResult, Emit
     from ._config import Config
-    from .concurrency import Lease, Leases, Store
+    from .concurrency import Lease, Leases, Store, TokenReservation
     from .hookspecs import Wrapper
     from .transport.protocol import CallTransport, StreamingTransport, Transport
 
@@ -687,6 +687,21 @@ class Pynector(Generic[RequestT, ReplyT]):
         finally:
             slots.release_on_behalf_of(borrower)
 
+    async def _reserve_tokens(
+        self, call: Call[Any], timeout: float | None
+    ) -> tuple[int | None, TokenReservation | None]:
+        """Reserve the call's estimated tokens: ``(estimate, reservation)``, or ``None``s."""
+        budget = self._budget
+        estimate = None if budget is None else self._impl.estimate_tokens(call)
+        if estimate is None:
+            return None, None
+        estimate = int(estimate)
+        shared = self._shared
+        if shared is not None and shared.budget is not None:
+            return estimate, await shared.budget.reserve(estimate, timeout)
+        assert budget is not None
+        return estimate, await budget.reserve(estimate)
+
     @asynccontextmanager
     async def _admitted(self, call: Call[Any], timeout: float | None) -> AsyncIterator[None]:
         """Wait for every limit a call needs, hold them while it runs, give them back.
@@ -704,15 +719,7 @@ class Pynector(Generic[RequestT, ReplyT]):
         when it cannot be reached (``config["store_failure"]``).
         """
         shared = self._shared
-        budget = self._budget
-        reservation = None
-        estimate = None if budget is None else self._impl.estimate_tokens(call)
-        if estimate is not None:
-            estimate = int(estimate)
-            if shared is not None and shared.budget is not None:
-                reservation = await shared.budget.reserve(estimate, timeout)
-            elif budget is not None:
-                reservation = await budget.reserve(estimate)
+        estimate, reservation = await self._reserve_tokens(call, timeout)
         borrower = object()
         slots: anyio.CapacityLimiter | None = None
         adaptive: AdaptiveLimiter | None = None
