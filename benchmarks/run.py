@@ -12,6 +12,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUICK_ARGS = {
+    "bench_adaptive.py": ["--quick"],
     "bench_cli.py": ["--quick"],
     "bench_core.py": ["--n", "100000"],
     "bench_engines.py": ["--n", "500", "--rounds", "3"],

@@ -17,6 +17,7 @@ from ._plugins import PluginSet, installed
 from .call import Call, ReplyT, RequestT
 from .concurrency import (
     MEMORY_URL,
+    AdaptiveLimiter,
     HedgePolicy,
     LocalLeases,
     RateLimiter,
@@ -27,6 +28,7 @@ from .concurrency import (
     remaining_time,
     server_hint,
 )
+from .concurrency._adaptive import is_overload
 from .concurrency._deadline import check_timeout
 from .concurrency._failover import FailoverBudget, FailoverLeases, FailoverPacer, StoreGuard
 from .concurrency._hedge import Copy, race
@@ -43,7 +45,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._batch import BatchResult, Emit
     from ._config import Config
-    from .concurrency import Lease, Leases, RetryBudget, Store
+    from .concurrency import Lease, Leases, RetryBudget, Store, TokenReservation
     from .hookspecs import Wrapper
     from .transport.protocol import CallTransport, StreamingTransport, Transport
 
@@ -201,6 +203,26 @@ async def _release(lease: Lease) -> None:
         await lease.release()
 
 
+def _learn(
+    adaptive: AdaptiveLimiter, started: float, failure: BaseException | None, streaming: bool
+) -> None:
+    """Give the adaptive limit its room back with what the call showed.
+
+    A request teaches its round-trip time or its overload; a stream only an
+    overload when it opens (its length is the reply's, and its deadline covers
+    the reader's own pace, so neither says anything about load).
+    """
+    if streaming:
+        if isinstance(failure, errors.TransportError) and is_overload(failure):
+            adaptive.release(started, failure)
+        else:
+            adaptive.forget()
+    elif failure is None or isinstance(failure, Exception):
+        adaptive.release(started, failure)
+    else:
+        adaptive.forget()  # cancelled: nothing learned
+
+
 def _log_retry(attempt: int, error: BaseException, delay: float, reason: str) -> None:
     import logging  # only on the retry path: keeps ``import pynector`` light
 
@@ -326,9 +348,15 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._hedge: HedgePolicy | None = None if hedge_after is None else HedgePolicy(hedge_after)
         # What hedges (and retries) are charged to; None: not limited. Set by the retry budget.
         self._retry_budget: RetryBudget | None = None
-        # The slow path: waits that need the call (its estimate, its deadline, replayable).
+        self._adaptive: AdaptiveLimiter | None = (
+            AdaptiveLimiter(settings.max_connections) if settings.adaptive_concurrency else None
+        )
+        # The slow path: waits that need the call (its estimate, deadline, outcome, replayable).
         self._limited = (
-            self._budget is not None or self._leases is not None or self._hedge is not None
+            self._budget is not None
+            or self._leases is not None
+            or self._hedge is not None
+            or self._adaptive is not None
         )
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
@@ -455,6 +483,25 @@ class Pynector(Generic[RequestT, ReplyT]):
     def transport(self) -> Any:
         """The transport instance this client owns."""
         return self._transport
+
+    @property
+    def concurrency_limit(self) -> int:
+        """The most calls this client lets run at once now.
+
+        With ``config["adaptive_concurrency"]`` (or after a batch with
+        ``max_concurrency="auto"``) it is the adaptive limit, which moves
+        between 1 and ``max_connections`` as the server answers; otherwise
+        ``config["max_connections"]``.
+        """
+        adaptive = self._adaptive
+        return self._config.max_connections if adaptive is None else adaptive.limit
+
+    def _adaptive_limiter(self) -> AdaptiveLimiter:
+        """The client's adaptive limit, created on first use (``max_concurrency="auto"``)."""
+        if self._adaptive is None:
+            self._adaptive = AdaptiveLimiter(self._config.max_connections)
+            self._limited = True
+        return self._adaptive
 
     @property
     def plugins(self) -> tuple[object, ...]:
@@ -649,35 +696,48 @@ class Pynector(Generic[RequestT, ReplyT]):
         finally:
             slots.release_on_behalf_of(borrower)
 
+    async def _reserve_tokens(
+        self, call: Call[Any], timeout: float | None
+    ) -> tuple[int | None, TokenReservation | None]:
+        """Reserve the call's estimated tokens: ``(estimate, reservation)``, or ``None``s."""
+        budget = self._budget
+        estimate = None if budget is None else self._impl.estimate_tokens(call)
+        if estimate is None:
+            return None, None
+        estimate = int(estimate)
+        shared = self._shared
+        if shared is not None and shared.budget is not None:
+            return estimate, await shared.budget.reserve(estimate, timeout)
+        assert budget is not None
+        return estimate, await budget.reserve(estimate)
+
     @asynccontextmanager
     async def _admitted(self, call: Call[Any], timeout: float | None) -> AsyncIterator[None]:
         """Wait for every limit a call needs, hold them while it runs, give them back.
 
         In order: the token budget (the transport's estimate; ``None``: not
-        charged), the rate limiter, one of ``max_connections`` slots, then a
-        shared in-flight lease. The budget comes first so that paced starts
-        are not bunched behind a token wait; the lease last so that no
-        process holds one of the fleet's slots while it waits for its own.
+        charged), the rate limiter, one of ``max_connections`` slots, room
+        under the adaptive limit, then a shared in-flight lease. The budget
+        comes first so that paced starts are not bunched behind a token
+        wait; the lease last so that no process holds one of the fleet's
+        slots while it waits for its own. The adaptive limit learns from the
+        call once it ends (its round-trip time, or an overload).
         The reservation is settled to ``call.usage`` once the call ends (kept
         as estimated when the transport reports no usage: the server may
         have counted it). A shared store's waits are bounded by ``timeout``
         when it cannot be reached (``config["store_failure"]``).
         """
         shared = self._shared
-        budget = self._budget
-        reservation = None
-        estimate = None if budget is None else self._impl.estimate_tokens(call)
-        if estimate is not None:
-            estimate = int(estimate)
-            if shared is not None and shared.budget is not None:
-                reservation = await shared.budget.reserve(estimate, timeout)
-            elif budget is not None:
-                reservation = await budget.reserve(estimate)
+        estimate, reservation = await self._reserve_tokens(call, timeout)
         borrower = object()
         slots: anyio.CapacityLimiter | None = None
+        adaptive: AdaptiveLimiter | None = None
         lease: Lease | None = None
         try:
             slots = await self._admit(borrower, timeout)
+            if self._adaptive is not None:
+                await self._adaptive.acquire()
+                adaptive = self._adaptive
             if self._leases is not None:
                 ttl = (self._config.timeout if timeout is None else timeout) + _LEASE_GRACE
                 if shared is not None and shared.leases is not None:
@@ -685,14 +745,23 @@ class Pynector(Generic[RequestT, ReplyT]):
                 else:
                     lease = await self._leases.acquire(ttl)
         except BaseException:
+            if adaptive is not None:
+                adaptive.forget()
             if slots is not None:
                 slots.release_on_behalf_of(borrower)
             if reservation is not None:
                 reservation.settle(0)  # cancelled before anything was sent
             raise
+        started = time.monotonic()
+        failure: BaseException | None = None
         try:
             yield
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
+            if adaptive is not None:
+                _learn(adaptive, started, failure, call.streaming)
             if lease is not None:
                 await _release(lease)
             slots.release_on_behalf_of(borrower)
@@ -887,7 +956,7 @@ class Pynector(Generic[RequestT, ReplyT]):
         self,
         verb: str,
         requests: Iterable[tuple[Any, Mapping[str, Any]]],
-        max_concurrency: int | None,
+        max_concurrency: int | Literal["auto"] | None,
         timeout: float | None,
         raise_on_error: bool,
         max_retries: int,
@@ -905,21 +974,30 @@ class Pynector(Generic[RequestT, ReplyT]):
                 f"{verb}(requests=...) got {type(requests).__name__}; pass an iterable "
                 "of (data, options) tuples, e.g. [({'path': '/users/1'}, {})]"
             )
-        if isinstance(max_concurrency, bool) or (
-            max_concurrency is not None and not isinstance(max_concurrency, int)
+        auto = isinstance(max_concurrency, str) and max_concurrency.strip().lower() == "auto"
+        if not auto and (
+            isinstance(max_concurrency, bool)
+            or (max_concurrency is not None and not isinstance(max_concurrency, int))
         ):
             raise ConfigurationError(
                 f"max_concurrency={max_concurrency!r} is invalid: it must be a whole number "
-                "of at least 1, e.g. max_concurrency=10"
+                "of at least 1, e.g. max_concurrency=10, or 'auto' (the limit adapts to the "
+                "server, up to config['max_connections'])"
             )
         if before_attempt is not None and not callable(before_attempt):
             raise ConfigurationError(
                 f"before_attempt={before_attempt!r} is not callable; pass an async function "
                 "taking (index, data, attempt), e.g. before_attempt=budget.wait"
             )
-        pool = WorkerPool(
-            self._config.max_connections if max_concurrency is None else max_concurrency
-        )
+        if auto:
+            # As many workers as the limit may grow to; the adaptive limit gates their attempts.
+            self._adaptive_limiter()
+            pool = WorkerPool(self._config.max_connections)
+        else:
+            assert not isinstance(max_concurrency, str)
+            pool = WorkerPool(
+                self._config.max_connections if max_concurrency is None else max_concurrency
+            )
         batch_timeout = None if timeout is None else check_timeout(timeout)
         policy = self._retry_policy(max_retries, retry_delay) if max_retries else None
         if isinstance(requests, Sequence):
@@ -1002,7 +1080,7 @@ class Pynector(Generic[RequestT, ReplyT]):
         self,
         requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
         *,
-        max_concurrency: int | None = None,
+        max_concurrency: int | Literal["auto"] | None = None,
         timeout: float | None = None,
         raise_on_error: bool = False,
         max_retries: int = 0,
@@ -1025,7 +1103,9 @@ class Pynector(Generic[RequestT, ReplyT]):
             requests: ``(data, options)`` tuples; any iterable, pulled lazily as
                 workers free up.
             max_concurrency: Most requests in flight; defaults to
-                ``config["max_connections"]`` (100).
+                ``config["max_connections"]`` (100). ``"auto"``: the client's
+                adaptive limit decides, between 1 and ``max_connections``
+                (see :attr:`concurrency_limit`); it stays on for the client.
             timeout: Deadline of the whole batch, in seconds: requests cut short
                 by it (and, for a sized input, those not started) are yielded
                 with a ``TimeoutError``. Each request also has the client's
@@ -1075,7 +1155,7 @@ class Pynector(Generic[RequestT, ReplyT]):
     async def batch_request(
         self,
         requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
-        max_concurrency: int | None,
+        max_concurrency: int | Literal["auto"] | None,
         timeout: float | None,
         raise_on_error: Literal[True],
         *,
@@ -1092,7 +1172,7 @@ class Pynector(Generic[RequestT, ReplyT]):
     async def batch_request(
         self,
         requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
-        max_concurrency: int | None = None,
+        max_concurrency: int | Literal["auto"] | None = None,
         timeout: float | None = None,
         *,
         raise_on_error: Literal[True],
@@ -1109,7 +1189,7 @@ class Pynector(Generic[RequestT, ReplyT]):
     async def batch_request(
         self,
         requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
-        max_concurrency: int | None = None,
+        max_concurrency: int | Literal["auto"] | None = None,
         timeout: float | None = None,
         raise_on_error: bool = False,
         *,
@@ -1125,7 +1205,7 @@ class Pynector(Generic[RequestT, ReplyT]):
     async def batch_request(
         self,
         requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
-        max_concurrency: int | None = None,
+        max_concurrency: int | Literal["auto"] | None = None,
         timeout: float | None = None,
         raise_on_error: bool = False,
         *,
@@ -1147,7 +1227,9 @@ class Pynector(Generic[RequestT, ReplyT]):
         Args:
             requests: ``(data, options)`` tuples.
             max_concurrency: Most requests in flight; defaults to
-                ``config["max_connections"]`` (100).
+                ``config["max_connections"]`` (100). ``"auto"``: the client's
+                adaptive limit decides, between 1 and ``max_connections``
+                (see :attr:`concurrency_limit`); it stays on for the client.
             timeout: Deadline of the whole batch, in seconds. Each request also
                 has the client's per-request deadline.
             raise_on_error: Raise the first error (cancelling the rest) instead

@@ -53,6 +53,9 @@ class Config:
         hedge_after: Send a second copy of a replayable call still waiting
             after this many seconds, or after this percentile of the client's
             recent latencies (``"p95"``); ``None``: no hedging.
+        adaptive_concurrency: Whether the in-flight limit adapts, between 1 and
+            ``max_connections``, to what the server shows (overload answers and
+            timeouts cut it, rising latency stops its growth).
     """
 
     timeout: float = 60.0
@@ -70,6 +73,7 @@ class Config:
     shared_concurrency: int | None = None
     store_failure: str = "closed"
     hedge_after: float | str | None = None
+    adaptive_concurrency: bool = False
 
 
 _HINTS = {
@@ -95,11 +99,15 @@ _HINTS = {
     "per-process limits)",
     "hedge_after": "seconds > 0 (e.g. 0.5), a percentile of the client's recent latencies "
     "(e.g. 'p95' or 'p99'), or None for no hedging",
+    "adaptive_concurrency": "True (the in-flight limit adapts between 1 and max_connections) "
+    "or False",
 }
 # Keys whose value may be None ("none" or empty in the environment): no limit.
 _NULLABLE = frozenset({"max_response_size", "limit_key", "shared_concurrency", "hedge_after"})
 # Keys whose value is text, in config= as in the environment.
 _TEXT = frozenset({"store", "limit_key", "store_failure"})
+# Keys whose value is True or False in config= (words such as "true" in the environment).
+_FLAGS = frozenset({"adaptive_concurrency"})
 KEYS = tuple(_HINTS)
 
 
@@ -128,6 +136,7 @@ def _model() -> Any:
         shared_concurrency: int | None = Field(None, ge=1)
         store_failure: str = defaults.store_failure
         hedge_after: float | str | None = None
+        adaptive_concurrency: bool = defaults.adaptive_concurrency
 
     return _Settings
 
@@ -233,6 +242,11 @@ def load_config(
             from .concurrency import parse_hedge_after
 
             merged[key] = parse_hedge_after(value, _label(key, from_env))
+        elif key in _FLAGS:
+            if key not in from_env and not isinstance(value, bool):
+                raise ConfigurationError(
+                    f"{_label(key, from_env)}={value!r} is invalid: expected {_HINTS[key]}."
+                )
         elif key in ("rate_limit", "token_limit"):
             try:
                 merged[key] = _rate(value, key)

@@ -272,6 +272,7 @@ _FLAGS = {
     "retry_delay": "--retry-delay",
     "retry_count": "--retries",
     "max_connections": "--concurrency",
+    "adaptive_concurrency": "--concurrency auto",
     "rate_limit": "--rate",
     "store": "--store",
     "limit_key": "--limit-key",

@@ -1,7 +1,8 @@
 """``pynector batch IN.jsonl -o OUT.jsonl``: a resumable batch of requests from a file.
 
 The client's streaming batch (:meth:`pynector.Pynector.batch`) pulls request
-lines lazily from the input, at most ``--concurrency`` in flight, and yields
+lines lazily from the input, at most ``--concurrency`` in flight (``auto``: a
+limit that adapts to the server), and yields
 each result, with its attempts, as it finishes. Each result is appended to the
 output as one JSON line and flushed as soon as it is known, so a crash, a
 kill or Ctrl-C leaves a valid file, and running the same command again skips
@@ -114,10 +115,12 @@ def add_batch_parser(subcommands: Subcommands) -> None:
     group.add_argument(
         "-c",
         "--concurrency",
-        type=whole_number,
+        type=_concurrency,
         default=10,
-        metavar="N",
-        help="most requests in flight (default 10)",
+        metavar="N|auto",
+        help="most requests in flight (default 10), or 'auto': a limit that starts low and "
+        "follows the server (429/503 and timeouts cut it), up to PYNECTOR_MAX_CONNECTIONS "
+        "(default 100); the progress shows it",
     )
     group.add_argument(
         "--rate",
@@ -410,7 +413,7 @@ class _Batch:
                     self.stopped_by = signum
                     # A worker may pull its next request before the result it just
                     # handed over is written: no more than --concurrency are in flight.
-                    in_flight = min(self.in_flight, self.args.concurrency)
+                    in_flight = min(self.in_flight, self.client.concurrency_limit)
                     self.reporter.note(
                         f"{name}: starting no new requests; waiting for the {in_flight} "
                         "in flight (send it again to stop at once)"
@@ -555,6 +558,8 @@ class _Batch:
         if self.args.tpm is not None:
             rows.append(("over --tpm", str(self.over_budget)))
         if not self.args.dry_run:
+            if self.args.concurrency == "auto":
+                rows.append(("concurrency limit", f"{self.client.concurrency_limit} (auto)"))
             rate = self.sent / self.elapsed if self.elapsed > 0 else 0.0
             rows += [
                 ("retries", str(self.extra_attempts)),
@@ -866,7 +871,10 @@ def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any])
     from pynector.errors import ConfigurationError
 
     config = client_config(args)
-    config["max_connections"] = args.concurrency
+    if args.concurrency == "auto":
+        config["adaptive_concurrency"] = True  # up to max_connections: its default or env
+    else:
+        config["max_connections"] = args.concurrency
     if args.rate is not None:
         try:
             parse_rate(args.rate)
@@ -898,6 +906,19 @@ _SHARED_FLAGS = (
 )
 
 
+def _concurrency(text: str) -> int | str:
+    """``--concurrency``: a whole number of at least 1, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a whole number of at least 1 nor 'auto'"
+        ) from None
+    return whole_number(text)  # type: ignore[no-any-return]
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -921,6 +942,8 @@ def run_batch(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.output} is the input file too; write results elsewhere")
         client = _create_client(args, name, options)
         reporter = make_reporter("none" if args.dry_run else args.progress, secrets)
+        if args.concurrency == "auto":
+            reporter.concurrency = lambda: client.concurrency_limit
         budget: TokenBudget | None = None
         if args.tpm is not None:
             from ._tokens import cli_budget

@@ -81,6 +81,8 @@ class Reporter:
         self.already_done = 0
         self.skipped = 0
         self.retries = 0
+        #: The client's current in-flight limit, shown when set (``--concurrency auto``).
+        self.concurrency: Callable[[], int] | None = None
 
     @property
     def handled(self) -> int:
@@ -151,6 +153,11 @@ class Reporter:
     def rate_text(self) -> str:
         return f"{self.rate():.0f} requests/s"
 
+    def concurrency_text(self) -> str:
+        """``; concurrency N (auto)`` with an adaptive limit, else nothing."""
+        limit = self.concurrency
+        return "" if limit is None else f"; concurrency {limit()} (auto)"
+
     def latency_text(self) -> str:
         """``p50 X ms, p95 Y ms`` of the requests that finished (``elapsed``)."""
         latencies = self.latencies
@@ -166,8 +173,8 @@ class Reporter:
         percent = self.handled * 100 // max(total, 1)
         return (
             f"progress: {self.handled}/{total} lines ({percent}%): {self.counts_text()}; "
-            f"{self.retries_text()}; {self.rate_text()}; {self.latency_text()}; "
-            f"{self.times_text()}"
+            f"{self.retries_text()}; {self.rate_text()}{self.concurrency_text()}; "
+            f"{self.latency_text()}; {self.times_text()}"
         )
 
     def note(self, text: str) -> None:
@@ -226,8 +233,8 @@ class RichReporter(Reporter):
             def get_renderables(self) -> Iterable[RenderableType]:
                 yield self.make_tasks_table(self.tasks)
                 text = (
-                    f"{reporter.counts_text()}; {reporter.retries_text()}; "
-                    f"{reporter.latency_text()}"
+                    f"{reporter.counts_text()}; {reporter.retries_text()}"
+                    f"{reporter.concurrency_text()}; {reporter.latency_text()}"
                 )
                 yield Text(reporter.secrets.scrub(text), no_wrap=True, overflow="ellipsis")
 

@@ -1,5 +1,7 @@
 """The concurrency helpers the client is built on, usable on their own.
 
+- :class:`AdaptiveLimiter`: an in-flight limit that follows the server (AIMD
+  with a latency gradient): overload answers and timeouts cut it.
 - :class:`deadline`: a total deadline that raises pynector's ``TimeoutError``.
 - :class:`WorkerPool`: a fixed set of workers pulling from any iterable.
 - :class:`RetryPolicy`: bounded attempts, jittered exponential backoff with a
@@ -26,6 +28,7 @@
 All of them run on asyncio and trio through AnyIO.
 """
 
+from ._adaptive import AdaptiveLimiter as AdaptiveLimiter
 from ._deadline import deadline as deadline
 from ._deadline import remaining_time as remaining_time
 from ._hedge import HedgePolicy as HedgePolicy
@@ -60,6 +63,7 @@ __all__ = [
     "DEFAULT_MARGIN",
     "MAX_RETRY_AFTER",
     "MEMORY_URL",
+    "AdaptiveLimiter",
     "HedgePolicy",
     "LatencyHistogram",
     "Lease",
