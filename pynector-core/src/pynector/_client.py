@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
@@ -17,8 +18,10 @@ from ._plugins import PluginSet, installed
 from .call import Call, ReplyT, RequestT
 from .concurrency import (
     MEMORY_URL,
+    CircuitBreaker,
     LocalLeases,
     RateLimiter,
+    RetryBudget,
     RetryDecision,
     RetryPolicy,
     WorkerPool,
@@ -26,8 +29,15 @@ from .concurrency import (
     remaining_time,
     server_hint,
 )
+from .concurrency._breaker import unhealthy
 from .concurrency._deadline import check_timeout
-from .concurrency._failover import FailoverBudget, FailoverLeases, FailoverPacer, StoreGuard
+from .concurrency._failover import (
+    FailoverBreaker,
+    FailoverBudget,
+    FailoverLeases,
+    FailoverPacer,
+    StoreGuard,
+)
 from .concurrency._ratelimit import Pacer
 from .concurrency._tokens import TokenBudget, TokenLimiter
 from .errors import (
@@ -41,7 +51,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._batch import BatchResult, Emit
     from ._config import Config
-    from .concurrency import Lease, Leases, Store
+    from .concurrency import Breaker, BreakerPermit, Lease, Leases, Store
     from .hookspecs import Wrapper
     from .transport.protocol import CallTransport, StreamingTransport, Transport
 
@@ -53,11 +63,17 @@ _NO_OPTIONS: Mapping[str, Any] = {}
 # mid-call gives its slot back this long after the call would have timed out.
 _LEASE_GRACE = 2.0
 
+# The most keys a client keeps a circuit breaker for (the oldest is dropped past it).
+_MAX_BREAKERS = 1024
+
+# At most one "retry budget spent" line per this many seconds per client.
+_BUDGET_LOG_EVERY = 10.0
+
 
 class _Shared:
     """A client's limits in a shared store, each guarded by ``config["store_failure"]``."""
 
-    __slots__ = ("budget", "leases", "pacer", "store")
+    __slots__ = ("budget", "guard", "leases", "pacer", "store")
 
     def __init__(
         self,
@@ -65,11 +81,13 @@ class _Shared:
         pacer: FailoverPacer,
         budget: FailoverBudget | None,
         leases: FailoverLeases | None,
+        guard: StoreGuard,
     ) -> None:
         self.store = store
         self.pacer = pacer
         self.budget = budget
         self.leases = leases
+        self.guard = guard
 
 
 class _RequestForm(Protocol):
@@ -320,8 +338,20 @@ class Pynector(Generic[RequestT, ReplyT]):
         if settings.store.lower() != MEMORY_URL:
             self._shared = self._open_shared(settings)
             self._limiter = self._shared.pacer
-        # The slow path: waits that need the call (its estimate, its deadline).
-        self._limited = self._budget is not None or self._leases is not None
+        # One circuit breaker per key the transport names, made on first use.
+        self._breakers: dict[str, Breaker | FailoverBreaker] | None = (
+            None if settings.circuit_breaker is None else {}
+        )
+        budget_settings = settings.retry_budget
+        self._retry_budget: RetryBudget | None = (
+            None if budget_settings is None else RetryBudget(*budget_settings)
+        )
+        self._budget_logged = -math.inf
+        self._budget_refused = 0
+        # The slow path: what needs the call (its estimate, its deadline, its breaker's key).
+        self._limited = (
+            self._budget is not None or self._leases is not None or self._breakers is not None
+        )
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
             base_delay=self._config.retry_delay,
@@ -364,7 +394,37 @@ class Pynector(Generic[RequestT, ReplyT]):
             leases = FailoverLeases(
                 store.leases(key, config.shared_concurrency), self._leases, guard
             )
-        return _Shared(store, pacer, budget, leases)
+        return _Shared(store, pacer, budget, leases, guard)
+
+    def _breaker(self, call: Call[Any]) -> Breaker | FailoverBreaker:
+        """The circuit breaker of the call's key (the transport's ``limit_key``)."""
+        breakers = self._breakers
+        assert breakers is not None
+        key = self._impl.limit_key(call)
+        if not key:
+            key = self._limit_key
+        elif not key.startswith(f"{self._transport_type}:"):
+            key = f"{self._transport_type}:{key}"
+        found = breakers.get(key)
+        if found is not None:
+            return found
+        settings = self._config.circuit_breaker
+        assert settings is not None
+        breaker: Breaker | FailoverBreaker = CircuitBreaker(key, settings)
+        shared = self._shared
+        if shared is not None:
+            breaker = FailoverBreaker(shared.store.breaker(key, settings), breaker, shared.guard)
+        if len(breakers) >= _MAX_BREAKERS:
+            del breakers[next(iter(breakers))]
+        breakers[key] = breaker
+        return breaker
+
+    async def _breaker_permit(self, call: Call[Any], timeout: float | None) -> BreakerPermit:
+        """Let the call through its key's circuit breaker, or raise ``CircuitOpenError``."""
+        breaker = self._breaker(call)
+        if isinstance(breaker, FailoverBreaker):
+            return await breaker.acquire(timeout)
+        return await breaker.acquire()
 
     @property
     def limit_key(self) -> str:
@@ -615,6 +675,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int = 1,
         batch_index: int | None = None,
     ) -> Any:
+        if attempt == 1 and self._retry_budget is not None:
+            self._retry_budget.record_request()  # it earns the client a share of a retry
         if self._limited:
             return await self._limited_attempt(data, timeout, options, attempt, batch_index)
         # A slot is taken without a coroutine when no wait is needed (the usual case).
@@ -702,16 +764,24 @@ class Pynector(Generic[RequestT, ReplyT]):
     ) -> Any:
         """One attempt under a token budget or shared concurrency: waits that need the call."""
         call = self._call(data, timeout, options, attempt, batch_index)
-        async with self._admitted(call, timeout):
-            # The waits above are not part of the attempt's deadline.
-            call.deadline = None if timeout is None else time.monotonic() + timeout
-            relay = self._plugins.relay(self._telemetry)
-            wrappers = None if relay is None else relay.pynector_request(info=call)
-            async with AsyncExitStack() as stack:
-                if wrappers:
-                    await _enter_all(stack, wrappers)
-                call.result = await self._send_within(call)
-            return call.result
+        permit = None if self._breakers is None else await self._breaker_permit(call, timeout)
+        try:
+            async with self._admitted(call, timeout):
+                # The waits above are not part of the attempt's deadline.
+                call.deadline = None if timeout is None else time.monotonic() + timeout
+                relay = self._plugins.relay(self._telemetry)
+                wrappers = None if relay is None else relay.pynector_request(info=call)
+                async with AsyncExitStack() as stack:
+                    if wrappers:
+                        await _enter_all(stack, wrappers)
+                    call.result = await self._send_within(call)
+        except BaseException as exc:
+            if permit is not None:
+                permit.record(unhealthy(exc))
+            raise
+        if permit is not None:
+            permit.record(False)
+        return call.result
 
     # -- public API --------------------------------------------------------
 
@@ -772,6 +842,40 @@ class Pynector(Generic[RequestT, ReplyT]):
                 info=RetryWaitInfo(attempt, error, decision.delay, decision.reason, self._telemetry)
             )
 
+    def _retry_allowed(self, error: PynectorError) -> bool:
+        """Take one retry from the retry budget; when it is spent, mark the error and log."""
+        budget = self._retry_budget
+        if budget is None or budget.try_retry():
+            return True
+        error.budget_exhausted = True
+        self._budget_refused += 1
+        now = time.monotonic()
+        if now - self._budget_logged >= _BUDGET_LOG_EVERY:
+            import logging  # only when the budget is spent: keeps ``import pynector`` light
+
+            logging.getLogger("pynector.retry").warning(
+                "retry budget spent: %d retr%s not made (%s raised instead); retries are "
+                "limited to %g of first attempts plus %g per second over %d s "
+                "(config['retry_budget'])",
+                self._budget_refused,
+                "y" if self._budget_refused == 1 else "ies",
+                type(error).__name__,
+                budget.ratio,
+                budget.min_per_second,
+                budget.window,
+            )
+            self._budget_logged = now
+            self._budget_refused = 0
+        return False
+
+    def _note_batch_retry(
+        self, attempt: int, error: PynectorError, decision: RetryDecision
+    ) -> None:
+        """A batch's retry: raise ``error`` when the retry budget is spent, else note it."""
+        if not self._retry_allowed(error):
+            raise error
+        self._note_retry(attempt, error, decision)
+
     async def _retry_loop(
         self,
         data: Any,
@@ -786,7 +890,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                 return await self._attempt(data, timeout, options, attempt, batch_index)
             except PynectorError as exc:
                 decision = policy.decide(attempt, exc, remaining_time())
-                if decision is None:
+                if decision is None or not self._retry_allowed(exc):
                     raise
                 self._note_retry(attempt, exc, decision)
             await anyio.sleep(decision.delay)
@@ -902,7 +1006,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                 slots=slots,
                 attempt=self._attempt,
                 check=check,
-                note_retry=self._note_retry,
+                note_retry=self._note_batch_retry,
                 request_timeout=request_timeout,
                 batch_timeout=batch_timeout,
                 raise_on_error=raise_on_error,
@@ -1183,15 +1287,25 @@ class Pynector(Generic[RequestT, ReplyT]):
         self, data: Any, timeout: float, options: Mapping[str, Any]
     ) -> AsyncIterator[AsyncIterator[Any]]:
         call = self._call(data, timeout, options, streaming=True)
-        async with AsyncExitStack() as limits:
-            if self._limited:
-                await limits.enter_async_context(self._admitted(call, timeout))
-            else:
-                borrower = object()
-                slots = await self._admit(borrower, timeout)
-                limits.callback(slots.release_on_behalf_of, borrower)
-            async with self._streaming(call, timeout) as iterator:
-                yield iterator
+        # A stream's breaker outcome is its opening: the reply's head, or the error before it.
+        permit = None if self._breakers is None else await self._breaker_permit(call, timeout)
+        try:
+            async with AsyncExitStack() as limits:
+                if self._limited:
+                    await limits.enter_async_context(self._admitted(call, timeout))
+                else:
+                    borrower = object()
+                    slots = await self._admit(borrower, timeout)
+                    limits.callback(slots.release_on_behalf_of, borrower)
+                async with self._streaming(call, timeout) as iterator:
+                    if permit is not None:
+                        permit.record(False)
+                        permit = None
+                    yield iterator
+        except BaseException as exc:
+            if permit is not None:
+                permit.record(unhealthy(exc))
+            raise
 
     @asynccontextmanager
     async def _streaming(

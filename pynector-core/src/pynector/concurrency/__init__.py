@@ -6,6 +6,8 @@
   cap, and server-chosen waits (Retry-After) within a bound.
 - :class:`RetryBudget`: retries across a client limited to a share of its
   first attempts over a sliding window, with a small floor.
+- :class:`CircuitBreaker`: a key whose calls keep failing fails at once for
+  a cooldown, then lets a probe through (:class:`BreakerSettings`).
 - :class:`RateLimiter`: starts paced at period / count (GCRA), with an
   optional burst, pausable by a 429.
 - :class:`TokenBudget`: at most N tokens in any window, reserved from an
@@ -22,6 +24,10 @@
 All of them run on asyncio and trio through AnyIO.
 """
 
+from ._breaker import Breaker as Breaker
+from ._breaker import BreakerPermit as BreakerPermit
+from ._breaker import BreakerSettings as BreakerSettings
+from ._breaker import CircuitBreaker as CircuitBreaker
 from ._deadline import deadline as deadline
 from ._deadline import remaining_time as remaining_time
 from ._hints import parse_reset as parse_reset
@@ -52,6 +58,10 @@ __all__ = [
     "DEFAULT_MARGIN",
     "MAX_RETRY_AFTER",
     "MEMORY_URL",
+    "Breaker",
+    "BreakerPermit",
+    "BreakerSettings",
+    "CircuitBreaker",
     "Lease",
     "Leases",
     "LocalLeases",
