@@ -45,7 +45,8 @@ def test_it_opens_when_the_failure_ratio_is_reached_over_the_minimum_calls() -> 
     assert not caught.value.retryable
     assert 59 < (caught.value.retry_after or 0) <= 60
     assert caught.value.key == "k"
-    assert "k" in str(caught.value) and "circuit_breaker" in str(caught.value)
+    assert "for k is open" in str(caught.value)
+    assert "circuit_breaker" in str(caught.value)
 
 
 def test_successes_keep_the_ratio_below_the_threshold() -> None:

@@ -426,6 +426,18 @@ class Pynector(Generic[RequestT, ReplyT]):
             return await breaker.acquire(timeout)
         return await breaker.acquire()
 
+    async def _settle(self, permit: BreakerPermit, failed: bool | None) -> None:
+        """Tell the breaker a call's outcome; a shared one hears a failure or a probe at once."""
+        permit.record(failed)
+        if self._shared is not None and (failed or getattr(permit, "probe", None) is not None):
+            # Every process sharing the key should see the failure (or the probe's end) now.
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(_LEASE_GRACE),
+                suppress(StoreUnavailableError),  # it goes with the next round trip instead
+            ):
+                await self._shared.store.flush()
+
     @property
     def limit_key(self) -> str:
         """The key this client's limits are kept under in ``config["store"]``; never a secret.
@@ -777,10 +789,10 @@ class Pynector(Generic[RequestT, ReplyT]):
                     call.result = await self._send_within(call)
         except BaseException as exc:
             if permit is not None:
-                permit.record(unhealthy(exc))
+                await self._settle(permit, unhealthy(exc))
             raise
         if permit is not None:
-            permit.record(False)
+            await self._settle(permit, False)
         return call.result
 
     # -- public API --------------------------------------------------------
@@ -1299,12 +1311,12 @@ class Pynector(Generic[RequestT, ReplyT]):
                     limits.callback(slots.release_on_behalf_of, borrower)
                 async with self._streaming(call, timeout) as iterator:
                     if permit is not None:
-                        permit.record(False)
-                        permit = None
+                        opened, permit = permit, None
+                        await self._settle(opened, False)
                     yield iterator
         except BaseException as exc:
             if permit is not None:
-                permit.record(unhealthy(exc))
+                await self._settle(permit, unhealthy(exc))
             raise
 
     @asynccontextmanager

@@ -198,8 +198,8 @@ local state = redis.call('HMGET', key, 'open_until', 'gen')
 local open_until = tonumber(state[1]) or 0
 local gen = tonumber(state[2]) or 0
 local buckets = 10
-local function reset(until)
-  open_until = until
+local function reset(next_open)
+  open_until = next_open
   gen = gen + 1
   local fields = redis.call('HKEYS', key)
   for _, field in ipairs(fields) do
