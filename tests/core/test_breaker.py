@@ -252,3 +252,14 @@ async def test_a_stream_counts_its_opening() -> None:
                 async with client.stream({"path": "/"}):
                     pass
     assert server.counts["503"] == 4
+
+
+def test_failures_in_a_row_open_it_whatever_successes_the_window_holds() -> None:
+    breaker = CircuitBreaker("k", BreakerSettings(minimum_calls=5, cooldown=60))
+    _failures(breaker, 1000, False)  # a busy, healthy window
+    _failures(breaker, 4)
+    _failures(breaker, 1, False)  # the run is broken
+    _failures(breaker, 4)
+    assert breaker.state == "closed"
+    _failures(breaker, 1)
+    assert breaker.state == "open"

@@ -124,3 +124,29 @@ async def test_with_the_store_down_and_store_failure_open_a_local_breaker_stands
             outcomes = await _calls(client, 10)
     assert server.counts["503"] == 4
     assert all(isinstance(o, CircuitOpenError) for o in outcomes[4:])
+
+
+async def test_failures_in_a_row_across_processes_open_it(redis_server: RedisServer) -> None:
+    name = key()
+    settings = BreakerSettings(minimum_calls=4, cooldown=60)
+    one, two = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    try:
+        a, b = one.breaker(name, settings), two.breaker(name, settings)
+        for _ in range(50):
+            (await a.acquire()).record(False)
+        await one.flush()
+        (await a.acquire()).record(True)
+        (await a.acquire()).record(True)
+        await one.flush()
+        (await b.acquire()).record(True)
+        (await b.acquire()).record(True)
+        await two.flush()  # 4 in a row, across two processes, 50 successes in the window
+        three = RedisStore(redis_server.url)
+        try:
+            with pytest.raises(CircuitOpenError):
+                await three.breaker(name, settings).acquire()
+        finally:
+            await three.aclose()
+    finally:
+        await one.aclose()
+        await two.aclose()

@@ -76,7 +76,9 @@ class RedisBreaker:
         "_lock",
         "_outcomes",
         "_prefix",
+        "_run",
         "_state",
+        "_succeeded",
         "_synced",
         "_until",
         "key",
@@ -100,6 +102,8 @@ class RedisBreaker:
         self._dirty = True
         self._calls = 0
         self._failures = 0
+        self._run = 0  # the failures in a row that end the pending counts
+        self._succeeded = False  # the pending counts hold a success
         self._outcomes: list[tuple[str, int, int]] = []  # (probe id, outcome, generation)
 
     def __repr__(self) -> str:
@@ -120,7 +124,11 @@ class RedisBreaker:
         self._calls += 1
         if failed:
             self._failures += 1
+            self._run += 1
             self._dirty = True
+        else:
+            self._run = 0
+            self._succeeded = True
 
     def _cached(self) -> RedisBreakerPermit | None:
         """The decision from the state Redis last sent, or ``None`` to ask Redis."""
@@ -165,7 +173,9 @@ class RedisBreaker:
 
     async def _round_trip(self, admit: bool) -> RedisBreakerPermit | None:
         calls, failures, outcomes = self._calls, self._failures, self._outcomes
-        self._calls = self._failures = 0
+        run, succeeded = self._run, self._succeeded
+        self._calls = self._failures = self._run = 0
+        self._succeeded = False
         self._outcomes = []
         self._dirty = False
         probe = f"{self._prefix}:{next(self._ids)}"
@@ -182,6 +192,8 @@ class RedisBreaker:
             failures,
             1 if admit else 0,
             probe,
+            run,
+            1 if succeeded else 0,
             len(outcomes),
         ]
         for outcome in outcomes:
@@ -192,6 +204,8 @@ class RedisBreaker:
             # Not sent: kept for the next round trip.
             self._calls += calls
             self._failures += failures
+            self._run = self._run if self._succeeded else run + self._run
+            self._succeeded = self._succeeded or succeeded
             self._outcomes = outcomes + self._outcomes
             self._dirty = True
             raise
@@ -203,7 +217,7 @@ class RedisBreaker:
             int(reply[3]),
         )
         if generation != self._generation:
-            self._calls = self._failures = 0  # counted in an earlier closed period
+            self._calls = self._failures = self._run = 0  # counted in an earlier closed period
         self._generation = generation
         self._state = state
         self._synced = now

@@ -179,7 +179,8 @@ BREAKER = (
 -- sorted set: probe id -> expiry).
 -- ARGV: failure ratio, minimum calls, bucket width, cooldown, probes, probe ttl,
 -- the generation of the counts, calls, failures, 1 to take a probe if half-open,
--- that probe's id, the number of probe outcomes, then per outcome: id, outcome
+-- that probe's id, the failures in a row that end the counts, 1 if the counts
+-- hold a success, the number of probe outcomes, then per outcome: id, outcome
 -- (1 succeeded, 2 failed, 0 neither), generation.
 local key, probes = KEYS[1], KEYS[2]
 local ratio = tonumber(ARGV[1])
@@ -193,7 +194,9 @@ local calls = tonumber(ARGV[8])
 local failures = tonumber(ARGV[9])
 local want = tonumber(ARGV[10])
 local probe_id = ARGV[11]
-local outcomes = tonumber(ARGV[12])
+local tail = tonumber(ARGV[12])
+local succeeded = tonumber(ARGV[13])
+local outcomes = tonumber(ARGV[14])
 local state = redis.call('HMGET', key, 'open_until', 'gen')
 local open_until = tonumber(state[1]) or 0
 local gen = tonumber(state[2]) or 0
@@ -203,16 +206,16 @@ local function reset(next_open)
   gen = gen + 1
   local fields = redis.call('HKEYS', key)
   for _, field in ipairs(fields) do
-    if field ~= 'open_until' and field ~= 'gen' then
+    if field ~= 'open_until' and field ~= 'gen' then  -- the buckets and the run
       redis.call('HDEL', key, field)
     end
   end
   redis.call('DEL', probes)
 end
 for i = 0, outcomes - 1 do
-  local outcome = tonumber(ARGV[14 + 3 * i])
-  redis.call('ZREM', probes, ARGV[13 + 3 * i])
-  if tonumber(ARGV[15 + 3 * i]) == gen and open_until > 0 and now >= open_until then
+  local outcome = tonumber(ARGV[16 + 3 * i])
+  redis.call('ZREM', probes, ARGV[15 + 3 * i])
+  if tonumber(ARGV[17 + 3 * i]) == gen and open_until > 0 and now >= open_until then
     if outcome == 2 then
       reset(now + cooldown)
     elseif outcome == 1 then
@@ -224,12 +227,19 @@ local bucket = math.floor(now / width)
 if open_until == 0 and counted == gen and calls > 0 then
   redis.call('HINCRBY', key, 'c:' .. bucket, calls)
   redis.call('HINCRBY', key, 'f:' .. bucket, failures)
-  if failures > 0 then
+  local run = tail
+  if succeeded == 0 then
+    run = run + (tonumber(redis.call('HGET', key, 'run')) or 0)
+  end
+  redis.call('HSET', key, 'run', run)
+  if run >= minimum then
+    reset(now + cooldown)
+  elseif failures > 0 then
     local total, failed = 0, 0
     local fields = redis.call('HGETALL', key)
     for i = 1, #fields, 2 do
       local field = fields[i]
-      local kind = string.sub(field, 1, 2)
+      local kind = string.sub(field, 1, 2)  -- c: or f: (not open_until, gen, run)
       if kind == 'c:' or kind == 'f:' then
         if tonumber(string.sub(field, 3)) <= bucket - buckets then
           redis.call('HDEL', key, field)

@@ -4,7 +4,8 @@ A breaker watches the outcomes of the calls made under one key (HTTP: the
 origin; SDK: the provider and model). It is **closed** while things work.
 When, over a sliding ``window`` of seconds holding at least
 ``minimum_calls`` outcomes, the share of failures reaches ``failure_ratio``,
-it **opens**: for ``cooldown`` seconds every call fails at once with
+or when ``minimum_calls`` calls in a row have failed, it **opens**: for
+``cooldown`` seconds every call fails at once with
 :class:`~pynector.errors.CircuitOpenError`, without touching the network.
 Then it is **half-open**: ``probes`` calls are let through; the first that
 succeeds closes the breaker, one that fails opens it for another cooldown.
@@ -16,7 +17,9 @@ and a 429 not at all (a rate limit is not an outage).
 
 The defaults follow Resilience4j's failure ratio (50 %) and Polly's short
 break (5 s) with one probe; the window and the minimum are sized for API
-clients: 20 calls in 10 s.
+clients: 20 calls in 10 s. The run of failures in a row sees an outage
+within ``minimum_calls`` calls even when the window still holds the many
+successes of the seconds before it.
 """
 
 from __future__ import annotations
@@ -228,6 +231,7 @@ class CircuitBreaker:
         "_now",
         "_open_until",
         "_probes_out",
+        "_run",
         "_width",
         "key",
         "settings",
@@ -242,6 +246,7 @@ class CircuitBreaker:
         self._now = self._bucket()
         self._open_until = 0.0  # 0: closed; else open until then, half-open after
         self._probes_out = 0
+        self._run = 0  # counted failures in a row
         self._generation = 0  # a permit of an earlier closed period records nothing
 
     def __repr__(self) -> str:
@@ -297,6 +302,7 @@ class CircuitBreaker:
         self._open_until = time.monotonic() + self.settings.cooldown
         self._generation += 1
         self._probes_out = 0
+        self._run = 0
         self._calls = [0] * _BUCKETS
         self._failures = [0] * _BUCKETS
 
@@ -317,11 +323,13 @@ class CircuitBreaker:
         slot = self._advance()
         self._calls[slot] += 1
         if not failed:
+            self._run = 0
             return
         self._failures[slot] += 1
+        self._run += 1
         calls = sum(self._calls)
         settings = self.settings
-        if (
+        if self._run >= settings.minimum_calls or (
             calls >= settings.minimum_calls
             and sum(self._failures) >= settings.failure_ratio * calls
         ):
