@@ -98,9 +98,9 @@ def serve(warmup: float, outage: float, latency: float, stats: str) -> None:
         print(server.sockets[0].getsockname()[1], flush=True)
         await loop.run_in_executor(None, sys.stdin.read)
         server.close()
-        Path(stats).write_text(json.dumps(log))
 
     asyncio.run(main())
+    Path(stats).write_text(json.dumps(log))
 
 
 @contextmanager
@@ -218,8 +218,7 @@ def main() -> None:
     sent, recovered = results["breaker + retry budget"]
     ratio = sent / plain if plain else float("inf")
     print(
-        f"requests sent during the outage, breaker / plain: {ratio:.3f} "
-        f"(target <= {RATIO_TARGET})"
+        f"requests sent during the outage, breaker / plain: {ratio:.3f} (target <= {RATIO_TARGET})"
     )
     print(
         f"throughput back after the outage: {recovered:.2f} s "
