@@ -19,7 +19,6 @@ import anyio
 import pytest
 
 from pynector import Pynector
-from pynector.concurrency import RetryBudget
 from pynector.errors import ServerError
 
 from ._control import MAX_HOLD, ControlServer, KeyStats, _Handler
@@ -151,9 +150,11 @@ async def test_only_a_call_that_may_be_sent_twice_is_hedged(
 
 async def test_a_spent_retry_budget_stops_hedging(tail: TailServer, engine: str, key: str) -> None:
     hold = HEDGE * 2.5
-    async with _client(tail, engine) as client:
-        # One hedge in the window (0.1 a second for 10 s), none earned by first attempts.
-        budget = client._retry_budget = RetryBudget(ratio=0.0, min_per_second=0.1, window=10)
+    # One hedge in the window (0.1 a second for 10 s), none earned by first attempts.
+    spare = {"ratio": 0.0, "min_per_second": 0.1, "window": 10}
+    async with _client(tail, engine, retry_budget=spare) as client:
+        budget = client._retry_budget
+        assert budget is not None
         with anyio.fail_after(5):
             first = await client.request({"path": "/tail", "params": {"key": f"{key}-a"}})
             second = await client.request(

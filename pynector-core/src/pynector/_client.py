@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
@@ -18,9 +19,11 @@ from .call import Call, ReplyT, RequestT
 from .concurrency import (
     MEMORY_URL,
     AdaptiveLimiter,
+    CircuitBreaker,
     HedgePolicy,
     LocalLeases,
     RateLimiter,
+    RetryBudget,
     RetryDecision,
     RetryPolicy,
     WorkerPool,
@@ -29,8 +32,15 @@ from .concurrency import (
     server_hint,
 )
 from .concurrency._adaptive import is_overload
+from .concurrency._breaker import unhealthy
 from .concurrency._deadline import check_timeout
-from .concurrency._failover import FailoverBudget, FailoverLeases, FailoverPacer, StoreGuard
+from .concurrency._failover import (
+    FailoverBreaker,
+    FailoverBudget,
+    FailoverLeases,
+    FailoverPacer,
+    StoreGuard,
+)
 from .concurrency._hedge import Copy, race
 from .concurrency._ratelimit import Pacer
 from .concurrency._tokens import TokenBudget, TokenLimiter
@@ -45,7 +55,7 @@ from .errors import (
 if TYPE_CHECKING:
     from ._batch import BatchResult, Emit
     from ._config import Config
-    from .concurrency import Lease, Leases, RetryBudget, Store, TokenReservation
+    from .concurrency import Breaker, BreakerPermit, Lease, Leases, Store, TokenReservation
     from .hookspecs import Wrapper
     from .transport.protocol import CallTransport, StreamingTransport, Transport
 
@@ -57,11 +67,17 @@ _NO_OPTIONS: Mapping[str, Any] = {}
 # mid-call gives its slot back this long after the call would have timed out.
 _LEASE_GRACE = 2.0
 
+# The most keys a client keeps a circuit breaker for (the oldest is dropped past it).
+_MAX_BREAKERS = 1024
+
+# At most one "retry budget spent" line per this many seconds per client.
+_BUDGET_LOG_EVERY = 10.0
+
 
 class _Shared:
     """A client's limits in a shared store, each guarded by ``config["store_failure"]``."""
 
-    __slots__ = ("budget", "leases", "pacer", "store")
+    __slots__ = ("budget", "guard", "leases", "pacer", "store")
 
     def __init__(
         self,
@@ -69,11 +85,13 @@ class _Shared:
         pacer: FailoverPacer,
         budget: FailoverBudget | None,
         leases: FailoverLeases | None,
+        guard: StoreGuard,
     ) -> None:
         self.store = store
         self.pacer = pacer
         self.budget = budget
         self.leases = leases
+        self.guard = guard
 
 
 class _RequestForm(Protocol):
@@ -346,17 +364,27 @@ class Pynector(Generic[RequestT, ReplyT]):
             self._limiter = self._shared.pacer
         hedge_after = settings.hedge_after
         self._hedge: HedgePolicy | None = None if hedge_after is None else HedgePolicy(hedge_after)
-        # What hedges (and retries) are charged to; None: not limited. Set by the retry budget.
-        self._retry_budget: RetryBudget | None = None
         self._adaptive: AdaptiveLimiter | None = (
             AdaptiveLimiter(settings.max_connections) if settings.adaptive_concurrency else None
         )
-        # The slow path: waits that need the call (its estimate, deadline, outcome, replayable).
+        # One circuit breaker per key the transport names, made on first use.
+        self._breakers: dict[str, Breaker | FailoverBreaker] | None = (
+            None if settings.circuit_breaker is None else {}
+        )
+        # What retries and hedges are charged to; None: not limited.
+        budget_settings = settings.retry_budget
+        self._retry_budget: RetryBudget | None = (
+            None if budget_settings is None else RetryBudget(*budget_settings)
+        )
+        self._budget_logged = -math.inf
+        self._budget_refused = 0
+        # The slow path: what needs the call (its estimate, deadline, outcome, breaker key).
         self._limited = (
             self._budget is not None
             or self._leases is not None
             or self._hedge is not None
             or self._adaptive is not None
+            or self._breakers is not None
         )
         self._policy = RetryPolicy(
             max_retries=self._config.retry_count,
@@ -400,7 +428,49 @@ class Pynector(Generic[RequestT, ReplyT]):
             leases = FailoverLeases(
                 store.leases(key, config.shared_concurrency), self._leases, guard
             )
-        return _Shared(store, pacer, budget, leases)
+        return _Shared(store, pacer, budget, leases, guard)
+
+    def _breaker(self, call: Call[Any]) -> Breaker | FailoverBreaker:
+        """The circuit breaker of the call's key (the transport's ``limit_key``)."""
+        breakers = self._breakers
+        assert breakers is not None
+        key = self._impl.limit_key(call)
+        if not key:
+            key = self._limit_key
+        elif not key.startswith(f"{self._transport_type}:"):
+            key = f"{self._transport_type}:{key}"
+        found = breakers.get(key)
+        if found is not None:
+            return found
+        settings = self._config.circuit_breaker
+        assert settings is not None
+        breaker: Breaker | FailoverBreaker = CircuitBreaker(key, settings)
+        shared = self._shared
+        if shared is not None:
+            breaker = FailoverBreaker(shared.store.breaker(key, settings), breaker, shared.guard)
+        if len(breakers) >= _MAX_BREAKERS:
+            del breakers[next(iter(breakers))]
+        breakers[key] = breaker
+        return breaker
+
+    async def _breaker_permit(self, call: Call[Any], timeout: float | None) -> BreakerPermit:
+        """Let the call through its key's circuit breaker, or raise ``CircuitOpenError``."""
+        breaker = self._breaker(call)
+        if isinstance(breaker, FailoverBreaker):
+            return await breaker.acquire(timeout)
+        return await breaker.acquire()
+
+    async def _settle(self, permit: BreakerPermit, failed: bool | None) -> None:
+        """Tell the breaker a call's outcome; a shared one hears a failure or a probe at once."""
+        permit.record(failed)
+        if self._shared is not None and (failed or getattr(permit, "probe", None) is not None):
+            # Every process sharing the key should see the failure (or the probe's end) now.
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(_LEASE_GRACE),
+                suppress(StoreUnavailableError),  # it goes with the next round trip instead
+            ):
+                await self._shared.store.flush()
 
     @property
     def limit_key(self) -> str:
@@ -670,6 +740,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int = 1,
         batch_index: int | None = None,
     ) -> Any:
+        if attempt == 1 and self._retry_budget is not None:
+            self._retry_budget.record_request()  # it earns the client a share of a retry
         if self._limited:
             return await self._limited_attempt(data, timeout, options, attempt, batch_index)
         # A slot is taken without a coroutine when no wait is needed (the usual case).
@@ -779,9 +851,19 @@ class Pynector(Generic[RequestT, ReplyT]):
     ) -> Any:
         """One attempt whose waits need the call: token budget, shared concurrency, hedging."""
         call = self._call(data, timeout, options, attempt, batch_index)
-        if self._hedge is not None and self._impl.replayable(call):
-            return await self._hedged_attempt(call, timeout)
-        return await self._admitted_attempt(call, timeout)
+        permit = None if self._breakers is None else await self._breaker_permit(call, timeout)
+        try:
+            if self._hedge is not None and self._impl.replayable(call):
+                result = await self._hedged_attempt(call, timeout)
+            else:
+                result = await self._admitted_attempt(call, timeout)
+        except BaseException as exc:
+            if permit is not None:
+                await self._settle(permit, unhealthy(exc))
+            raise
+        if permit is not None:
+            await self._settle(permit, False)
+        return result
 
     async def _hedged_attempt(self, call: Call[Any], timeout: float) -> Any:
         """One attempt sent twice if it is slow (``config["hedge_after"]``); the first success wins.
@@ -881,6 +963,40 @@ class Pynector(Generic[RequestT, ReplyT]):
                 info=RetryWaitInfo(attempt, error, decision.delay, decision.reason, self._telemetry)
             )
 
+    def _retry_allowed(self, error: PynectorError) -> bool:
+        """Take one retry from the retry budget; when it is spent, mark the error and log."""
+        budget = self._retry_budget
+        if budget is None or budget.try_retry():
+            return True
+        error.budget_exhausted = True
+        self._budget_refused += 1
+        now = time.monotonic()
+        if now - self._budget_logged >= _BUDGET_LOG_EVERY:
+            import logging  # only when the budget is spent: keeps ``import pynector`` light
+
+            logging.getLogger("pynector.retry").warning(
+                "retry budget spent: %d retr%s not made (%s raised instead); retries are "
+                "limited to %g of first attempts plus %g per second over %d s "
+                "(config['retry_budget'])",
+                self._budget_refused,
+                "y" if self._budget_refused == 1 else "ies",
+                type(error).__name__,
+                budget.ratio,
+                budget.min_per_second,
+                budget.window,
+            )
+            self._budget_logged = now
+            self._budget_refused = 0
+        return False
+
+    def _note_batch_retry(
+        self, attempt: int, error: PynectorError, decision: RetryDecision
+    ) -> None:
+        """A batch's retry: raise ``error`` when the retry budget is spent, else note it."""
+        if not self._retry_allowed(error):
+            raise error
+        self._note_retry(attempt, error, decision)
+
     async def _retry_loop(
         self,
         data: Any,
@@ -895,7 +1011,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                 return await self._attempt(data, timeout, options, attempt, batch_index)
             except PynectorError as exc:
                 decision = policy.decide(attempt, exc, remaining_time())
-                if decision is None:
+                if decision is None or not self._retry_allowed(exc):
                     raise
                 self._note_retry(attempt, exc, decision)
             await anyio.sleep(decision.delay)
@@ -1020,7 +1136,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                 slots=slots,
                 attempt=self._attempt,
                 check=check,
-                note_retry=self._note_retry,
+                note_retry=self._note_batch_retry,
                 request_timeout=request_timeout,
                 batch_timeout=batch_timeout,
                 raise_on_error=raise_on_error,
@@ -1305,15 +1421,25 @@ class Pynector(Generic[RequestT, ReplyT]):
         self, data: Any, timeout: float, options: Mapping[str, Any], attempt: int = 1
     ) -> AsyncIterator[AsyncIterator[Any]]:
         call = self._call(data, timeout, options, attempt, streaming=True)
-        async with AsyncExitStack() as limits:
-            if self._limited:
-                await limits.enter_async_context(self._admitted(call, timeout))
-            else:
-                borrower = object()
-                slots = await self._admit(borrower, timeout)
-                limits.callback(slots.release_on_behalf_of, borrower)
-            async with self._streaming(call, timeout) as iterator:
-                yield iterator
+        # A stream's breaker outcome is its opening: the reply's head, or the error before it.
+        permit = None if self._breakers is None else await self._breaker_permit(call, timeout)
+        try:
+            async with AsyncExitStack() as limits:
+                if self._limited:
+                    await limits.enter_async_context(self._admitted(call, timeout))
+                else:
+                    borrower = object()
+                    slots = await self._admit(borrower, timeout)
+                    limits.callback(slots.release_on_behalf_of, borrower)
+                async with self._streaming(call, timeout) as iterator:
+                    if permit is not None:
+                        opened, permit = permit, None
+                        await self._settle(opened, False)
+                    yield iterator
+        except BaseException as exc:
+            if permit is not None:
+                await self._settle(permit, unhealthy(exc))
+            raise
 
     @asynccontextmanager
     async def _streaming(

@@ -11,13 +11,20 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .concurrency import BreakerSettings
 
 __all__ = ["ENV_PREFIX", "Config", "load_config"]
 
 ENV_PREFIX = "PYNECTOR_"
+
+
+# The retry budget's defaults: 20% of first attempts, plus 3 per second, over 10 s.
+_RETRY_BUDGET = (0.2, 3.0, 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,10 @@ class Config:
         adaptive_concurrency: Whether the in-flight limit adapts, between 1 and
             ``max_connections``, to what the server shows (overload answers and
             timeouts cut it, rising latency stops its growth).
+        circuit_breaker: When a key's breaker opens and for how long, or
+            ``None`` for no breakers.
+        retry_budget: ``(ratio, min_per_second, window)`` of the client's
+            retry budget, or ``None`` for no budget.
     """
 
     timeout: float = 60.0
@@ -74,6 +85,8 @@ class Config:
     store_failure: str = "closed"
     hedge_after: float | str | None = None
     adaptive_concurrency: bool = False
+    circuit_breaker: BreakerSettings | None = None
+    retry_budget: tuple[float, float, int] | None = _RETRY_BUDGET
 
 
 _HINTS = {
@@ -101,6 +114,10 @@ _HINTS = {
     "(e.g. 'p95' or 'p99'), or None for no hedging",
     "adaptive_concurrency": "True (the in-flight limit adapts between 1 and max_connections) "
     "or False",
+    "circuit_breaker": "True (the defaults), False, or a mapping such as {'failure_ratio': 0.5, "
+    "'minimum_calls': 20, 'window': 10, 'cooldown': 5, 'probes': 1}",
+    "retry_budget": "True (the default: 20% of first attempts plus 3 per second over 10 s), "
+    "False, or a mapping such as {'ratio': 0.2, 'min_per_second': 3, 'window': 10}",
 }
 # Keys whose value may be None ("none" or empty in the environment): no limit.
 _NULLABLE = frozenset({"max_response_size", "limit_key", "shared_concurrency", "hedge_after"})
@@ -108,6 +125,8 @@ _NULLABLE = frozenset({"max_response_size", "limit_key", "shared_concurrency", "
 _TEXT = frozenset({"store", "limit_key", "store_failure"})
 # Keys whose value is True or False in config= (words such as "true" in the environment).
 _FLAGS = frozenset({"adaptive_concurrency"})
+# Keys whose value is True, False or a mapping of settings (JSON in the environment).
+_SWITCHES = frozenset({"circuit_breaker", "retry_budget"})
 KEYS = tuple(_HINTS)
 
 
@@ -193,6 +212,59 @@ def _text(key: str, value: object, label: str) -> str:
     return value
 
 
+def _switch(key: str, value: object, label: str, from_env: bool) -> Any:
+    """``circuit_breaker`` or ``retry_budget``: True, False or a mapping, checked."""
+    if from_env and isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("1", "true", "yes", "on"):
+            value = True
+        elif text.lower() in ("", "0", "false", "no", "off", "none"):
+            value = False
+        else:
+            import json
+
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ConfigurationError(
+                    f"{label}={text!r} is invalid: expected {_HINTS[key]} (JSON in the "
+                    "environment)."
+                ) from None
+    if key == "circuit_breaker":
+        from .concurrency import BreakerSettings
+
+        try:
+            return BreakerSettings.parse(value)
+        except (ConfigurationError, TypeError) as exc:
+            raise ConfigurationError(
+                f"{label}={value!r} is invalid: {exc}; expected {_HINTS[key]}."
+            ) from None
+    if value is None or value is False:
+        return None
+    if value is True:
+        return _RETRY_BUDGET
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{label}={value!r} is invalid: expected {_HINTS[key]}.")
+    unknown = sorted(
+        str(name) for name in value if name not in ("ratio", "min_per_second", "window")
+    )
+    if unknown:
+        raise ConfigurationError(f"{label} has unknown keys {unknown}: expected {_HINTS[key]}.")
+    from .concurrency import RetryBudget
+
+    ratio, floor, window = _RETRY_BUDGET
+    ratio = value.get("ratio", ratio)
+    floor = value.get("min_per_second", floor)
+    window = value.get("window", window)
+    try:
+        RetryBudget(ratio, floor, window)  # the same checks
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"{label}={dict(value)!r} is invalid: {exc}; expected {_HINTS[key]}."
+        ) from None
+    return (float(ratio), float(floor), int(window))
+
+
 def load_config(
     config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
@@ -230,6 +302,11 @@ def load_config(
             from_env.add(key)
     if not merged:
         return Config()
+    switches = {
+        key: _switch(key, merged.pop(key), _label(key, from_env), key in from_env)
+        for key in _SWITCHES
+        if key in merged
+    }
     # Only numbers count as numbers in config=; strings come from the environment.
     for key, value in merged.items():
         if key in _NULLABLE and (
@@ -272,4 +349,4 @@ def load_config(
             f"{_label(key, from_env)}={merged.get(key)!r} is invalid: {first['msg']}; "
             f"expected {_HINTS[key]}."
         ) from None
-    return Config(**settings.model_dump())
+    return Config(**settings.model_dump(), **switches)

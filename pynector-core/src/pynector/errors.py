@@ -7,6 +7,7 @@ Everything pynector raises on purpose is a :class:`PynectorError`::
     │   └── PluginError           an installed transport or plugin failed to load
     ├── ClientClosedError         the client was used after aclose()
     ├── TransportError            the transport failed (retryable, retry_after)
+    │   ├── CircuitOpenError      a circuit breaker is open: the call was not sent
     │   ├── ConnectionError       could not connect, or the connection broke
     │   ├── ProtocolError         the peer answered something unintelligible
     │   ├── ResponseTooLargeError the reply is larger than max_response_size
@@ -36,6 +37,7 @@ from typing import Any
 __all__ = [
     "AuthenticationError",
     "BadRequestError",
+    "CircuitOpenError",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
@@ -64,10 +66,13 @@ class PynectorError(Exception):
         retryable: Whether trying the same request again may succeed.
         retry_after: Seconds the server asked us to wait before trying again,
             or ``None`` when it did not say.
+        budget_exhausted: True when a retry of this error was not made because
+            the client's retry budget (``config["retry_budget"]``) was spent.
     """
 
     retryable: bool = False
     retry_after: float | None = None
+    budget_exhausted: bool = False
 
 
 class ConfigurationError(PynectorError, ValueError):
@@ -122,6 +127,27 @@ class TransportError(PynectorError):
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class CircuitOpenError(TransportError):
+    """A circuit breaker (``config["circuit_breaker"]``) is open: the call was not sent.
+
+    Raised at once, without touching the network, while too many recent calls
+    under the same key failed. Not retryable by :meth:`Pynector.request_with_retry`
+    (it fails fast); wait for :attr:`retry_after` before calling again.
+
+    Args:
+        message: Which key is open, for how long, and how to tune the breaker.
+        key: The key the breaker guards (HTTP: the origin; never a secret).
+        retry_after: Seconds the breaker stays open.
+
+    Attributes:
+        key: The key the breaker guards.
+    """
+
+    def __init__(self, message: str, *, key: str, retry_after: float) -> None:
+        super().__init__(message, retryable=False, retry_after=retry_after)
+        self.key = key
 
 
 class ConnectionError(TransportError):

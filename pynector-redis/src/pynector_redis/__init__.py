@@ -3,7 +3,8 @@
 Installed, it serves the ``redis://``, ``rediss://`` and ``unix://`` store URLs
 through the ``pynector.stores`` entry points: every process whose clients use
 the same store and ``limit_key`` shares one paced rate, one token budget, the
-pauses a server's 429 asks for, and at most N requests in flight::
+pauses a server's 429 asks for, at most N requests in flight, and the state
+of every circuit breaker::
 
     from pynector import Pynector
 
@@ -15,6 +16,8 @@ It runs on asyncio and trio (coredis is built on AnyIO) and works with Redis
 and Valkey. See ``docs/redis.md``.
 """
 
+from ._breaker import RedisBreaker as RedisBreaker
+from ._breaker import RedisBreakerPermit as RedisBreakerPermit
 from ._connection import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._leases import RedisLease as RedisLease
 from ._leases import RedisLeases as RedisLeases
@@ -28,6 +31,8 @@ from ._version import __version__ as __version__
 __all__ = [
     "DEFAULT_TIMEOUT",
     "KEY_PREFIX",
+    "RedisBreaker",
+    "RedisBreakerPermit",
     "RedisLease",
     "RedisLeases",
     "RedisPacer",

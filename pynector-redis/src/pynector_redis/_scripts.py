@@ -8,7 +8,7 @@ vanishes by itself.
 
 from __future__ import annotations
 
-__all__ = ["LEASE", "PACE", "RELEASE", "TOKENS"]
+__all__ = ["BREAKER", "LEASE", "PACE", "RELEASE", "TOKENS"]
 
 _NOW = """
 local clock = redis.call('TIME')
@@ -169,3 +169,112 @@ RELEASE = """
 return redis.call('ZREM', KEYS[1], ARGV[1])
 """
 """Give a lease back."""
+
+BREAKER = (
+    _NOW
+    + """
+-- KEYS[1]: the breaker's hash (open_until: 0 closed, else open until then and
+-- half-open after; gen: bumped at every open and close; c:<bucket>, f:<bucket>:
+-- calls and failures per bucket of the window), KEYS[2]: the probes out (a
+-- sorted set: probe id -> expiry).
+-- ARGV: failure ratio, minimum calls, bucket width, cooldown, probes, probe ttl,
+-- the generation of the counts, calls, failures, 1 to take a probe if half-open,
+-- that probe's id, the failures in a row that end the counts, 1 if the counts
+-- hold a success, the number of probe outcomes, then per outcome: id, outcome
+-- (1 succeeded, 2 failed, 0 neither), generation.
+local key, probes = KEYS[1], KEYS[2]
+local ratio = tonumber(ARGV[1])
+local minimum = tonumber(ARGV[2])
+local width = tonumber(ARGV[3])
+local cooldown = tonumber(ARGV[4])
+local most = tonumber(ARGV[5])
+local probe_ttl = tonumber(ARGV[6])
+local counted = tonumber(ARGV[7])
+local calls = tonumber(ARGV[8])
+local failures = tonumber(ARGV[9])
+local want = tonumber(ARGV[10])
+local probe_id = ARGV[11]
+local tail = tonumber(ARGV[12])
+local succeeded = tonumber(ARGV[13])
+local outcomes = tonumber(ARGV[14])
+local state = redis.call('HMGET', key, 'open_until', 'gen')
+local open_until = tonumber(state[1]) or 0
+local gen = tonumber(state[2]) or 0
+local buckets = 10
+local function reset(next_open)
+  open_until = next_open
+  gen = gen + 1
+  local fields = redis.call('HKEYS', key)
+  for _, field in ipairs(fields) do
+    if field ~= 'open_until' and field ~= 'gen' then  -- the buckets and the run
+      redis.call('HDEL', key, field)
+    end
+  end
+  redis.call('DEL', probes)
+end
+for i = 0, outcomes - 1 do
+  local outcome = tonumber(ARGV[16 + 3 * i])
+  redis.call('ZREM', probes, ARGV[15 + 3 * i])
+  if tonumber(ARGV[17 + 3 * i]) == gen and open_until > 0 and now >= open_until then
+    if outcome == 2 then
+      reset(now + cooldown)
+    elseif outcome == 1 then
+      reset(0)
+    end
+  end
+end
+local bucket = math.floor(now / width)
+if open_until == 0 and counted == gen and calls > 0 then
+  redis.call('HINCRBY', key, 'c:' .. bucket, calls)
+  redis.call('HINCRBY', key, 'f:' .. bucket, failures)
+  local run = tail
+  if succeeded == 0 then
+    run = run + (tonumber(redis.call('HGET', key, 'run')) or 0)
+  end
+  redis.call('HSET', key, 'run', run)
+  if run >= minimum then
+    reset(now + cooldown)
+  elseif failures > 0 then
+    local total, failed = 0, 0
+    local fields = redis.call('HGETALL', key)
+    for i = 1, #fields, 2 do
+      local field = fields[i]
+      local kind = string.sub(field, 1, 2)  -- c: or f: (not open_until, gen, run)
+      if kind == 'c:' or kind == 'f:' then
+        if tonumber(string.sub(field, 3)) <= bucket - buckets then
+          redis.call('HDEL', key, field)
+        elseif kind == 'c:' then
+          total = total + tonumber(fields[i + 1])
+        else
+          failed = failed + tonumber(fields[i + 1])
+        end
+      end
+    end
+    if total >= minimum and failed >= ratio * total then
+      reset(now + cooldown)
+    end
+  end
+end
+local out
+if open_until == 0 then
+  out = {0, '0', gen, 0}
+elseif now < open_until then
+  out = {1, num(open_until - now), gen, 0}
+else
+  redis.call('ZREMRANGEBYSCORE', probes, '-inf', num(now))
+  out = {2, '0', gen, 0}
+  if want == 1 and redis.call('ZCARD', probes) < most then
+    redis.call('ZADD', probes, num(now + probe_ttl), probe_id)
+    redis.call('PEXPIRE', probes, math.ceil((probe_ttl + 60) * 1000))
+    out[4] = 1
+  end
+end
+redis.call('HSET', key, 'open_until', num(open_until), 'gen', gen)
+redis.call('PEXPIRE', key, math.ceil((width * buckets + cooldown + 60) * 1000))
+return out
+"""
+)
+"""Record outcomes, then admit: ``{state, open for (s), generation, probe granted}``.
+
+``state``: 0 closed, 1 open, 2 half-open.
+"""

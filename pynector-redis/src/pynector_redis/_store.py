@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import contextlib
 
-from pynector.concurrency import DEFAULT_MARGIN, Leases, Pacer, TokenLimiter
+from pynector.concurrency import (
+    DEFAULT_MARGIN,
+    Breaker,
+    BreakerSettings,
+    Leases,
+    Pacer,
+    TokenLimiter,
+)
 from pynector.errors import StoreUnavailableError
 
+from ._breaker import RedisBreaker
 from ._connection import Connection
 from ._leases import RedisLeases
 from ._pacer import RedisPacer
@@ -31,7 +39,8 @@ class RedisStore:
     (``TIME``), one clock for the whole fleet.
 
     The keys of a limit are ``pynector:limit:{key}:pace``, ``...:tokens:log``
-    and ``...:tokens:held``, and ``...:leases`` (the braces make one Redis
+    and ``...:tokens:held``, ``...:leases``, and ``...:breaker`` and
+    ``...:breaker:probes`` (the braces make one Redis
     Cluster hash slot per limit); each carries a TTL, so the state of an
     abandoned limit vanishes.
 
@@ -47,7 +56,9 @@ class RedisStore:
 
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self._connection = Connection(url, timeout)
-        self._limits: dict[tuple[object, ...], RedisPacer | RedisTokenBudget | RedisLeases] = {}
+        self._limits: dict[
+            tuple[object, ...], RedisPacer | RedisTokenBudget | RedisLeases | RedisBreaker
+        ] = {}
         self._closed = False
 
     @property
@@ -108,14 +119,25 @@ class RedisStore:
         self._limits["leases", key, limit] = leases
         return leases
 
+    def breaker(self, key: str, settings: BreakerSettings) -> Breaker:
+        """The circuit breaker under ``key``, shared by every process (one per key here)."""
+        found = self._limits.get(("breaker", key, settings))
+        if isinstance(found, RedisBreaker):
+            return found
+        breaker = RedisBreaker(
+            self._connection, (_key(key, "breaker"), _key(key, "breaker:probes")), key, settings
+        )
+        self._limits["breaker", key, settings] = breaker
+        return breaker
+
     async def flush(self) -> None:
-        """Send every pending settle, pause and hint now.
+        """Send every pending settle, pause, hint and breaker outcome now.
 
         Raises:
             StoreUnavailableError: If Redis cannot be reached.
         """
         for limit in list(self._limits.values()):
-            if isinstance(limit, RedisPacer | RedisTokenBudget) and limit.pending:
+            if isinstance(limit, RedisPacer | RedisTokenBudget | RedisBreaker) and limit.pending:
                 await limit.flush()
 
     async def aclose(self) -> None:

@@ -11,6 +11,8 @@
 - :class:`HedgePolicy` / :class:`LatencyHistogram`: when a slow call gets a
   second copy (fixed seconds or a percentile of recent latencies, kept in
   fixed memory).
+- :class:`CircuitBreaker`: a key whose calls keep failing fails at once for
+  a cooldown, then lets a probe through (:class:`BreakerSettings`).
 - :class:`RateLimiter`: starts paced at period / count (GCRA), with an
   optional burst, pausable by a 429.
 - :class:`TokenBudget`: at most N tokens in any window, reserved from an
@@ -29,6 +31,10 @@ All of them run on asyncio and trio through AnyIO.
 """
 
 from ._adaptive import AdaptiveLimiter as AdaptiveLimiter
+from ._breaker import Breaker as Breaker
+from ._breaker import BreakerPermit as BreakerPermit
+from ._breaker import BreakerSettings as BreakerSettings
+from ._breaker import CircuitBreaker as CircuitBreaker
 from ._deadline import deadline as deadline
 from ._deadline import remaining_time as remaining_time
 from ._hedge import HedgePolicy as HedgePolicy
@@ -64,6 +70,10 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MEMORY_URL",
     "AdaptiveLimiter",
+    "Breaker",
+    "BreakerPermit",
+    "BreakerSettings",
+    "CircuitBreaker",
     "HedgePolicy",
     "LatencyHistogram",
     "Lease",

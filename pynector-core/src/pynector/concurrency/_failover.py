@@ -22,11 +22,12 @@ import anyio
 
 from pynector.errors import StoreUnavailableError
 
+from ._breaker import Breaker, BreakerPermit
 from ._ratelimit import Pacer
 from ._store import Lease, Leases
 from ._tokens import TokenLimiter, TokenReservation
 
-__all__ = ["FailoverBudget", "FailoverLeases", "FailoverPacer", "StoreGuard"]
+__all__ = ["FailoverBreaker", "FailoverBudget", "FailoverLeases", "FailoverPacer", "StoreGuard"]
 
 logger = logging.getLogger("pynector.store")
 
@@ -167,3 +168,22 @@ class FailoverLeases:
     async def acquire(self, ttl: float, wait: float | None = None) -> Lease:
         shared, local = self.shared, self.local
         return await self.guard.run(lambda: shared.acquire(ttl), lambda: local.acquire(ttl), wait)
+
+
+class FailoverBreaker:
+    """A shared :class:`Breaker` guarded by a :class:`StoreGuard`, with a local stand-in.
+
+    A permit records into the breaker that gave it: a call let through by the
+    local stand-in while the store was down is counted here only.
+    """
+
+    __slots__ = ("guard", "key", "local", "shared")
+
+    def __init__(self, shared: Breaker, local: Breaker, guard: StoreGuard) -> None:
+        self.shared = shared
+        self.local = local
+        self.guard = guard
+        self.key = shared.key
+
+    async def acquire(self, wait: float | None = None) -> BreakerPermit:
+        return await self.guard.run(self.shared.acquire, self.local.acquire, wait)

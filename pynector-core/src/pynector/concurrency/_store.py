@@ -1,10 +1,12 @@
 """Where limits keep their state: in the process (``memory://``) or in a shared store.
 
-A store hands out the three shared limits by key: a paced request rate
+A store hands out the shared limits by key: a paced request rate
 (:class:`~pynector.concurrency.Pacer`), a token budget
-(:class:`~pynector.concurrency.TokenLimiter`) and in-flight leases
-(:class:`Leases`). Every process whose clients use the same store and the same
-``config["limit_key"]`` shares them. ``memory://`` keeps them in the process;
+(:class:`~pynector.concurrency.TokenLimiter`), in-flight leases
+(:class:`Leases`) and circuit breakers (:class:`~pynector.concurrency.Breaker`).
+Every process whose clients use the same store and the same
+``config["limit_key"]`` shares the first three; a breaker is shared under the
+key the transport names for a call (HTTP: the origin). ``memory://`` keeps them in the process;
 ``pynector-redis`` provides ``redis://``, ``rediss://`` and ``unix://``
 through the ``pynector.stores`` entry-point group, keyed by URL scheme.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+from ._breaker import Breaker, BreakerSettings, CircuitBreaker
 from ._ratelimit import DEFAULT_MARGIN, Pacer, RateLimiter
 from ._tokens import TokenBudget, TokenLimiter
 
@@ -102,6 +105,15 @@ class Store(Protocol):
         """The in-flight slots under ``key``: at most ``limit`` held at once."""
         ...
 
+    def breaker(self, key: str, settings: BreakerSettings) -> Breaker:
+        """The circuit breaker under ``key``: its counts, its state and its probes.
+
+        A shared store's breaker is shared by every process using ``key``: one
+        opens it for all, and a half-open breaker lets ``settings.probes``
+        probes through across all of them.
+        """
+        ...
+
     async def flush(self) -> None:
         """Send every pending pause, hint and settlement to the store now.
 
@@ -154,8 +166,8 @@ class LocalLeases:
 class MemoryStore:
     """``memory://``: the limits live in this process, one set per client.
 
-    The default. Each call of :meth:`pacer`, :meth:`token_budget` and
-    :meth:`leases` makes a new limit: a client's limits are its own, shared by
+    The default. Each call of :meth:`pacer`, :meth:`token_budget`,
+    :meth:`leases` and :meth:`breaker` makes a new limit: a client's limits are its own, shared by
     every call, batch and retry of that client but not by other clients.
     """
 
@@ -183,6 +195,9 @@ class MemoryStore:
 
     def leases(self, key: str, limit: int) -> Leases:
         return LocalLeases(limit)
+
+    def breaker(self, key: str, settings: BreakerSettings) -> Breaker:
+        return CircuitBreaker(key, settings)
 
     async def flush(self) -> None:
         return None
