@@ -147,3 +147,19 @@ async def test_a_get_stream_that_timed_out_before_its_first_chunk_is_retried(
             async with client.stream(data, timeout=0.2, max_retries=1, retry_delay=0):
                 pass
     assert control.key(key).attempts == 2
+
+
+async def test_stream_retries_are_charged_to_the_retry_budget(
+    control: ControlServer, key: str, engine: str
+) -> None:
+    data = {"path": "/flaky", "params": {"key": key, "fail": 5, "status": 503}}
+    spare = {"ratio": 0.0, "min_per_second": 0.1, "window": 10}  # one retry in the window
+    config = {"retry_budget": spare}
+    async with Pynector(
+        transport_type="http", base_url=control.url, engine=engine, config=config
+    ) as client:
+        with pytest.raises(ServerError) as caught:
+            async with client.stream(data, max_retries=4, retry_delay=0):
+                pass
+    assert caught.value.budget_exhausted
+    assert control.key(key).attempts == 2  # the first attempt and the one retry the budget had

@@ -989,10 +989,8 @@ class Pynector(Generic[RequestT, ReplyT]):
             self._budget_refused = 0
         return False
 
-    def _note_batch_retry(
-        self, attempt: int, error: PynectorError, decision: RetryDecision
-    ) -> None:
-        """A batch's retry: raise ``error`` when the retry budget is spent, else note it."""
+    def _charge_retry(self, attempt: int, error: PynectorError, decision: RetryDecision) -> None:
+        """A batch's or a stream's retry: raise ``error`` when the budget is spent, else note it."""
         if not self._retry_allowed(error):
             raise error
         self._note_retry(attempt, error, decision)
@@ -1136,7 +1134,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                 slots=slots,
                 attempt=self._attempt,
                 check=check,
-                note_retry=self._note_batch_retry,
+                note_retry=self._charge_retry,
                 request_timeout=request_timeout,
                 batch_timeout=batch_timeout,
                 raise_on_error=raise_on_error,
@@ -1421,6 +1419,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         self, data: Any, timeout: float, options: Mapping[str, Any], attempt: int = 1
     ) -> AsyncIterator[AsyncIterator[Any]]:
         call = self._call(data, timeout, options, attempt, streaming=True)
+        if attempt == 1 and self._retry_budget is not None:
+            self._retry_budget.record_request()  # it earns the client a share of a retry
         # A stream's breaker outcome is its opening: the reply's head, or the error before it.
         permit = None if self._breakers is None else await self._breaker_permit(call, timeout)
         try:
@@ -1533,5 +1533,5 @@ class Pynector(Generic[RequestT, ReplyT]):
                 info = RetryInfo(self._transport_type, data, policy.max_retries, self._telemetry)
                 await _enter_all(stack, relay.pynector_retry(info=info))
             yield await stack.enter_async_context(
-                recovering(open_attempt, policy, self._note_retry)
+                recovering(open_attempt, policy, self._charge_retry)
             )
