@@ -434,12 +434,14 @@ class _Handler(BaseHTTPRequestHandler):
                 events = message_events(model)
                 if model == "endless":
                     return self._endless(events)
-                if model == "stream-error":
+                if model in ("stream-error", "late-error"):
                     error: dict[str, Any] = {
                         "type": "error",
                         "error": {"type": "overloaded_error", "message": "Overloaded"},
                     }
-                    return self._stream([events[0], _sse("error", error)])
+                    # stream-error: before any content; late-error: after some.
+                    before = events[:1] if model == "stream-error" else events[:3]
+                    return self._stream([*before, _sse("error", error)])
                 return self._stream(events)
             return self._send_json(200, message(model))
         if path == "/v1/messages/count_tokens":

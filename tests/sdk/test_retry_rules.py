@@ -134,18 +134,31 @@ async def test_an_in_stream_error_of_a_final_type_is_not_retried(api: FakeAPI) -
     assert api.count("/v1/messages") == 1
 
 
-async def test_an_overload_after_the_first_event_propagates(api: FakeAPI) -> None:
+async def test_an_overload_after_message_start_is_still_retried(api: FakeAPI) -> None:
+    async with anthropic_client(api) as client:
+        with pytest.raises(SDKError, match="reported an error") as caught:
+            # "stream-error": message_start (no content yet), then an overloaded_error event.
+            async with client.stream(
+                {**MESSAGE, "model": "stream-error"}, max_retries=2, retry_delay=0
+            ):
+                pytest.fail("the block is entered only once content has arrived")
+    assert caught.value.retryable is True
+    assert api.count("/v1/messages") == 3  # retried: nothing had been shown to the caller
+    assert api.headers_of("/v1/messages", RETRY_COUNT) == ["0", "1", "2"]
+
+
+async def test_an_overload_after_content_propagates(api: FakeAPI) -> None:
     received = []
     async with anthropic_client(api) as client:
         with pytest.raises(SDKError, match="reported an error") as caught:
-            # "stream-error": message_start, then an overloaded_error event.
+            # "late-error": message_start, an empty text block, a text delta, then the error.
             async with client.stream(
-                {**MESSAGE, "model": "stream-error"}, max_retries=3, retry_delay=0
+                {**MESSAGE, "model": "late-error"}, max_retries=3, retry_delay=0
             ) as events:
                 async for event in events:
                     received.append(event.type)  # noqa: PERF401 - the events before the error
-    assert caught.value.retryable is True  # worth retrying, but an event was already read
-    assert received == ["message_start"]
+    assert caught.value.retryable is True  # worth retrying, but content was already read
+    assert received == ["message_start", "content_block_start", "content_block_delta"]
     assert api.count("/v1/messages") == 1
 
 

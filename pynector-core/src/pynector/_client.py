@@ -1533,5 +1533,5 @@ class Pynector(Generic[RequestT, ReplyT]):
                 info = RetryInfo(self._transport_type, data, policy.max_retries, self._telemetry)
                 await _enter_all(stack, relay.pynector_retry(info=info))
             yield await stack.enter_async_context(
-                recovering(open_attempt, policy, self._charge_retry)
+                recovering(open_attempt, policy, self._charge_retry, self._impl.holds_back)
             )

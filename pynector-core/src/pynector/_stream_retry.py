@@ -34,61 +34,84 @@ OpenAttempt = Callable[[int], AbstractAsyncContextManager[AsyncIterator[Any]]]
 NoteRetry = Callable[[int, PynectorError, RetryDecision], None]
 """Told of each retry before its wait: ``(failed attempt, error, decision)``."""
 
-_NOTHING = object()
+HoldsBack = Callable[[object], bool]
+"""Whether a stream item carries no content yet (the transport's ``holds_back``)."""
+
+_HELD_AT_MOST = 16  # preamble items read ahead before the stream is handed over anyway
 
 
 class RecoveredStream:
-    """The stream of the attempt that succeeded, with its first item put back in front.
+    """The stream of the attempt that succeeded, with the items read ahead put back in front.
 
-    Iterating it yields the item read while the stream was being opened, then
-    the rest of that attempt's stream. Any other attribute is the underlying
-    stream's (HTTP: ``status_code``, ``headers``, ``url``); ``aread()`` of a
-    bytes stream includes the first item.
+    Iterating it yields the items read while the stream was being opened (its
+    first item, and any preamble before it), then the rest of that attempt's
+    stream. Any other attribute is the underlying stream's (HTTP:
+    ``status_code``, ``headers``, ``url``); ``aread()`` of a bytes stream
+    includes the items read ahead.
 
     Attributes:
         attempts: How many attempts it took to open (1 when the first succeeded).
     """
 
-    __slots__ = ("_first", "_inner", "attempts")
+    __slots__ = ("_ended", "_held", "_inner", "attempts")
 
-    def __init__(self, inner: AsyncIterator[Any], first: Any, attempts: int) -> None:
+    def __init__(
+        self, inner: AsyncIterator[Any], held: list[Any], ended: bool, attempts: int
+    ) -> None:
         self._inner = inner
-        self._first = first  # ``_NOTHING`` once handed out; ``StopAsyncIteration`` if empty
+        self._held = held  # read ahead, not yet handed out
+        self._ended = ended  # the stream ended while it was read ahead
         self.attempts = attempts
 
     def __aiter__(self) -> RecoveredStream:
         return self
 
     async def __anext__(self) -> Any:
-        first = self._first
-        if first is _NOTHING:
-            return await self._inner.__anext__()
-        if first is StopAsyncIteration:
-            raise StopAsyncIteration  # an empty stream: not read a second time
-        self._first = _NOTHING
-        return first
+        if self._held:
+            return self._held.pop(0)
+        if self._ended:
+            raise StopAsyncIteration  # not read a second time
+        return await self._inner.__anext__()
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
-        if name == "aread" and self._first is not _NOTHING:
+        if name == "aread" and (self._held or self._ended):
             return self._aread
         return value
 
     async def _aread(self) -> Any:
-        first = self._first
-        self._first = _NOTHING
-        if first is StopAsyncIteration:
-            return b""
+        held, self._held = self._held, []
+        start = b"".join(held)
+        if self._ended:
+            return start
         rest = await self._inner.aread()  # type: ignore[attr-defined]
-        return first + rest
+        return start + rest
 
     def __repr__(self) -> str:
         return f"<RecoveredStream attempts={self.attempts} of {self._inner!r}>"
 
 
+async def _read_ahead(
+    iterator: AsyncIterator[Any], holds_back: HoldsBack
+) -> tuple[list[Any], bool]:
+    """The first item and any preamble before it: ``(items, ended)``."""
+    held: list[Any] = []
+    while True:
+        try:
+            item = await iterator.__anext__()
+        except StopAsyncIteration:
+            return held, True
+        held.append(item)
+        if not holds_back(item) or len(held) >= _HELD_AT_MOST:
+            return held, False
+
+
 @asynccontextmanager
 async def recovering(
-    open_attempt: OpenAttempt, policy: RetryPolicy, note_retry: NoteRetry
+    open_attempt: OpenAttempt,
+    policy: RetryPolicy,
+    note_retry: NoteRetry,
+    holds_back: HoldsBack = lambda item: False,
 ) -> AsyncIterator[RecoveredStream]:
     """Open a stream and read its first item, retrying both under ``policy``.
 
@@ -97,6 +120,8 @@ async def recovering(
             plugins included); called with the attempt number.
         policy: Which errors are retried and how long to wait before each retry.
         note_retry: Called before each wait (the client logs it and tells plugins).
+        holds_back: True for an item that carries no content yet: reading goes
+            on past it (up to 16 items), so an error after it is still retried.
 
     Yields:
         The stream of the attempt that opened and produced a first item (or
@@ -113,12 +138,9 @@ async def recovering(
             # The attempt's own block is left with its error, so that its plugins
             # (a tracing span) see it fail; it is closed before the wait.
             async with open_attempt(attempt) as iterator:
-                try:
-                    first = await iterator.__anext__()
-                except StopAsyncIteration:
-                    first = StopAsyncIteration
+                held, ended = await _read_ahead(iterator, holds_back)
                 opened = True
-                yield RecoveredStream(iterator, first, attempt)
+                yield RecoveredStream(iterator, held, ended, attempt)
             return
         except PynectorError as exc:
             if opened:

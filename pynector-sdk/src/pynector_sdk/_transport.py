@@ -85,6 +85,19 @@ def _check_max_connections(value: object) -> int | None:
     return value
 
 
+# Stream events that carry no content (see SDKTransport.holds_back).
+_PREAMBLE_EVENTS = frozenset({"message_start", "ping", "response.created", "response.in_progress"})
+
+
+def _empty_delta(delta: object) -> bool:
+    """An OpenAI chat chunk's delta with nothing in it yet (the role alone, or nothing)."""
+    if delta is None:
+        return True
+    return not any(
+        getattr(delta, name, None) for name in ("content", "refusal", "tool_calls", "function_call")
+    )
+
+
 class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
     """Sends requests through the official OpenAI or Anthropic async SDK.
 
@@ -384,6 +397,27 @@ class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
         if model is None:
             model = call.options.get("model")
         return self._limit_key(model)
+
+    def holds_back(self, item: object) -> bool:
+        """True for a stream event that carries no content yet.
+
+        Anthropic's ``message_start`` and ``ping``, and a ``content_block_start``
+        of empty text; OpenAI's Responses ``response.created`` and
+        ``response.in_progress``, and a chat chunk whose choices carry no text,
+        refusal or tool call (the first chunk names only the role). A stream
+        that recovers (``client.stream(..., max_retries=N)``) reads past them,
+        so that an overload reported right after them is still retried.
+        """
+        kind = getattr(item, "type", None)
+        if kind in _PREAMBLE_EVENTS:
+            return True
+        if kind == "content_block_start":
+            block = getattr(item, "content_block", None)
+            return getattr(block, "type", None) == "text" and not getattr(block, "text", "")
+        choices = getattr(item, "choices", None)
+        if kind is None and isinstance(choices, list):
+            return all(_empty_delta(getattr(choice, "delta", None)) for choice in choices)
+        return False
 
     def estimate_tokens(self, call: Call[SDKRequest]) -> int:
         """The most tokens the call can cost: its text / 4 plus its output allowance.

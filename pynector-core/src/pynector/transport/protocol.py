@@ -166,6 +166,16 @@ class CallTransport(Protocol[RequestT, ReplyT]):
         """
         return False
 
+    def holds_back(self, item: object) -> bool:
+        """Whether a stream item carries no content yet (a preamble), so a retry is still safe.
+
+        ``client.stream(..., max_retries=N)`` reads past such items before it
+        hands the stream over, so that an error right after them (Anthropic's
+        ``overloaded_error`` after ``message_start``) is still retried. The
+        default, ``False``: the first item is content.
+        """
+        return False
+
     def limit_key(self, call: Call[RequestT]) -> str | None:
         """The key a rate limiter or circuit breaker groups ``call`` under; never a secret.
 
