@@ -19,7 +19,9 @@ QUICK_ARGS = {
     "bench_hedge.py": ["--quick"],
     "bench_http.py": ["--n", "500", "--rounds", "3"],
     "bench_limits.py": ["--quick"],
+    "bench_outage.py": ["--quick"],
     "bench_sdk.py": ["--n", "100", "--rounds", "3"],
+    "bench_shared.py": ["--quick"],
     "bench_startup.py": ["--rounds", "5"],
     "bench_telemetry.py": ["--quick"],
 }
