@@ -70,13 +70,19 @@ docs: sync
 
 test: lint docs redis-server
 	$(RUN) pytest
-	for version in $(OTHER_PYTHONS); do \
-	  python=$$version; \
-	  if prefix=$$(pyenv prefix $$version 2>/dev/null); then python=$$prefix/bin/python$$version; fi; \
-	  export UV_PROJECT_ENVIRONMENT=.venv-$$version; \
-	  $(UV) sync --locked --all-packages --quiet --python $$python || exit 1; \
-	  $(UV) run --frozen --all-packages --python $$python pytest -q $(OTHER_SUITES) || exit 1; \
-	done
+	@# The other Pythons' suites run side by side (one a core), each into its own log.
+	pids=""; for version in $(OTHER_PYTHONS); do \
+	  ( python=$$version; \
+	    if prefix=$$(pyenv prefix $$version 2>/dev/null); then python=$$prefix/bin/python$$version; fi; \
+	    export UV_PROJECT_ENVIRONMENT=.venv-$$version; \
+	    $(UV) sync --locked --all-packages --quiet --python $$python && \
+	    $(UV) run --frozen --all-packages --python $$python pytest -q -p no:cacheprovider \
+	      $(OTHER_SUITES) ) > .test-$$version.log 2>&1 & \
+	  pids="$$pids $$!"; \
+	done; \
+	status=0; for pid in $$pids; do wait $$pid || status=1; done; \
+	for version in $(OTHER_PYTHONS); do echo "== Python $$version"; cat .test-$$version.log; done; \
+	exit $$status
 
 bench: sync
 	$(RUN) python benchmarks/run.py

@@ -655,6 +655,7 @@ SOURCE_PACKAGES = [
     ROOT / "pynector-http" / "src" / "pynector_http",
     ROOT / "pynector-sdk" / "src" / "pynector_sdk",
     ROOT / "pynector-otel" / "src" / "pynector_otel",
+    ROOT / "pynector-redis" / "src" / "pynector_redis",
 ]
 
 

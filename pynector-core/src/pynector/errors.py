@@ -149,6 +149,26 @@ class CircuitOpenError(TransportError):
         super().__init__(message, retryable=False, retry_after=retry_after)
         self.key = key
 
+    @classmethod
+    def refusing(cls, key: str, left: float, *, probing: bool = False) -> CircuitOpenError:
+        """The error of a call refused by ``key``'s breaker for ``left`` more seconds.
+
+        ``probing``: the breaker is half-open and its probe calls are out.
+        """
+        why = (
+            "half-open: its probe calls are out"
+            if probing
+            else "too many of its recent calls failed"
+        )
+        return cls(
+            f"the circuit breaker for {key} is open ({why}): the call was not sent. It fails "
+            f"at once for {left:.1f} s more (retry_after), then a probe is let through; "
+            "wait for retry_after, or tune config['circuit_breaker'] "
+            "(failure_ratio, minimum_calls, window, cooldown, probes)",
+            key=key,
+            retry_after=left,
+        )
+
 
 class ConnectionError(TransportError):
     """No connection could be made, or an open one broke. Retryable by default.

@@ -7,8 +7,8 @@ import uuid
 
 import anyio
 
-from pynector.concurrency import BreakerSettings
-from pynector.concurrency._breaker import PROBE_WAIT, open_error
+from pynector.concurrency import PROBE_WAIT, BreakerSettings
+from pynector.errors import CircuitOpenError
 
 from ._connection import Connection
 from ._scripts import BREAKER
@@ -138,13 +138,13 @@ class RedisBreaker:
         state = self._state
         if state == _OPEN:
             if now < self._until:
-                raise open_error(self.key, self._until - now, "too many of its recent calls failed")
+                raise CircuitOpenError.refusing(self.key, self._until - now)
             return None
         if now - self._synced >= SYNC_EVERY:
             return None
         if state == _CLOSED:
             return None if self._dirty else RedisBreakerPermit(self, self._generation, None)
-        raise open_error(self.key, PROBE_WAIT, "half-open: its probe calls are out")
+        raise CircuitOpenError.refusing(self.key, PROBE_WAIT, probing=True)
 
     async def acquire(self) -> RedisBreakerPermit:
         """Let one call through, or refuse it.
@@ -229,5 +229,5 @@ class RedisBreaker:
         if granted:
             return RedisBreakerPermit(self, generation, probe)
         if state == _OPEN:
-            raise open_error(self.key, seconds, "too many of its recent calls failed")
-        raise open_error(self.key, PROBE_WAIT, "half-open: its probe calls are out")
+            raise CircuitOpenError.refusing(self.key, seconds)
+        raise CircuitOpenError.refusing(self.key, PROBE_WAIT, probing=True)

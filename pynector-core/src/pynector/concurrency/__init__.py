@@ -31,6 +31,7 @@ All of them run on asyncio and trio through AnyIO.
 """
 
 from ._adaptive import AdaptiveLimiter as AdaptiveLimiter
+from ._breaker import PROBE_WAIT as PROBE_WAIT
 from ._breaker import Breaker as Breaker
 from ._breaker import BreakerPermit as BreakerPermit
 from ._breaker import BreakerSettings as BreakerSettings
@@ -69,6 +70,7 @@ __all__ = [
     "DEFAULT_MARGIN",
     "MAX_RETRY_AFTER",
     "MEMORY_URL",
+    "PROBE_WAIT",
     "AdaptiveLimiter",
     "Breaker",
     "BreakerPermit",

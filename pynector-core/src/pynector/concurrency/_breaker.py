@@ -45,7 +45,6 @@ __all__ = [
     "BreakerPermit",
     "BreakerSettings",
     "CircuitBreaker",
-    "open_error",
     "unhealthy",
 ]
 
@@ -163,18 +162,6 @@ def unhealthy(error: BaseException) -> bool | None:
     return None
 
 
-def open_error(key: str, left: float, why: str) -> CircuitOpenError:
-    """The error of a call refused by an open breaker."""
-    return CircuitOpenError(
-        f"the circuit breaker for {key} is open ({why}): the call was not sent. It fails "
-        f"at once for {left:.1f} s more (retry_after), then a probe is let through; "
-        "wait for retry_after, or tune config['circuit_breaker'] "
-        "(failure_ratio, minimum_calls, window, cooldown, probes)",
-        key=key,
-        retry_after=left,
-    )
-
-
 class BreakerPermit(Protocol):
     """One call let through by a :class:`Breaker`; told the call's outcome once."""
 
@@ -288,9 +275,9 @@ class CircuitBreaker:
             return _Permit(self, self._generation, False)
         left = self._open_until - time.monotonic()
         if left > 0:
-            raise open_error(self.key, left, "too many of its recent calls failed")
+            raise CircuitOpenError.refusing(self.key, left)
         if self._probes_out >= self.settings.probes:
-            raise open_error(self.key, PROBE_WAIT, "half-open: its probe calls are out")
+            raise CircuitOpenError.refusing(self.key, PROBE_WAIT, probing=True)
         self._probes_out += 1
         return _Permit(self, self._generation, True)
 
