@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _loopback import split_requests, started
+from _loopback import serve, split_requests, started
 
 GOODPUT_TARGET = 0.90
 REFUSED_TARGET = 0.01
@@ -124,19 +124,6 @@ class _Provider(asyncio.Protocol):
         state.served.append(time.monotonic() - state.start)
         if not self.transport.is_closing():
             self.transport.write(_OK)
-
-
-def serve() -> None:
-    """The child's side: print the port, serve until the parent closes our stdin."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Provider, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await loop.run_in_executor(None, sys.stdin.read)
-        server.close()
-
-    asyncio.run(main())
 
 
 # -- one run -------------------------------------------------------------------------------
@@ -378,7 +365,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, help="seconds per run (default 24, quick 10)")
     args = parser.parse_args()
     if args.serve:
-        serve()
+        serve(_Provider)
         return 0
     if args.duration is None:
         args.duration = 10.0 if args.quick else 24.0

@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 import anyio
-from _loopback import split_requests, started
+from _loopback import serve, split_requests, started
 
 P99_TARGET = 3.0
 EXTRA_TARGET = 0.10
@@ -104,19 +104,6 @@ class _Server(asyncio.Protocol):
             state.arrivals = state.hung_up = 0
             return b"{}"
         return json.dumps({"arrivals": state.arrivals, "hung_up": state.hung_up}).encode()
-
-
-def serve() -> None:
-    """The child's side: print the port, serve until the parent closes our stdin."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Server, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await loop.run_in_executor(None, sys.stdin.read)
-        server.close()
-
-    asyncio.run(main())
 
 
 # -- the client (this process) --------------------------------------------------------------
@@ -204,7 +191,7 @@ def main() -> int:
     parser.add_argument("--engine", default="auto", help="the HTTP engine (auto, aiohttp, httpx2)")
     args = parser.parse_args()
     if args.serve:
-        serve()
+        serve(_Server)
         return 0
     n = args.n or (1500 if args.quick else 4000)
     print(

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from _loopback import split_requests, started
+from _loopback import serve, split_requests, started
 
 if TYPE_CHECKING:
     from pynector.concurrency import TokenBudget
@@ -153,19 +153,6 @@ class _Server(asyncio.Protocol):
         if target.endswith("/chat/completions"):
             return _chat(body, now)
         return _reply(b"200 OK", b'{"ok":true}')
-
-
-def serve() -> None:
-    """The child's side: print the port, serve until the parent closes our stdin."""
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Server, "127.0.0.1", 0, backlog=1024)
-        print(server.sockets[0].getsockname()[1], flush=True)
-        await loop.run_in_executor(None, sys.stdin.read)
-        server.close()
-
-    asyncio.run(main())
 
 
 # -- the measures ------------------------------------------------------------------------
@@ -426,7 +413,7 @@ def main() -> int:
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()
     if args.serve:
-        serve()
+        serve(_Server)
         return 0
     n = args.rate * (3 if args.quick else 5)
     if args.margins:

@@ -16,7 +16,31 @@ import time
 from types import TracebackType
 from typing import Self
 
-__all__ = ["ArrivalServer", "LoopbackServer", "most_in_any_window"]
+__all__ = ["ArrivalServer", "LoopbackServer", "most_in_any_window", "read_request", "reply"]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """Read one request from the connection: its head (the body is read and dropped)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    if length:
+        await reader.readexactly(length)
+    return head
+
+
+def reply(status: bytes, body: bytes, extra: bytes = b"") -> bytes:
+    """A JSON reply: ``status`` such as ``b"200 OK"``, ``extra`` header lines ending in CRLF."""
+    return (
+        b"HTTP/1.1 "
+        + status
+        + b"\r\nContent-Type: application/json\r\n"
+        + extra
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
 
 
 def most_in_any_window(times: list[float], window: float) -> int:
@@ -138,14 +162,8 @@ class ArrivalServer(LoopbackServer):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
+            await read_request(reader)
             now = time.monotonic()
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
             self.arrivals.append(now)
             if self._admit(now):
                 body = json.dumps({"ok": True}).encode()
@@ -156,12 +174,5 @@ class ArrivalServer(LoopbackServer):
                 body = b'{"error": "rate limited"}'
                 status = b"429 Too Many Requests"
                 extra = f"Retry-After: {self.retry_after:g}\r\n".encode()
-            writer.write(
-                b"HTTP/1.1 "
-                + status
-                + b"\r\nContent-Type: application/json\r\n"
-                + extra
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
+            writer.write(reply(status, body, extra))
             await writer.drain()

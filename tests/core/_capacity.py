@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import asyncio
 
-from ._arrivals import LoopbackServer
+from ._arrivals import LoopbackServer, read_request, reply
 
 __all__ = ["CapacityServer"]
 
 _OK = b'{"ok":true}'
 _BUSY = b'{"error":"over capacity"}'
-
-
-def _reply(status: bytes, body: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 "
-        + status
-        + b"\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
 
 
 class CapacityServer(LoopbackServer):
@@ -57,18 +47,12 @@ class CapacityServer(LoopbackServer):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
+            await read_request(reader)
             phase = self.phase
             self.seen.append((phase, self.in_flight + 1))
             if self.in_flight >= self.capacity:
                 self.refused[phase] += 1
-                writer.write(_reply(b"429 Too Many Requests", _BUSY))
+                writer.write(reply(b"429 Too Many Requests", _BUSY))
                 await writer.drain()
                 continue
             self.in_flight += 1
@@ -80,5 +64,5 @@ class CapacityServer(LoopbackServer):
             if phase == 0 and self.served[0] >= self.change_after:
                 self.phase = 1
                 self.capacity = self.then
-            writer.write(_reply(b"200 OK", _OK))
+            writer.write(reply(b"200 OK", _OK))
             await writer.drain()

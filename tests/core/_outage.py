@@ -11,10 +11,31 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
-from ._arrivals import LoopbackServer
+from pynector import Pynector
+from pynector.errors import TransportError
 
-__all__ = ["OutageServer"]
+from ._arrivals import LoopbackServer, read_request, reply
+
+__all__ = ["SETTINGS", "OutageServer", "calls"]
+
+SETTINGS = {"failure_ratio": 0.5, "minimum_calls": 4, "window": 30, "cooldown": 60}
+"""A breaker that opens after 4 failed calls and stays open for the whole test."""
+
+
+async def calls(client: Pynector[Any, Any], n: int) -> list[BaseException | None]:
+    """Make ``n`` requests one after another: each one's error, or ``None``."""
+    outcomes: list[BaseException | None] = []
+    for _ in range(n):
+        try:
+            await client.request({"path": "/"})
+        except TransportError as exc:
+            outcomes.append(exc)
+        else:
+            outcomes.append(None)
+    return outcomes
+
 
 _REASONS = {
     "400": b"400 Bad Request",
@@ -40,13 +61,7 @@ class OutageServer(LoopbackServer):
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
+            await read_request(reader)
             mode = self.mode
             self.counts[mode] += 1
             if mode == "close":
@@ -54,12 +69,5 @@ class OutageServer(LoopbackServer):
             status = b"200 OK" if mode == "ok" else _REASONS[mode]
             body = b'{"ok": true}' if mode == "ok" else b'{"error": "scripted"}'
             extra = b"Retry-After: 0\r\n" if mode == "429" else b""
-            writer.write(
-                b"HTTP/1.1 "
-                + status
-                + b"\r\nContent-Type: application/json\r\n"
-                + extra
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
+            writer.write(reply(status, body, extra))
             await writer.drain()

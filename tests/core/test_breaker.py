@@ -22,7 +22,7 @@ from pynector.errors import (
     TransportError,
 )
 
-from ._outage import OutageServer
+from ._outage import SETTINGS, OutageServer, calls
 
 
 def _failures(breaker: CircuitBreaker, n: int, failed: bool | None = True) -> None:
@@ -157,37 +157,23 @@ def test_bad_settings_are_a_configuration_error_naming_the_key(value: Any, named
 
 # -- through a client, as the server sees it ------------------------------------
 
-SETTINGS = {"failure_ratio": 0.5, "minimum_calls": 4, "window": 30, "cooldown": 60}
-
-
-async def _calls(client: Pynector[Any, Any], n: int) -> list[BaseException | None]:
-    outcomes: list[BaseException | None] = []
-    for _ in range(n):
-        try:
-            await client.request({"path": "/"})
-        except TransportError as exc:
-            outcomes.append(exc)
-        else:
-            outcomes.append(None)
-    return outcomes
-
 
 @pytest.mark.anyio
 async def test_while_open_calls_fail_at_once_and_never_reach_the_server() -> None:
     with OutageServer("503") as server:
         config = {"circuit_breaker": SETTINGS}
         async with Pynector(transport_type="http", base_url=server.url, config=config) as client:
-            outcomes = await _calls(client, 4)
+            outcomes = await calls(client, 4)
             assert all(isinstance(o, ServerError) for o in outcomes)
             with anyio.fail_after(5):
-                refused = await _calls(client, 50)
+                refused = await calls(client, 50)
             assert server.counts["503"] == 4  # the 50 calls after it opened: none arrived
             assert all(isinstance(o, CircuitOpenError) for o in refused)
             first = refused[0]
             assert isinstance(first, CircuitOpenError)
             assert first.key == client.limit_key == server.url
             server.mode = "ok"
-            await _calls(client, 3)  # still open for the cooldown
+            await calls(client, 3)  # still open for the cooldown
             assert server.counts["ok"] == 0
 
 
@@ -196,11 +182,11 @@ async def test_client_errors_never_open_the_breaker() -> None:
     with OutageServer("400") as server:
         config = {"circuit_breaker": SETTINGS}
         async with Pynector(transport_type="http", base_url=server.url, config=config) as client:
-            outcomes = await _calls(client, 12)
+            outcomes = await calls(client, 12)
             server.mode = "404"
-            outcomes += await _calls(client, 12)
+            outcomes += await calls(client, 12)
             server.mode = "429"
-            outcomes += await _calls(client, 12)
+            outcomes += await calls(client, 12)
     assert server.total == 36  # every one was sent
     assert not any(isinstance(o, CircuitOpenError) for o in outcomes)
 
@@ -211,20 +197,20 @@ async def test_a_half_open_breaker_sends_one_probe_and_closes_on_its_success() -
     with OutageServer("503") as server:
         config = {"circuit_breaker": settings}
         async with Pynector(transport_type="http", base_url=server.url, config=config) as client:
-            await _calls(client, 4)  # opened; half-open at once (cooldown 0)
+            await calls(client, 4)  # opened; half-open at once (cooldown 0)
             server.mode = "ok"
             async with anyio.create_task_group() as group:
                 results: list[BaseException | None] = []
 
                 async def one() -> None:
-                    results.extend(await _calls(client, 1))
+                    results.extend(await calls(client, 1))
 
                 for _ in range(10):
                     group.start_soon(one)
             # One probe reached the server while the others were refused; then it closed.
             assert server.counts["ok"] == 1
             assert sum(isinstance(r, CircuitOpenError) for r in results) == 9
-            assert await _calls(client, 5) == [None] * 5
+            assert await calls(client, 5) == [None] * 5
             assert server.counts["ok"] == 6
 
 

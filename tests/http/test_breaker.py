@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pynector import Pynector
-from pynector.errors import CircuitOpenError, ConnectionError, ServerError, TransportError
+from pynector.errors import CircuitOpenError, ConnectionError, ServerError
 from tests import _engines
-from tests.core._outage import OutageServer
+from tests.core._outage import SETTINGS, OutageServer, calls
 
 backend_engine = _engines.backend_engine
 anyio_backend = _engines.anyio_backend
 engine = _engines.engine
 
 pytestmark = pytest.mark.anyio
-
-SETTINGS = {"failure_ratio": 0.5, "minimum_calls": 4, "window": 30, "cooldown": 60}
-
-
-async def _calls(client: Pynector[Any, Any], n: int) -> list[BaseException | None]:
-    outcomes: list[BaseException | None] = []
-    for _ in range(n):
-        try:
-            await client.request({"path": "/"})
-        except TransportError as exc:
-            outcomes.append(exc)
-        else:
-            outcomes.append(None)
-    return outcomes
 
 
 async def test_dropped_connections_open_the_breaker_of_the_origin(engine: str) -> None:
@@ -38,11 +22,11 @@ async def test_dropped_connections_open_the_breaker_of_the_origin(engine: str) -
         async with Pynector(
             transport_type="http", base_url=server.url, engine=engine, config=config
         ) as client:
-            outcomes = await _calls(client, 4)
+            outcomes = await calls(client, 4)
             # aiohttp resends once on a connection that broke when reused: up to 2 each.
             sent = server.counts["close"]
             assert 4 <= sent <= 8
-            outcomes += await _calls(client, 26)
+            outcomes += await calls(client, 26)
     assert server.counts["close"] == sent  # nothing reached it once open
     assert all(isinstance(o, ConnectionError) for o in outcomes[:4])
     assert all(isinstance(o, CircuitOpenError) for o in outcomes[4:])
@@ -54,7 +38,7 @@ async def test_the_breaker_is_per_origin(engine: str) -> None:
         async with Pynector(
             transport_type="http", base_url=down.url, engine=engine, config=config
         ) as client:
-            await _calls(client, 10)
+            await calls(client, 10)
             for _ in range(5):
                 await client.request({"url": f"{up.url}/"})
     assert down.counts["503"] == 4

@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
 from pynector import Pynector
 from pynector.concurrency import BreakerSettings
-from pynector.errors import CircuitOpenError, ServerError, TransportError
+from pynector.errors import CircuitOpenError, ServerError
 from pynector_redis import RedisBreaker, RedisStore
 from tests._redis import RedisServer, RedisServerFactory
-from tests.core._outage import OutageServer
+from tests.core._outage import SETTINGS, OutageServer, calls
 
 pytestmark = pytest.mark.anyio
-
-SETTINGS = {"failure_ratio": 0.5, "minimum_calls": 4, "window": 30, "cooldown": 60}
 
 
 def key() -> str:
     return f"test-{uuid.uuid4().hex}"
-
-
-async def _calls(client: Pynector[Any, Any], n: int) -> list[BaseException | None]:
-    outcomes: list[BaseException | None] = []
-    for _ in range(n):
-        try:
-            await client.request({"path": "/"})
-        except TransportError as exc:
-            outcomes.append(exc)
-        else:
-            outcomes.append(None)
-    return outcomes
 
 
 async def test_one_client_opens_the_breaker_for_every_client_of_the_key(
@@ -45,12 +30,12 @@ async def test_one_client_opens_the_breaker_for_every_client_of_the_key(
             Pynector(transport_type="http", base_url=server.url, config=config) as first,
             Pynector(transport_type="http", base_url=server.url, config=config) as second,
         ):
-            assert all(isinstance(o, ServerError) for o in await _calls(first, 4))
-            refused = await _calls(second, 20)
+            assert all(isinstance(o, ServerError) for o in await calls(first, 4))
+            refused = await calls(second, 20)
             assert server.counts["503"] == 4  # the second client sent nothing
             assert all(isinstance(o, CircuitOpenError) for o in refused)
             assert 50 < (refused[0].retry_after or 0) <= 60  # type: ignore[union-attr]
-            assert all(isinstance(o, CircuitOpenError) for o in await _calls(first, 5))
+            assert all(isinstance(o, CircuitOpenError) for o in await calls(first, 5))
     assert server.counts["503"] == 4
 
 
@@ -121,7 +106,7 @@ async def test_with_the_store_down_and_store_failure_open_a_local_breaker_stands
             "circuit_breaker": SETTINGS,
         }
         async with Pynector(transport_type="http", base_url=server.url, config=config) as client:
-            outcomes = await _calls(client, 10)
+            outcomes = await calls(client, 10)
     assert server.counts["503"] == 4
     assert all(isinstance(o, CircuitOpenError) for o in outcomes[4:])
 
