@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 BODY = b'{"ok":true}'
 REPLY = (
@@ -20,6 +21,31 @@ REPLY = (
     + f"Content-Length: {len(BODY)}\r\n\r\n".encode()
     + BODY
 )
+
+
+def reply(status: bytes, body: bytes, extra: bytes = b"") -> bytes:
+    """A JSON reply: ``status`` such as ``b"200 OK"``, ``extra`` header lines ending in CRLF."""
+    return (
+        b"HTTP/1.1 "
+        + status
+        + b"\r\nContent-Type: application/json\r\n"
+        + extra
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def table(rows: list[dict[str, Any]]) -> None:
+    """Print rows of figures as aligned columns (floats with three decimals)."""
+
+    def cell(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    keys = list(rows[0])
+    widths = [max(len(k), *(len(cell(row[k])) for row in rows)) for k in keys]
+    print("  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)))
+    for row in rows:
+        print("  ".join(cell(row[k]).ljust(w) for k, w in zip(keys, widths, strict=True)))
 
 
 def split_requests(buffer: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _loopback import serve, split_requests, started
+from _loopback import reply, serve, split_requests, started
 
 GOODPUT_TARGET = 0.90
 REFUSED_TARGET = 0.01
@@ -65,18 +65,8 @@ class _State:
 STATE = _State()
 
 
-def _reply(status: bytes, body: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 "
-        + status
-        + b"\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-
-
-_OK = _reply(b"200 OK", b'{"ok":true}')
-_BUSY = _reply(b"429 Too Many Requests", b'{"error":"over capacity"}')
+_OK = reply(b"200 OK", b'{"ok":true}')
+_BUSY = reply(b"429 Too Many Requests", b'{"error":"over capacity"}')
 
 
 def _control(target: str) -> bytes:
@@ -89,9 +79,9 @@ def _control(target: str) -> bytes:
         state.start = time.monotonic()
         state.change_at = state.start + float(query["change"])
         state.served, state.refused = [], []
-        return _reply(b"200 OK", b"{}")
+        return reply(b"200 OK", b"{}")
     stats = {"served": state.served, "refused": state.refused}
-    return _reply(b"200 OK", json.dumps(stats).encode())
+    return reply(b"200 OK", json.dumps(stats).encode())
 
 
 class _Provider(asyncio.Protocol):

@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 import anyio
-from _loopback import serve, split_requests, started
+from _loopback import reply, serve, split_requests, started, table
 
 P99_TARGET = 3.0
 EXTRA_TARGET = 0.10
@@ -51,14 +51,6 @@ class _State:
 STATE = _State()
 
 
-def _reply(body: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-
-
 class _Server(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
@@ -77,7 +69,7 @@ class _Server(asyncio.Protocol):
         for head, _ in requests:
             target = head.split(b" ")[1].decode()
             if target.startswith("/__"):
-                self.transport.write(_reply(self._control(target)))
+                self.transport.write(reply(b"200 OK", self._control(target)))
                 continue
             state = STATE
             state.arrivals += 1
@@ -93,7 +85,7 @@ class _Server(asyncio.Protocol):
     def _answer(self, box: list[asyncio.TimerHandle]) -> None:
         self.pending.discard(box[0])
         if not self.transport.is_closing():
-            self.transport.write(_reply(b'{"ok":true}'))
+            self.transport.write(reply(b"200 OK", b'{"ok":true}'))
 
     def _control(self, target: str) -> bytes:
         state = STATE
@@ -168,18 +160,6 @@ async def tail(n: int, workers: int, median: float, engine: str) -> list[dict[st
     return rows
 
 
-def _table(rows: list[dict[str, Any]]) -> None:
-    columns = list(rows[0])
-    widths = [max(len(c), *(len(_cell(row[c])) for row in rows)) for c in columns]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
-    for row in rows:
-        print("  ".join(_cell(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -200,7 +180,7 @@ def main() -> int:
         f"{SLOW_FACTOR}x ({args.median * SLOW_FACTOR * 1000:g} ms)"
     )
     rows = anyio.run(tail, n, args.workers, args.median, args.engine, backend=args.backend)
-    _table(rows)
+    table(rows)
     plain, hedged = rows[0], rows[1]
     ratio = plain["p99 ms"] / hedged["p99 ms"]
     extra = hedged["extra"]

@@ -41,7 +41,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from _loopback import serve, split_requests, started
+from _loopback import reply, serve, split_requests, started, table
 
 if TYPE_CHECKING:
     from pynector.concurrency import TokenBudget
@@ -67,17 +67,6 @@ class _State:
 STATE = _State()
 
 
-def _reply(status: bytes, body: bytes, extra: bytes = b"") -> bytes:
-    return (
-        b"HTTP/1.1 "
-        + status
-        + b"\r\nContent-Type: application/json\r\n"
-        + extra
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-
-
 def _admit(now: float) -> bool:
     state = STATE
     if state.rate <= 0:
@@ -97,7 +86,7 @@ def _chat(body: bytes, now: float) -> bytes:
     # A real reply is shorter than its allowance: between a tenth and six tenths of it.
     output = max(1, int(request["max_tokens"] * random.uniform(0.1, 0.6)))
     STATE.tokens.append((now, prompt + output))
-    reply = {
+    answer = {
         "id": "chatcmpl-bench",
         "object": "chat.completion",
         "created": 1_700_000_000,
@@ -115,7 +104,7 @@ def _chat(body: bytes, now: float) -> bytes:
             "total_tokens": prompt + output,
         },
     }
-    return _reply(b"200 OK", json.dumps(reply).encode())
+    return reply(b"200 OK", json.dumps(answer).encode())
 
 
 def _control(target: str) -> bytes:
@@ -127,9 +116,9 @@ def _control(target: str) -> bytes:
         state.level = state.burst
         state.filled = time.monotonic()
         state.arrivals, state.refused, state.tokens = [], 0, []
-        return _reply(b"200 OK", b"{}")
+        return reply(b"200 OK", b"{}")
     stats = {"arrivals": state.arrivals, "refused": state.refused, "tokens": state.tokens}
-    return _reply(b"200 OK", json.dumps(stats).encode())
+    return reply(b"200 OK", json.dumps(stats).encode())
 
 
 class _Server(asyncio.Protocol):
@@ -149,10 +138,10 @@ class _Server(asyncio.Protocol):
         STATE.arrivals.append(now)
         if not _admit(now):
             STATE.refused += 1
-            return _reply(b"429 Too Many Requests", b'{"error":"rate"}', b"Retry-After: 1\r\n")
+            return reply(b"429 Too Many Requests", b'{"error":"rate"}', b"Retry-After: 1\r\n")
         if target.endswith("/chat/completions"):
             return _chat(body, now)
-        return _reply(b"200 OK", b'{"ok":true}')
+        return reply(b"200 OK", b'{"ok":true}')
 
 
 # -- the measures ------------------------------------------------------------------------
@@ -390,18 +379,6 @@ class _EstimateOnly:
 # -- the report ----------------------------------------------------------------------------
 
 
-def _table(rows: list[dict[str, Any]]) -> None:
-    keys = list(rows[0])
-    widths = [max(len(k), *(len(_cell(row[k])) for row in rows)) for k in keys]
-    print("  ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)))
-    for row in rows:
-        print("  ".join(_cell(row[k]).ljust(w) for k, w in zip(keys, widths, strict=True)))
-
-
-def _cell(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
@@ -418,15 +395,15 @@ def main() -> int:
     n = args.rate * (3 if args.quick else 5)
     if args.margins:
         print(f"Margins: {n} requests at {args.rate}/s, {args.backend}")
-        _table(anyio.run(margins, n, args.rate, backend=args.backend))
+        table(anyio.run(margins, n, args.rate, backend=args.backend))
         return 0
     print(f"Fit: {n} requests, server enforcing {args.rate}/s with {args.rate} of burst")
     fit_rows = asyncio.run(fit(n, args.rate))
-    _table(fit_rows)
+    table(fit_rows)
     seconds, budget = (4.0, 6000) if args.quick else (10.0, 6000)
     print(f"\nTokens: {seconds:g} s of chat calls under a budget of {budget} tokens/s")
     token_rows = asyncio.run(tokens(seconds, budget))
-    _table(token_rows)
+    table(token_rows)
     ok = all(
         row["429s"] == 0 and row["rate/limit"] >= FIT_TARGET and row["max 1s/limit"] <= 1
         for row in fit_rows[:2]

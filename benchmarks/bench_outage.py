@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from _loopback import split_requests
+from _loopback import reply, split_requests
 
 COOLDOWN = 5.0  # the breaker's default
 RATIO_TARGET = 0.05
@@ -48,16 +48,6 @@ OK = b'{"ok":true}'
 FAILED = b'{"error":"overloaded"}'
 
 
-def _reply(status: bytes, body: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 "
-        + status
-        + b"\r\nContent-Type: application/json\r\n"
-        + f"Content-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-
-
 # -- the server (child process) ----------------------------------------------------------
 
 
@@ -65,7 +55,7 @@ def serve(warmup: float, outage: float, latency: float, stats: str) -> None:
     """Answer 200 after ``latency``, or 503 at once in ``[warmup, warmup + outage)``."""
     log: list[tuple[float, int]] = []
     start: list[float] = []
-    ok, down = _reply(b"200 OK", OK), _reply(b"503 Service Unavailable", FAILED)
+    ok, down = reply(b"200 OK", OK), reply(b"503 Service Unavailable", FAILED)
 
     class Provider(asyncio.Protocol):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:

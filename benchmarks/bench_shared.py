@@ -33,8 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _loopback import started, workers
-from bench_limits import _table, most_in_window
+from _loopback import started, table, workers
+from bench_limits import most_in_window
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_TARGET = 0.90
@@ -197,7 +197,7 @@ def main() -> int:
                 f'"{rate}/s", server enforcing {rate}/s with {rate} of burst'
             )
             rows = shared(url, redis.url, rate, processes, each)
-            _table(rows)
+            table(rows)
             first = rows[0]
             ok &= (
                 first["429s"] == 0
@@ -209,7 +209,7 @@ def main() -> int:
             rounds = 2 if args.quick else 3
             print(f'\nCost: {n} requests under "{rate}/s", best of {rounds} rounds')
             rows = cost(url, redis.url, rate, n, rounds)
-            _table(rows)
+            table(rows)
             ok &= rows[1]["ratio"] <= COST_TARGET
     print(
         f"\ntargets: shared (redis row) 0 429s, rate/limit >= {SHARED_TARGET}, max 1s/limit <= 1; "
