@@ -70,8 +70,13 @@ async def test_a_unix_socket_url_works(
     store = RedisStore(f"unix://{path}?db=1")
     leases = store.leases(key(), 1)
     lease = await leases.acquire(5)
+    with anyio.move_on_after(0.2) as held:
+        await leases.acquire(5)  # the one slot is taken, through the socket
+    assert held.cancelled_caught
     await lease.release()
     await lease.release()  # idempotent
+    with anyio.fail_after(2):
+        await (await leases.acquire(5)).release()  # given back: free again
     await store.aclose()
 
 
@@ -111,8 +116,10 @@ async def test_a_settle_reaches_redis_when_the_store_is_closed(redis_server: Red
     reservation.settle(10)
     await first.aclose()
     second = RedisStore(redis_server.url)
+    started = anyio.current_time()
     with anyio.fail_after(1):
         await second.token_budget(shared, 100, 60).reserve(90)  # 10 + 90 fit
+    assert anyio.current_time() - started < 1  # not a minute's wait for the window
     await second.aclose()
 
 

@@ -397,16 +397,20 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._connected = False
         self._closed = False
 
+    def _qualified(self, key: str | None, default: str) -> str:
+        """A transport's limit key under its transport type (``"http:https://host"``)."""
+        if not key:
+            return default
+        kind = self._transport_type
+        return key if key.startswith(f"{kind}:") else f"{kind}:{key}"
+
     def _default_limit_key(self) -> str:
         """The transport's key for its default target (HTTP: ``base_url``'s origin)."""
-        kind = self._transport_type
         try:
             key = self._impl.limit_key(self._call({}, None, _NO_OPTIONS))
         except Exception:  # a transport that cannot key an empty request: its type alone
             key = None
-        if not key:
-            return kind
-        return key if key.startswith(f"{kind}:") else f"{kind}:{key}"
+        return self._qualified(key, self._transport_type)
 
     def _open_shared(self, config: Config) -> _Shared:
         from .registry import open_store
@@ -434,11 +438,7 @@ class Pynector(Generic[RequestT, ReplyT]):
         """The circuit breaker of the call's key (the transport's ``limit_key``)."""
         breakers = self._breakers
         assert breakers is not None
-        key = self._impl.limit_key(call)
-        if not key:
-            key = self._limit_key
-        elif not key.startswith(f"{self._transport_type}:"):
-            key = f"{self._transport_type}:{key}"
+        key = self._qualified(self._impl.limit_key(call), self._limit_key)
         found = breakers.get(key)
         if found is not None:
             return found
