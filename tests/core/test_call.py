@@ -111,6 +111,19 @@ async def test_a_full_transport_gets_the_call_and_plugins_read_what_it_reported(
     assert "echo-call" in repr(call)
 
 
+async def test_a_call_no_plugin_sees_is_marked_unobserved() -> None:
+    transport = Echo()
+    async with Pynector(transport=transport, enable_telemetry=False) as client:
+        await client.request({"path": "alone"})
+    async with Pynector(transport=transport, plugins=[Seen()]) as client:
+        await client.request({"path": "seen"})
+    assert [(call.data["path"], call.observed) for call in transport.calls] == [
+        ("alone", False),
+        ("seen", True),
+    ]
+    assert Call.standalone({}).observed  # a transport used alone reports everything
+
+
 async def test_retries_and_batches_number_their_calls() -> None:
     transport = Echo()
     async with Pynector(transport=transport, config={"retry_delay": 0}) as client:

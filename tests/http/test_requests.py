@@ -356,6 +356,23 @@ def test_headers_type_is_case_insensitive_keeps_repeats_and_compares() -> None:
         headers["missing"]
 
 
+def test_headers_ask_the_engines_own_headers_for_names_without_decoding() -> None:
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    raw = [(b"X-RateLimit-Remaining-Requests", b"5"), (b"Date", b"today")]
+    probe = CIMultiDictProxy(CIMultiDict((k.decode(), v.decode()) for k, v in raw))
+    fast, plain = Headers.from_raw(raw, probe), Headers.from_raw(raw)
+    wanted = {"x-ratelimit-remaining-requests", "retry-after"}
+    for headers in (fast, plain):
+        assert "X-RATELIMIT-remaining-requests" in headers
+        assert 3 not in headers  # type: ignore[comparison-overlap]
+        assert not headers.keys().isdisjoint(wanted)
+        assert headers.keys().isdisjoint({"retry-after"})
+        assert list(headers.keys()) == ["x-ratelimit-remaining-requests", "date"]
+    assert fast["date"] == "today"
+    assert not fast.keys().isdisjoint(wanted)  # after decoding: the same answer
+
+
 def test_response_can_be_built_by_hand_for_tests() -> None:
     response = Response(201, headers={"Content-Type": "application/json"}, content=b'{"id": 1}')
     assert response.json() == {"id": 1}

@@ -757,7 +757,11 @@ class Pynector(Generic[RequestT, ReplyT]):
         try:
             call = self._call(data, timeout, options, attempt, batch_index)
             relay = self._plugins.relay(self._telemetry)
-            wrappers = None if relay is None else relay.pynector_request(info=call)
+            if relay is None:
+                call.observed = False
+                wrappers = None
+            else:
+                wrappers = relay.pynector_request(info=call)
             if not wrappers:
                 call.result = await self._send_within(call)
                 return call.result

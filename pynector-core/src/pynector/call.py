@@ -98,6 +98,11 @@ class Call(Generic[RequestT]):
         transport_type: The transport's name (``"http"``, ``"sdk"``, ...), or the
             transport class's ``transport_type``, or ``"custom"``.
         transport: The transport instance.
+        observed: Whether a plugin's ``pynector_request`` hook sees this
+            attempt. When it is false nothing reads what only plugins read
+            (``span_name``, ``attributes``, ``request_headers``), and a
+            transport may skip reporting those; the rest is read by the
+            client (``status``, ``usage``, ``limit_key``, ``response_headers``).
 
     Reported by the transport while it works (``None`` until it knows):
 
@@ -132,6 +137,7 @@ class Call(Generic[RequestT]):
         "data",
         "deadline",
         "limit_key",
+        "observed",
         "options",
         "request_headers",
         "response_headers",
@@ -174,6 +180,7 @@ class Call(Generic[RequestT]):
         self.transport_type = transport_type
         self.transport = transport
         self._plugins = plugins
+        self.observed = True
         self.url: str | None = None
         self.server_address: str | None = None
         self.server_port: int | None = None

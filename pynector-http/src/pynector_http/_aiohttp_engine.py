@@ -190,7 +190,8 @@ class _Reply:
         return str(self._raw.url)
 
     def headers(self) -> Headers:
-        return Headers.from_raw(self._raw.raw_headers)
+        raw = self._raw
+        return Headers.from_raw(raw.raw_headers, raw.headers)
 
     def sent_headers(self) -> Headers:
         return Headers.from_loader(self._sent)

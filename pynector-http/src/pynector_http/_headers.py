@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Container,
+    Iterable,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+)
 from typing import Any, overload
 
 from pynector.redact import REDACTED, is_secret_header
 
 __all__ = ["Headers"]
+
+
+class _Names(KeysView[str]):
+    """``headers.keys()``: a set of names whose ``isdisjoint`` need not decode every pair."""
+
+    _mapping: Headers
+
+    def isdisjoint(self, other: Iterable[Any]) -> bool:
+        headers = self._mapping
+        probe = headers._probe
+        if headers._index is None and probe is not None:
+            return True not in map(probe.__contains__, other)
+        return headers._lookup().keys().isdisjoint(other)
 
 
 class Headers(Mapping[str, str]):
@@ -22,7 +43,7 @@ class Headers(Mapping[str, str]):
         headers: A mapping or a sequence of ``(name, value)`` pairs.
     """
 
-    __slots__ = ("_index", "_items", "_load", "_raw")
+    __slots__ = ("_index", "_items", "_load", "_probe", "_raw")
 
     def __init__(
         self, headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None
@@ -30,6 +51,7 @@ class Headers(Mapping[str, str]):
         self._raw: Sequence[tuple[bytes, bytes]] | None = None
         self._load: Callable[[], Iterable[tuple[str, str]]] | None = None
         self._index: dict[str, list[str]] | None = None
+        self._probe: Container[str] | None = None
         if headers is None:
             self._items: list[tuple[str, str]] | None = []
         elif isinstance(headers, Headers):
@@ -40,17 +62,26 @@ class Headers(Mapping[str, str]):
             self._items = [(str(k), str(v)) for k, v in headers]
 
     @classmethod
-    def from_raw(cls, raw: Sequence[tuple[bytes, bytes]]) -> Headers:
+    def from_raw(
+        cls, raw: Sequence[tuple[bytes, bytes]], probe: Container[str] | None = None
+    ) -> Headers:
         """Build headers from raw ``(name, value)`` byte pairs, decoded on first use.
 
         Engines hand over what they read off the wire; decoding (latin-1, as
         HTTP/1.1 specifies) is deferred until a header is looked at.
+
+        Args:
+            raw: The pairs as read.
+            probe: The engine's own case-insensitive header object, if it has
+                one: ``name in headers`` asks it instead of decoding every
+                pair (the client asks every reply for its rate-limit headers).
         """
         self = cls.__new__(cls)
         self._raw = raw
         self._load = None
         self._items = None
         self._index = None
+        self._probe = probe
         return self
 
     @classmethod
@@ -65,6 +96,7 @@ class Headers(Mapping[str, str]):
         self._load = load
         self._items = None
         self._index = None
+        self._probe = None
         return self
 
     def multi_items(self) -> list[tuple[str, str]]:
@@ -113,7 +145,15 @@ class Headers(Mapping[str, str]):
             return default
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._lookup()
+        if not isinstance(name, str):
+            return False
+        if self._index is None and self._probe is not None:
+            return name in self._probe
+        return name.lower() in self._lookup()
+
+    def keys(self) -> KeysView[str]:
+        """The distinct names, lower-cased; ``isdisjoint`` asks the engine's headers when it can."""
+        return _Names(self)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lookup())

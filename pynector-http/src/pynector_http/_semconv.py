@@ -101,6 +101,14 @@ def report_reply(
     call: Call[Any], method: str, url: str, origin: Origin, userinfo: bool, reply: Reply
 ) -> None:
     """Report on ``call`` the hop that got ``reply``: URL, server, status, headers, attributes."""
+    if not call.observed:
+        # Only the client reads this call: what it needs, not the span's attributes.
+        call.url = url
+        call.server_address = origin.host
+        call.server_port = origin.port
+        call.status = reply.status_code
+        call.response_headers = reply.headers()
+        return
     shown = url if not userinfo and "?" not in url and "@" not in url else url_full(url, userinfo)
     _report_hop(call, method, url, origin, shown)
     call.status = status = reply.status_code

@@ -127,8 +127,8 @@ def server_hint(headers: Mapping[str, str], usage: Usage | None = None) -> tuple
     Returns:
         ``None`` when the headers hold no usable hint (missing or bad values).
     """
-    if _REMAINING.isdisjoint(headers):
-        return None  # the usual reply: one pass over the names, no lookups
+    if headers.keys().isdisjoint(_REMAINING):
+        return None  # the usual reply: no rate-limit header, no value read
     get = headers.get
     best: tuple[int, float] | None = None
     worst = -1.0
