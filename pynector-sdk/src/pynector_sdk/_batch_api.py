@@ -196,12 +196,16 @@ class AnthropicBatchAPI(_SDKBatchAPI):
         return RemoteStatus(state, state == "ended", done, total)
 
     async def results(self, batch_id: str) -> list[bytes]:
-        """The batch's result lines, as Anthropic sent them."""
+        """The batch's result lines, as Anthropic sent them (the decoder's body, unparsed)."""
         decoder = await self._call(
             "messages.batches.results", self._client.messages.batches.results, batch_id
         )
-        with self._transport._errors.around("messages.batches.results"):
-            return [_json_line(item.to_dict(mode="json")) async for item in decoder]
+        try:
+            with self._transport._errors.around("messages.batches.results"):
+                content: bytes = await decoder.http_response.aread()
+        finally:
+            await decoder.close()
+        return [line for line in content.splitlines() if line.strip()]
 
     async def cancel(self, batch_id: str) -> None:
         """Ask Anthropic to cancel the batch (the requests not run yet end as ``canceled``)."""

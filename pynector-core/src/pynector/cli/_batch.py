@@ -1046,7 +1046,8 @@ def run_batch(args: argparse.Namespace) -> int:
         batch.sync()
         if batch.output is not None:
             batch.output.close()
-    print_summary(batch.summary_rows(), "Batch summary", secrets)
+    rows = batch.summary_rows() if remote is None else remote.summary_rows(batch.summary_rows())
+    print_summary(rows, "Batch summary", secrets)
     notes = batch.closing_notes() + ([] if remote is None else remote.closing_notes())
     for note in notes:
         sys.stderr.write(secrets.scrub(note) + "\n")

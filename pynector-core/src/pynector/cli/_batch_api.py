@@ -74,6 +74,8 @@ _LIVE_ONLY = (
     ("shared_concurrency", "--shared-concurrency"),
     ("store_failure", "--store-failure"),
 )
+# The rows of the live summary that time requests sent one by one.
+_LIVE_ROWS = frozenset({"retries", "p50 latency", "p95 latency", "requests/second"})
 _BATCH_API_ONLY = (
     ("poll_interval", "--poll-interval"),
     ("max_batch_requests", "--max-batch-requests"),
@@ -373,6 +375,7 @@ class _Ledger(Protocol):
     format: OutputFormat
     stopped_by: int | None
     bad: int
+    elapsed: float
 
     def requests_to_send(self) -> Iterator[tuple[RequestLine, Secrets, int]]: ...
 
@@ -452,8 +455,9 @@ class RemoteRun:
         self.state.batches.append(remote)
         self.state.save()
         self.created += 1
+        requests = "1 request" if len(chunk) == 1 else f"{len(chunk)} requests"
         self.ledger.reporter.note(
-            f"created batch {batch_id} at {self.api.provider}: {len(chunk)} requests "
+            f"created batch {batch_id} at {self.api.provider}: {requests} "
             f"({group}, lines {remote.first_line}-{remote.last_line})"
         )
 
@@ -467,7 +471,14 @@ class RemoteRun:
             if not pending:
                 return
             for remote in pending:
-                status = await self.api.status(remote.id)
+                try:
+                    status = await self.api.status(remote.id)
+                except Exception as exc:
+                    if not getattr(exc, "retryable", False):
+                        raise
+                    # A provider's hiccup (429, 5xx, a dropped connection): poll again later.
+                    self.ledger.reporter.note(f"batch {remote.id}: polling failed ({exc})")
+                    continue
                 shown = (status.state, status.done)
                 if self._shown.get(remote.id) != shown:
                     self._shown[remote.id] = shown
@@ -539,6 +550,16 @@ class RemoteRun:
 
     async def run(self) -> None:
         """Create the batches not created yet, poll them, write their results."""
+        import time
+
+
+        start = time.perf_counter()
+        try:
+            await self._run()
+        finally:
+            self.ledger.elapsed = time.perf_counter() - start
+
+    async def _run(self) -> None:
         import anyio
 
         async with self.ledger.client, anyio.create_task_group() as group:
@@ -581,6 +602,13 @@ class RemoteRun:
                 continue
             self.cancelled.append(batch_id)
             self.ledger.reporter.note(f"cancelled batch {batch_id} at {self.api.provider}")
+
+    def summary_rows(self, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The live run's summary, without its timings of requests, plus the batches."""
+        shown = [(name, value) for name, value in rows if name not in _LIVE_ROWS]
+        at = next((i for i, (name, _) in enumerate(shown) if name == "wall time"), len(shown))
+        shown.insert(at, ("remote batches", f"{len(self.state.batches)} ({self.created} new)"))
+        return shown
 
     def closing_notes(self) -> list[str]:
         """What the user should know at the end of the run."""
