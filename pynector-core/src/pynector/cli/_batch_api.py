@@ -165,9 +165,9 @@ _STATUS_OF_TYPE = {
     "billing_error": 402,
     "permission_error": 403,
     "not_found_error": 404,
-    "request_too_large": 413,
     "rate_limit_error": 429,
     "api_error": 500,
+    "timeout_error": 504,
     "overloaded_error": 529,
 }
 _ENDED_UNRUN = {"canceled": "batch_cancelled", "expired": "batch_expired"}

@@ -114,14 +114,15 @@ def _batch_request_id() -> str:
     return "batch_req_" + _random.token_hex(16)
 
 
+# Anthropic's error types (a closed set: the SDK's ErrorObject), by HTTP status.
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
-    413: "request_too_large",
     429: "rate_limit_error",
-    500: "api_error",
+    504: "timeout_error",
     529: "overloaded_error",
 }
 
@@ -130,9 +131,18 @@ _ANTHROPIC_TYPES = {
 _ANTHROPIC_ENDS = {"batch_cancelled": "canceled", "batch_expired": "expired"}
 
 
-def anthropic_error_type(status: int | None) -> str:
-    """The Anthropic error ``type`` of an HTTP status (``api_error`` for the others)."""
-    return _ANTHROPIC_TYPES.get(status or 500, "api_error")
+def anthropic_error_type(status: int | None, error_code: str | None = None) -> str:
+    """The Anthropic error ``type`` of an HTTP status, or of a failure without one.
+
+    Another 4xx is an ``invalid_request_error``, another 5xx an ``api_error``;
+    without a status, a timeout is a ``timeout_error``, the rest ``api_error``.
+    """
+    if status is None:
+        return "timeout_error" if error_code == "timeout" else "api_error"
+    found = _ANTHROPIC_TYPES.get(status)
+    if found is not None:
+        return found
+    return "invalid_request_error" if 400 <= status < 500 else "api_error"
 
 
 def _anthropic_error(record: ResultRecord) -> dict[str, Any]:
@@ -143,9 +153,8 @@ def _anthropic_error(record: ResultRecord) -> dict[str, Any]:
         and isinstance(body.get("error"), dict)
     ):
         return body
-    kind = record.error_code if record.status_code is None else None
     error = {
-        "type": kind or anthropic_error_type(record.status_code),
+        "type": anthropic_error_type(record.status_code, record.error_code),
         "message": record.message or "",
     }
     return {"type": "error", "error": error}
