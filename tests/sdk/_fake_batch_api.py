@@ -58,7 +58,10 @@ def _openai_result(batch_id: str, number: int, line: dict[str, Any]) -> tuple[bo
     body = line.get("body") or {}
     model = str(body.get("model", "fake-model"))
     request_id = f"req_{batch_id}_{number}"
-    result: dict[str, Any] = {"id": f"batch_req_{batch_id}_{number}", "custom_id": line["custom_id"]}
+    result: dict[str, Any] = {
+        "id": f"batch_req_{batch_id}_{number}",
+        "custom_id": line["custom_id"],
+    }
     if model == "lost":
         result["response"] = None
         result["error"] = {"code": "server_error", "message": "the request was lost"}
@@ -326,9 +329,7 @@ class FakeBatchAPI:
 
     def _openai_view(self, batch: _Batch) -> dict[str, Any]:
         ended = batch.status in ("completed", "expired", "cancelled")
-        failed = sum(
-            1 for line in batch.requests if line["body"].get("model") in ("fail", "lost")
-        )
+        failed = sum(1 for line in batch.requests if line["body"].get("model") in ("fail", "lost"))
         done = len(batch.requests) if batch.status == "completed" else 0
         return {
             "id": batch.id,
