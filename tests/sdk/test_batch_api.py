@@ -424,3 +424,33 @@ def test_a_state_file_of_another_provider_is_refused(tmp_path: Path, batches: Fa
     assert done.returncode == 2
     assert "records batches at anthropic, not openai" in done.stderr
     assert batches.created == []
+
+
+def test_an_unreachable_api_is_one_clear_error_and_ids_no_batch_takes_are_bad_lines(
+    tmp_path: Path, batches: FakeBatchAPI
+) -> None:
+    lines = [
+        {"id": "fine", **chat("anthropic")},
+        {"id": "not allowed!", **chat("anthropic")},  # a custom_id of letters, digits, - and _
+        {"id": 5, **chat("anthropic")},
+        {"id": "5", **chat("anthropic")},  # the same custom_id as 5
+    ]
+    source = write_lines(tmp_path / "in.jsonl", lines)
+    out, unreachable = tmp_path / "out.jsonl", tmp_path / "unreachable.jsonl"
+
+    done = run_cli("batch", source, "-o", out, *cli_args(batches, "anthropic"), *FAST)
+    down = run_cli(
+        "batch", source, "-o", unreachable, *cli_args(batches, "anthropic"), *FAST,
+        "--base-url", "http://127.0.0.1:9",
+    )  # fmt: skip
+
+    assert done.returncode == 1, done.stderr  # two bad lines
+    assert "in.jsonl:2: skipped: the id 'not allowed!' cannot be a Message Batches" in done.stderr
+    assert "in.jsonl:4: skipped: the id '5' is the Batch API's custom_id '5'" in done.stderr
+    assert sorted(str(result["id"]) for result in read_results(out)) == ["5", "fine"]
+    assert 5 in [result["id"] for result in read_results(out)]  # the id as read
+    (created,) = batches.created
+    assert len(batches.batches[created].requests) == 2
+    assert down.returncode == 1
+    assert "could not reach the API at http://127.0.0.1:9" in down.stderr
+    assert "Traceback" not in down.stderr

@@ -21,6 +21,7 @@ Imported only by the command line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ OPENAI_ENDPOINTS: dict[str, str] = {
 """The operations OpenAI's Batch API runs -> the endpoint of their batch."""
 
 _MB = 1_000_000
+_ANTHROPIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _json_line(value: Any) -> bytes:
@@ -170,6 +172,11 @@ class AnthropicBatchAPI(_SDKBatchAPI):
             LineError: For an operation other than ``messages.create``.
         """
         operation, params = _arguments(data, "Anthropic")
+        if not _ANTHROPIC_ID.fullmatch(custom_id):
+            raise LineError(
+                f"the id {custom_id!r:.70} cannot be a Message Batches custom_id: it takes 1 "
+                "to 64 letters, digits, '-' and '_'"
+            )
         if operation not in (None, "messages.create"):
             raise LineError(
                 f"Anthropic's Message Batches run messages.create only, not {operation}"

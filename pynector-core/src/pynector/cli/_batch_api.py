@@ -434,6 +434,15 @@ class RemoteRun:
                 ledger._bad_line(request.line, f"skipped: {exc}")
                 ledger.reporter.advance(None)
                 continue
+            if custom_id in self.requests:
+                ledger.bad += 1
+                ledger._bad_line(
+                    request.line,
+                    f"skipped: the id {request.id!r} is the Batch API's custom_id "
+                    f"{custom_id!r} of an earlier line too (first use wins)",
+                )
+                ledger.reporter.advance(None)
+                continue
             self.requests[custom_id] = _Pending(request, secrets, group)
             if any(item.holds(group, request.line) for item in pending):
                 continue  # created by an earlier run: its results are collected below
@@ -450,7 +459,12 @@ class RemoteRun:
                 await self._create(group, chunk)
 
     async def _create(self, group: str, chunk: list[tuple[int, bytes]]) -> None:
-        batch_id = await self.api.create(group, [line for _number, line in chunk])
+        import anyio
+
+        # Shielded: a batch created at the provider is always recorded, even when
+        # Ctrl-C comes during its upload.
+        with anyio.CancelScope(shield=True):
+            batch_id = await self.api.create(group, [line for _number, line in chunk])
         remote = _Remote(batch_id, group, chunk[0][0], chunk[-1][0], len(chunk))
         self.state.batches.append(remote)
         self.state.save()
@@ -552,7 +566,6 @@ class RemoteRun:
         """Create the batches not created yet, poll them, write their results."""
         import time
 
-
         start = time.perf_counter()
         try:
             await self._run()
@@ -562,18 +575,24 @@ class RemoteRun:
     async def _run(self) -> None:
         import anyio
 
+        failure: Exception | None = None
         async with self.ledger.client, anyio.create_task_group() as group:
             work = anyio.CancelScope()
             main_thread = threading.current_thread() is threading.main_thread()
             if sys.platform != "win32" and main_thread:
                 await group.start(self._watch_signals, work)
             with work:
-                await self._submit()
-                await self._poll()
+                try:
+                    await self._submit()
+                    await self._poll()
+                except Exception as exc:  # raised below, outside the task group
+                    failure = exc
             if self.ledger.stopped_by is not None:
                 with anyio.CancelScope(shield=True):
                     await self._interrupted()
             group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     async def _interrupted(self) -> None:
         """After Ctrl-C or SIGTERM: cancel the remote batches, or say how to collect them."""
