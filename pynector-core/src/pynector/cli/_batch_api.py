@@ -376,6 +376,8 @@ class _Ledger(Protocol):
     stopped_by: int | None
     bad: int
     elapsed: float
+    write_error: OSError | None
+    read_error: OSError | None
 
     def requests_to_send(self) -> Iterator[tuple[RequestLine, Secrets, int]]: ...
 
@@ -486,24 +488,27 @@ class RemoteRun:
                 return
             for remote in pending:
                 try:
-                    status = await self.api.status(remote.id)
+                    await self._poll_one(remote)
                 except Exception as exc:
                     if not getattr(exc, "retryable", False):
                         raise
-                    # A provider's hiccup (429, 5xx, a dropped connection): poll again later.
+                    # A provider's hiccup (429, 5xx, a dropped connection): try again at
+                    # the next poll; results already written are skipped then.
                     self.ledger.reporter.note(f"batch {remote.id}: polling failed ({exc})")
-                    continue
-                shown = (status.state, status.done)
-                if self._shown.get(remote.id) != shown:
-                    self._shown[remote.id] = shown
-                    self.ledger.reporter.note(
-                        f"batch {remote.id}: {status.state}, {status.done}/"
-                        f"{status.total or remote.requests} done"
-                    )
-                if status.ended:
-                    await self._collect(remote, status)
             if self.state.pending():
                 await anyio.sleep(self.poll_interval)
+
+    async def _poll_one(self, remote: _Remote) -> None:
+        status = await self.api.status(remote.id)
+        shown = (status.state, status.done)
+        if self._shown.get(remote.id) != shown:
+            self._shown[remote.id] = shown
+            self.ledger.reporter.note(
+                f"batch {remote.id}: {status.state}, {status.done}/"
+                f"{status.total or remote.requests} done"
+            )
+        if status.ended:
+            await self._collect(remote, status)
 
     async def _collect(self, remote: _Remote, status: RemoteStatus) -> None:
         """Write the results of an ended batch, then mark it written in the state file."""
@@ -513,6 +518,7 @@ class RemoteRun:
         done_ok, done_failed = ledger.state.ok, ledger.state.failed
         provider = self.api.provider
         lines = await self.api.results(remote.id)
+        unreadable: set[str] = set()
         for raw in lines:
             if not raw.strip():
                 continue
@@ -534,11 +540,14 @@ class RemoteRun:
                     f"batch {remote.id}: the result of {custom_id!r} is not a {provider} "
                     "result line; it is sent again on resume"
                 )
+                unreadable.add(custom_id)
                 continue
             entry.done = True
             ledger.append(render(record, fmt, entry.secrets.dumps), record.ok)
-        for entry in self.requests.values():
-            if entry.done or not remote.holds(entry.group, entry.request.line):
+        for custom_id, entry in self.requests.items():
+            if entry.done or custom_id in unreadable:
+                continue
+            if not remote.holds(entry.group, entry.request.line):
                 continue
             key = id_key(key_id(entry.request.id, fmt))
             if key in done_ok or key in done_failed:
@@ -575,6 +584,8 @@ class RemoteRun:
     async def _run(self) -> None:
         import anyio
 
+        from pynector.errors import PynectorError
+
         failure: Exception | None = None
         async with self.ledger.client, anyio.create_task_group() as group:
             work = anyio.CancelScope()
@@ -585,6 +596,11 @@ class RemoteRun:
                 try:
                     await self._submit()
                     await self._poll()
+                except PynectorError as exc:  # a pynector.errors.TimeoutError is an OSError
+                    failure = exc
+                except OSError as exc:  # writing OUT (disk full, ...) or reading IN failed
+                    if self.ledger.write_error is None:
+                        self.ledger.read_error = exc
                 except Exception as exc:  # raised below, outside the task group
                     failure = exc
             if self.ledger.stopped_by is not None:
