@@ -11,7 +11,9 @@ regular file, locked while the batch writes it, synced to disk every second,
 on exit and on a signal. Memory stays flat in the number of lines: ids are kept
 as 8-byte digests and latencies in a fixed histogram.
 
-The file formats and the output schema are in ``_ledger.py`` and ``docs/cli.md``.
+The file formats and the output schema are in ``_ledger.py``, the output
+formats (``--output-format``) in ``_formats.py``, the providers' Batch APIs
+(``--via batch-api``) in ``_batch_api.py``, and all of them in ``docs/cli.md``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from ._arguments import (
 )
 from ._batch_api import add_batch_api_arguments, check_batch_api_arguments
 from ._errors import UsageError
-from ._formats import OutputFormat, ResultRecord, key_id, outcome_parts, render
+from ._formats import OutputFormat, key_id, live_record, render
 from ._json import error_json
 from ._progress import Reporter, make_reporter, print_summary
 from ._secrets import Secrets, request_secrets
@@ -363,7 +365,7 @@ class _Batch:
         try:
             shown = self._json(ok, outcome, secrets)
             request_id = getattr(outcome, "_request_id", None) if ok else None
-            record = self._record_of(request, ok, shown, attempts, elapsed, request_id)
+            record = live_record(request.id, request.line, ok, shown, attempts, elapsed, request_id)
             data = render(record, fmt, secrets.dumps)
         except Exception as exc:  # a reply that cannot be shown as JSON (nested too deeply, ...)
             what = "reply" if ok else "error"
@@ -373,7 +375,7 @@ class _Batch:
                 "message": f"the {what} could not be written as JSON: {_unreadable(exc)}",
                 "retryable": False,
             }
-            record = self._record_of(request, False, shown, attempts, elapsed, None)
+            record = live_record(request.id, request.line, False, shown, attempts, elapsed)
             data = render(record, fmt, secrets.dumps)
             self.reporter.note(
                 secrets.scrub(
@@ -409,26 +411,6 @@ class _Batch:
         if attempts > 1:
             self.extra_attempts += attempts - 1
         self.reporter.advance(ok, attempts)
-
-    @staticmethod
-    def _record_of(
-        request: RequestLine,
-        ok: bool,
-        shown: Any,
-        attempts: int,
-        elapsed: float,
-        request_id: object,
-    ) -> ResultRecord:
-        provider_id = request_id if isinstance(request_id, str) else None
-        return ResultRecord(
-            request.id,
-            request.line,
-            ok,
-            attempts,
-            elapsed,
-            shown,
-            **outcome_parts(ok, shown, provider_id),
-        )
 
     def _json(self, ok: bool, outcome: Any, secrets: Secrets) -> Any:
         """The ``response`` (a reply) or ``error`` of a result line, as JSON."""

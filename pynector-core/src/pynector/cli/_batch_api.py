@@ -32,7 +32,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -445,7 +445,9 @@ class RemoteRun:
                 )
                 ledger.reporter.advance(None)
                 continue
-            self.requests[custom_id] = _Pending(request, secrets, group)
+            # Only the id and line number stay (the data is in the batch's upload).
+            kept = replace(request, data=None)
+            self.requests[custom_id] = _Pending(kept, secrets, group)
             if any(item.holds(group, request.line) for item in pending):
                 continue  # created by an earlier run: its results are collected below
             chunk = chunks.setdefault(group, [])

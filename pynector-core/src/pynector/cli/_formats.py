@@ -37,6 +37,7 @@ __all__ = [
     "ResultRecord",
     "anthropic_error_type",
     "key_id",
+    "live_record",
     "outcome_parts",
     "render",
     "result_id",
@@ -325,3 +326,30 @@ def outcome_parts(ok: bool, value: Any, request_id: str | None = None) -> dict[s
         body = {"error": {"message": message, "type": kind}}
         return {"status_code": code, "body": body, "message": message}
     return {"error_code": _error_code(kind), "message": message}
+
+
+def live_record(
+    request_id: str | int,
+    line: int,
+    ok: bool,
+    value: Any,
+    attempts: int,
+    elapsed: float,
+    provider_request_id: object = None,
+) -> ResultRecord:
+    """The record of a request sent live, from pynector's JSON of its outcome.
+
+    Args:
+        request_id: The request's id, as read.
+        line: Its line number in the input.
+        ok: Whether it succeeded.
+        value: The reply's JSON (scrubbed of secrets), or the error object.
+        attempts: The attempts made.
+        elapsed: Seconds from its first attempt to its result.
+        provider_request_id: The reply object's ``_request_id`` (the SDKs set
+            it), used when it is a string.
+    """
+    found = provider_request_id if isinstance(provider_request_id, str) else None
+    return ResultRecord(
+        request_id, line, ok, attempts, elapsed, value, **outcome_parts(ok, value, found)
+    )
