@@ -418,6 +418,8 @@ class RemoteRun:
         self.cancelled: list[str] = []
         self.left_running = 0
         self._shown: dict[str, tuple[str, int]] = {}
+        self._counts: dict[str, tuple[int, int]] = {}  # batch id -> (done, total), polled
+        ledger.reporter.remote = self.progress_text
 
     # -- creating the batches -------------------------------------------------------------
 
@@ -500,8 +502,17 @@ class RemoteRun:
             if self.state.pending():
                 await anyio.sleep(self.poll_interval)
 
+    def progress_text(self) -> str:
+        """``remote: N batches running, done/total done`` for the progress."""
+        running = len(self.state.pending())
+        done = sum(done for done, _total in self._counts.values())
+        total = sum(total for _done, total in self._counts.values())
+        batches = "1 batch" if running == 1 else f"{running} batches"
+        return f"remote: {batches} running, {done}/{total} done"
+
     async def _poll_one(self, remote: _Remote) -> None:
         status = await self.api.status(remote.id)
+        self._counts[remote.id] = (status.done, status.total or remote.requests)
         shown = (status.state, status.done)
         if self._shown.get(remote.id) != shown:
             self._shown[remote.id] = shown
