@@ -219,3 +219,57 @@ def test_a_secret_in_a_reply_is_scrubbed_from_a_provider_line(
     assert "very-secret-token-42" not in text
     (line,) = read_results(out)
     assert "headers" in line["response"]["body"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (
+            b'{"id":"a","line":1,"ok":true,"attempts":1,"elapsed":0.1,"response":1}',
+            ("a", True, "pynector"),
+        ),
+        (b'{"id":3,"ok":false}', (3, False, "pynector")),
+        (
+            b'{"id":"batch_req_1","custom_id":"a","response":{"status_code":201,"request_id":null,"body":{}},"error":null}',
+            ("a", True, "openai"),
+        ),
+        (
+            b'{"id":"batch_req_1","custom_id":"a","response":{"status_code":429,"body":{}},"error":null}',
+            ("a", False, "openai"),
+        ),
+        (
+            b'{"id":"x","custom_id":"a","response":null,"error":{"code":"timeout"}}',
+            ("a", False, "openai"),
+        ),
+        (b'{"custom_id":"a","result":{"type":"succeeded","message":{}}}', ("a", True, "anthropic")),
+        (b'{"custom_id":"a","result":{"type":"expired"}}', ("a", False, "anthropic")),
+        # Not results: left alone, never counted as done.
+        (b'{"id":"a","ok":"yes"}', None),
+        (b'{"custom_id":"a","result":{"type":"later"}}', None),
+        (b'{"custom_id":"a","response":{"status_code":"200"},"error":null}', None),
+        (b'{"custom_id":"a","response":null,"error":null}', None),
+        (b'{"custom_id":"","result":{"type":"succeeded"}}', None),
+        (b'{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":{}}', None),
+        (b"[1, 2]", None),
+        (b"not json", None),
+    ],
+)  # fmt: skip
+def test_result_lines_of_every_format_are_read_back_and_anything_else_is_not_a_result(
+    line: bytes, expected: tuple[Any, bool, str] | None
+) -> None:
+    from pynector.cli._formats import result_id
+
+    found = result_id(line)
+
+    assert (None if found is None else (found.id, found.ok, found.format.value)) == expected
+
+
+def test_the_pynector_format_renders_the_line_it_always_wrote() -> None:
+    from pynector.cli._formats import OutputFormat, live_record, render
+
+    record = live_record("a", 4, False, {"type": "X", "message": "m"}, 2, 0.1234567)
+
+    assert render(record, OutputFormat.PYNECTOR) == (
+        b'{"id":"a","line":4,"ok":false,"attempts":2,"elapsed":0.123457,'
+        b'"error":{"type":"X","message":"m"}}\n'
+    )

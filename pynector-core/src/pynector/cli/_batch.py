@@ -281,12 +281,12 @@ class _Batch:
             except Exception as exc:
                 why = str(exc) if isinstance(exc, LineError) else _unreadable(exc)
                 self.bad += 1
-                self._bad_line(number, f"skipped: {why}")
+                self.bad_line(number, f"skipped: {why}")
                 advance(None)
                 continue
             if not seen.add(key):
                 self.duplicates += 1
-                self._bad_line(number, f"skipped: duplicate id {request.id!r} (first use wins)")
+                self.bad_line(number, f"skipped: duplicate id {request.id!r} (first use wins)")
                 advance(None)
                 continue
             if key in ok:
@@ -299,7 +299,7 @@ class _Batch:
                 continue
             yield request, line_secrets, tokens
 
-    def _bad_line(self, number: int, message: str) -> None:
+    def bad_line(self, number: int, message: str) -> None:
         shown = self.bad + self.duplicates
         if self.args.dry_run or shown <= _SHOWN_BAD_LINES:
             self.reporter.note(f"{self.args.input}:{number}: {message}")

@@ -381,7 +381,7 @@ class _Ledger(Protocol):
 
     def requests_to_send(self) -> Iterator[tuple[RequestLine, Secrets, int]]: ...
 
-    def _bad_line(self, number: int, message: str) -> None: ...
+    def bad_line(self, number: int, message: str) -> None: ...
 
     def append(self, data: bytes, ok: bool, attempts: int = 1) -> None: ...
 
@@ -435,12 +435,12 @@ class RemoteRun:
                 group, line = api.request_line(custom_id, request.data)
             except LineError as exc:
                 ledger.bad += 1
-                ledger._bad_line(request.line, f"skipped: {exc}")
+                ledger.bad_line(request.line, f"skipped: {exc}")
                 ledger.reporter.advance(None)
                 continue
             if custom_id in self.requests:
                 ledger.bad += 1
-                ledger._bad_line(
+                ledger.bad_line(
                     request.line,
                     f"skipped: the id {request.id!r} is the Batch API's custom_id "
                     f"{custom_id!r} of an earlier line too (first use wins)",
