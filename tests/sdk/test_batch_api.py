@@ -25,7 +25,7 @@ import pytest
 from anthropic.types.messages import MessageBatchIndividualResponse
 
 from pynector import Pynector
-from pynector.cli import LineError
+from pynector.cli import LineError, main
 from pynector_sdk._batch_api import AnthropicBatchAPI, OpenAIBatchAPI, batch_api
 from tests.cli.conftest import env, read_results, read_stderr_until, run_cli, write_lines
 
@@ -460,3 +460,29 @@ def test_an_unreachable_api_is_one_clear_error_and_ids_no_batch_takes_are_bad_li
     assert down.returncode == 1
     assert "could not reach the API at http://127.0.0.1:9" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+def test_a_batch_is_split_at_the_providers_byte_limit_too(
+    tmp_path: Path, batches: FakeBatchAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In this process, with a limit of 400 bytes a batch instead of OpenAI's 200 MB.
+    monkeypatch.setattr(OpenAIBatchAPI, "max_bytes", 400)
+    monkeypatch.setenv("PYNECTOR_PLUGINS", "")
+    lines = requests("openai", 5)
+    lines.append({"id": "e", "operation": "embeddings.create", "model": "m", "input": "x"})
+    source = write_lines(tmp_path / "in.jsonl", lines)
+    out = tmp_path / "out.jsonl"
+    chat_line = {"operation": "chat.completions.create", **chat("openai")}
+    size = len(OpenAIBatchAPI(None).request_line("r0", chat_line)[1]) + 1
+
+    status = main(["batch", str(source), "-o", str(out), *cli_args(batches, "openai"), *FAST])
+
+    assert status == 0
+    uploads = [batches.files[f"file-{n:04d}"] for n in (1, 3, 5)]
+    per_file = 400 // size
+    assert 1 < per_file < 5
+    assert [upload.count(b"\n") for upload in uploads] == [per_file, 5 - per_file, 1]
+    assert all(len(upload) <= 400 for upload in uploads)
+    endpoints = [batch.endpoint for batch in batches.batches.values()]
+    assert sorted(endpoints) == ["/v1/chat/completions"] * 2 + ["/v1/embeddings"]
+    assert len(read_results(out)) == 6
