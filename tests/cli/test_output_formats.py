@@ -16,7 +16,7 @@ from anthropic.types.messages import MessageBatchIndividualResponse
 
 from tests.sdk._fake_api import FakeAPI
 
-from .conftest import CountingServer, read_results, run_cli, write_lines
+from .conftest import CountingServer, Runner, read_results, write_lines
 
 OPENAI_KEYS = {"id", "custom_id", "response", "error"}
 API_KEY = "sk-test-5c0ffee5c0ffee"
@@ -38,20 +38,20 @@ def http_lines() -> list[dict[str, Any]]:
     ]
 
 
-def run_http(source: Path, out: Path, server: CountingServer, *extra: str) -> Any:
-    return run_cli(
+def run_http(run: Runner, source: Path, out: Path, server: CountingServer, *extra: str) -> Any:
+    return run(
         "batch", source, "-o", out, "--base-url", server.url,
         "--retries", "0", "--timeout", "0.5", "--progress", "none", *extra,
     )  # fmt: skip
 
 
 def test_the_openai_format_writes_http_errors_as_responses_and_timeouts_as_errors(
-    tmp_path: Path, server: CountingServer
+    tmp_path: Path, server: CountingServer, run: Runner
 ) -> None:
     source = write_lines(tmp_path / "in.jsonl", http_lines())
     out = tmp_path / "out.jsonl"
 
-    done = run_http(source, out, server, "--output-format", "openai")
+    done = run_http(run, source, out, server, "--output-format", "openai")
 
     assert done.returncode == 1, done.stderr
     results = {result["custom_id"]: result for result in read_results(out)}
@@ -76,12 +76,12 @@ def test_the_openai_format_writes_http_errors_as_responses_and_timeouts_as_error
 
 
 def test_the_anthropic_format_writes_result_lines_of_the_sdks_type(
-    tmp_path: Path, server: CountingServer
+    tmp_path: Path, server: CountingServer, run: Runner
 ) -> None:
     source = write_lines(tmp_path / "in.jsonl", http_lines())
     out = tmp_path / "out.jsonl"
 
-    done = run_http(source, out, server, "--output-format", "anthropic")
+    done = run_http(run, source, out, server, "--output-format", "anthropic")
 
     assert done.returncode == 1, done.stderr
     lines = read_results(out)
@@ -102,17 +102,17 @@ def test_the_anthropic_format_writes_result_lines_of_the_sdks_type(
 
 @pytest.mark.parametrize("fmt", ["openai", "anthropic"])  # pynector's: test_batch.py
 def test_a_resume_skips_done_ids_and_retry_failed_resends_only_the_failures_in_every_format(
-    tmp_path: Path, server: CountingServer, fmt: str
+    tmp_path: Path, server: CountingServer, fmt: str, run: Runner
 ) -> None:
     lines = [{"id": f"r{n}", "path": f"/ok/{n}"} for n in range(4)]
     lines += [{"id": "bad", "path": "/status/500"}, {"path": "/ok/by-number"}]
     source = write_lines(tmp_path / "in.jsonl", lines)
     out = tmp_path / "out.jsonl"
 
-    first = run_http(source, out, server, "--output-format", fmt)
-    again = run_http(source, out, server, "--output-format", fmt)
+    first = run_http(run, source, out, server, "--output-format", fmt)
+    again = run_http(run, source, out, server, "--output-format", fmt)
     hits_after_resume = server.total_hits
-    retried = run_http(source, out, server, "--output-format", fmt, "--retry-failed")
+    retried = run_http(run, source, out, server, "--output-format", fmt, "--retry-failed")
 
     assert first.returncode == 1, first.stderr
     assert again.returncode == 1
@@ -128,16 +128,16 @@ def test_a_resume_skips_done_ids_and_retry_failed_resends_only_the_failures_in_e
 
 
 def test_a_resume_in_another_format_is_refused_and_writes_nothing(
-    tmp_path: Path, server: CountingServer
+    tmp_path: Path, server: CountingServer, run: Runner
 ) -> None:
     source = write_lines(tmp_path / "in.jsonl", [{"id": "a", "path": "/ok/a"}])
     more = write_lines(tmp_path / "more.jsonl", [{"id": "a", "path": "/ok/a"}, {"path": "/ok/b"}])
     out = tmp_path / "out.jsonl"
-    run_http(source, out, server, "--output-format", "anthropic")
+    run_http(run, source, out, server, "--output-format", "anthropic")
     before = out.read_bytes()
 
-    refused = run_http(more, out, server)  # the default format: pynector
-    also = run_http(more, out, server, "--output-format", "openai")
+    refused = run_http(run, more, out, server)  # the default format: pynector
+    also = run_http(run, more, out, server, "--output-format", "openai")
 
     assert refused.returncode == 2
     assert "holds results in the anthropic output format, not pynector" in refused.stderr
@@ -149,7 +149,7 @@ def test_a_resume_in_another_format_is_refused_and_writes_nothing(
 
 
 def test_the_sdk_transport_writes_the_sdk_reply_as_the_body_and_resumes_by_custom_id(
-    tmp_path: Path, api: FakeAPI
+    tmp_path: Path, api: FakeAPI, run: Runner
 ) -> None:
     chat = {"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}
     source = write_lines(tmp_path / "in.jsonl", [{"id": 7, **chat}])
@@ -157,8 +157,8 @@ def test_the_sdk_transport_writes_the_sdk_reply_as_the_body_and_resumes_by_custo
     argv = ["--transport", "sdk", "--provider", "openai", "--api-key", API_KEY]
     argv += ["--base-url", api.url, "--progress", "none", "--output-format", "openai"]
 
-    first = run_cli("batch", source, "-o", out, *argv)
-    resumed = run_cli("batch", source, "-o", out, *argv)
+    first = run("batch", source, "-o", out, *argv)
+    resumed = run("batch", source, "-o", out, *argv)
 
     assert first.returncode == 0, first.stderr
     (line,) = read_results(out)
@@ -172,14 +172,14 @@ def test_the_sdk_transport_writes_the_sdk_reply_as_the_body_and_resumes_by_custo
 
 
 def test_an_anthropic_reply_in_the_anthropic_format_is_a_result_line_of_the_sdks_type(
-    tmp_path: Path, api: FakeAPI
+    tmp_path: Path, api: FakeAPI, run: Runner
 ) -> None:
     chat = {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     api.fail("/v1/messages", 429, headers={"x-should-retry": "false"})
     source = write_lines(tmp_path / "in.jsonl", [{"id": "limited", **chat}, {"id": "ok", **chat}])
     out = tmp_path / "out.jsonl"
 
-    done = run_cli(
+    done = run(
         "batch", source, "-o", out, "--transport", "sdk", "--provider", "anthropic",
         "--api-key", API_KEY, "--base-url", api.root, "--retries", "0", "--concurrency", "1",
         "--progress", "none", "--output-format", "anthropic",
@@ -204,14 +204,21 @@ def test_an_anthropic_reply_in_the_anthropic_format_is_a_result_line_of_the_sdks
 
 
 def test_a_secret_in_a_reply_is_scrubbed_from_a_provider_line(
-    tmp_path: Path, server: CountingServer
+    tmp_path: Path, server: CountingServer, run: Runner
 ) -> None:
     secret = "Bearer very-secret-token-42"
     source = write_lines(tmp_path / "in.jsonl", [{"id": "h", "path": "/headers"}])
     out = tmp_path / "out.jsonl"
 
     done = run_http(
-        source, out, server, "--header", f"Authorization: {secret}", "--output-format", "openai"
+        run,
+        source,
+        out,
+        server,
+        "--header",
+        f"Authorization: {secret}",
+        "--output-format",
+        "openai",
     )
 
     assert done.returncode == 0, done.stderr

@@ -2,8 +2,10 @@
 
 The openai and anthropic SDKs talk HTTP to :class:`FakeBatchAPI` (Files and
 Batches, Message Batches). The Batch API objects are driven directly on
-asyncio and trio; the command runs as a real OS process, and Ctrl-C is a real
-SIGINT sent to it once it says its batches exist.
+asyncio and trio. For Ctrl-C the command runs as a real OS process and gets a
+real SIGINT once it says its batches exist; the other runs call
+``pynector.cli.main`` in this process (the same code, without paying an
+interpreter and the SDKs' import for each run).
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from anthropic.types.messages import MessageBatchIndividualResponse
 from pynector import Pynector
 from pynector.cli import LineError, main
 from pynector_sdk._batch_api import AnthropicBatchAPI, OpenAIBatchAPI, batch_api
-from tests.cli.conftest import env, read_results, read_stderr_until, run_cli, write_lines
+from tests.cli.conftest import (
+    Runner,
+    env,
+    read_results,
+    read_stderr_until,
+    write_lines,
+)
 
 from ._fake_batch_api import FakeBatchAPI
 from .conftest import API_KEY
@@ -165,12 +173,15 @@ async def test_a_request_no_batch_api_runs_is_a_line_error(batches: FakeBatchAPI
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_the_provider_lines_are_written_verbatim_split_at_the_batch_size(
-    tmp_path: Path, batches: FakeBatchAPI, provider: str
+    tmp_path: Path,
+    batches: FakeBatchAPI,
+    provider: str,
+    run: Runner,
 ) -> None:
     source = write_lines(tmp_path / "in.jsonl", requests(provider, 7, failing=(3,)))
     out = tmp_path / "out.jsonl"
 
-    done = run_cli(
+    done = run(
         "batch", source, "-o", out, *cli_args(batches, provider), *FAST,
         "--max-batch-requests", "3", "--output-format", provider,
     )  # fmt: skip
@@ -198,15 +209,17 @@ def test_the_provider_lines_are_written_verbatim_split_at_the_batch_size(
 
 
 def test_openai_results_in_the_pynector_and_anthropic_formats(
-    tmp_path: Path, batches: FakeBatchAPI
+    tmp_path: Path,
+    batches: FakeBatchAPI,
+    run: Runner,
 ) -> None:
     lines = requests("openai", 3, failing=(1,))
     lines[2] = {"id": 12, **chat("openai", "lost")}  # an error line, no response
     source = write_lines(tmp_path / "in.jsonl", lines)
     own, anthropic = tmp_path / "own.jsonl", tmp_path / "anthropic.jsonl"
 
-    first = run_cli("batch", source, "-o", own, *cli_args(batches, "openai"), *FAST)
-    second = run_cli(
+    first = run("batch", source, "-o", own, *cli_args(batches, "openai"), *FAST)
+    second = run(
         "batch", source, "-o", anthropic, *cli_args(batches, "openai"), *FAST,
         "--output-format", "anthropic",
     )  # fmt: skip
@@ -227,7 +240,9 @@ def test_openai_results_in_the_pynector_and_anthropic_formats(
 
 
 def test_sigint_leaves_the_batches_running_and_a_rerun_collects_them_without_new_ones(
-    tmp_path: Path, batches: FakeBatchAPI
+    tmp_path: Path,
+    batches: FakeBatchAPI,
+    run: Runner,
 ) -> None:
     provider = "openai"
     batches.hold()
@@ -258,21 +273,23 @@ def test_sigint_leaves_the_batches_running_and_a_rerun_collects_them_without_new
     assert out.read_bytes() == b""
 
     batches.release()
-    again = run_cli(*argv)
+    again = run(*argv)
 
     assert again.returncode == 0, again.stderr
     assert batches.created == [created]  # found in the state file, not made again
     assert "remote batches  1 (0 new)" in again.stdout
     assert sorted(result["id"] for result in read_results(out)) == ["r0", "r1", "r2", "r3"]
     assert state_of(out)["batches"][0]["written"] is True
-    third = run_cli(*argv)
+    third = run(*argv)
     assert third.returncode == 0
     assert batches.created == [created]
     assert len(read_results(out)) == 4
 
 
 def test_cancel_on_interrupt_cancels_the_remote_batch_and_a_rerun_writes_its_requests_failed(
-    tmp_path: Path, batches: FakeBatchAPI
+    tmp_path: Path,
+    batches: FakeBatchAPI,
+    run: Runner,
 ) -> None:
     provider = "anthropic"
     batches.hold()
@@ -298,7 +315,7 @@ def test_cancel_on_interrupt_cancels_the_remote_batch_and_a_rerun_writes_its_req
     assert batches.cancelled == batches.created
     assert f"cancelled batch {batches.created[0]}" in stderr
 
-    again = run_cli(*argv, "--output-format", "anthropic")
+    again = run(*argv, "--output-format", "anthropic")
 
     assert again.returncode == 1
     results = read_results(out)
@@ -306,21 +323,23 @@ def test_cancel_on_interrupt_cancels_the_remote_batch_and_a_rerun_writes_its_req
     assert len(batches.created) == 1
 
     batches.release()
-    retried = run_cli(*argv, "--output-format", "anthropic", "--retry-failed")
+    retried = run(*argv, "--output-format", "anthropic", "--retry-failed")
     assert retried.returncode == 0, retried.stderr
     assert len(batches.created) == 2  # the cancelled requests, in a new batch
     assert sorted(line["result"]["type"] for line in read_results(out)) == ["succeeded"] * 2
 
 
 def test_an_expired_batch_writes_its_requests_as_expired(
-    tmp_path: Path, batches: FakeBatchAPI
+    tmp_path: Path,
+    batches: FakeBatchAPI,
+    run: Runner,
 ) -> None:
     provider = "openai"  # an expired OpenAI batch has no result lines: pynector writes them
     batches.expire_next()
     source = write_lines(tmp_path / "in.jsonl", requests(provider, 2))
     out = tmp_path / "out.jsonl"
 
-    done = run_cli(
+    done = run(
         "batch", source, "-o", out, *cli_args(batches, provider), *FAST,
         "--output-format", "openai",
     )  # fmt: skip
@@ -405,12 +424,15 @@ def _read_until(descriptor: int, text: bytes, seen: bytes) -> bytes:
     ],
 )  # fmt: skip
 def test_bad_combinations_are_usage_errors_before_anything_is_sent(
-    tmp_path: Path, options: list[str], message: str
+    tmp_path: Path,
+    options: list[str],
+    message: str,
+    run: Runner,
 ) -> None:
     source = write_lines(tmp_path / "in.jsonl", [{"id": "a", "path": "/x"}])
     out = tmp_path / "out.jsonl"
 
-    done = run_cli("batch", source, "-o", out, "--base-url", "http://127.0.0.1:9", *options)
+    done = run("batch", source, "-o", out, "--base-url", "http://127.0.0.1:9", *options)
 
     assert done.returncode == 2
     assert message in done.stderr
@@ -418,14 +440,16 @@ def test_bad_combinations_are_usage_errors_before_anything_is_sent(
     assert API_KEY not in done.stderr
 
 
-def test_a_state_file_of_another_provider_is_refused(tmp_path: Path, batches: FakeBatchAPI) -> None:
+def test_a_state_file_of_another_provider_is_refused(
+    tmp_path: Path, batches: FakeBatchAPI, run: Runner
+) -> None:
     source = write_lines(tmp_path / "in.jsonl", requests("openai", 1))
     out = tmp_path / "out.jsonl"
     out.with_name("out.jsonl.batches.json").write_text(
         json.dumps({"version": 1, "provider": "anthropic", "input": "x", "batches": []})
     )
 
-    done = run_cli("batch", source, "-o", out, *cli_args(batches, "openai"), *FAST)
+    done = run("batch", source, "-o", out, *cli_args(batches, "openai"), *FAST)
 
     assert done.returncode == 2
     assert "records batches at anthropic, not openai" in done.stderr
@@ -433,7 +457,9 @@ def test_a_state_file_of_another_provider_is_refused(tmp_path: Path, batches: Fa
 
 
 def test_an_unreachable_api_is_one_clear_error_and_ids_no_batch_takes_are_bad_lines(
-    tmp_path: Path, batches: FakeBatchAPI
+    tmp_path: Path,
+    batches: FakeBatchAPI,
+    run: Runner,
 ) -> None:
     lines = [
         {"id": "fine", **chat("anthropic")},
@@ -444,8 +470,8 @@ def test_an_unreachable_api_is_one_clear_error_and_ids_no_batch_takes_are_bad_li
     source = write_lines(tmp_path / "in.jsonl", lines)
     out, unreachable = tmp_path / "out.jsonl", tmp_path / "unreachable.jsonl"
 
-    done = run_cli("batch", source, "-o", out, *cli_args(batches, "anthropic"), *FAST)
-    down = run_cli(
+    done = run("batch", source, "-o", out, *cli_args(batches, "anthropic"), *FAST)
+    down = run(
         "batch", source, "-o", unreachable, *cli_args(batches, "anthropic"), *FAST,
         "--base-url", "http://127.0.0.1:9",
     )  # fmt: skip
