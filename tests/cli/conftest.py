@@ -14,7 +14,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,37 @@ def read_stderr_until(process: subprocess.Popen[str], text: str) -> str:
             pytest.fail(f"{text!r} did not appear on stderr; it showed:\n{seen.decode()}")
         seen += chunk
     return seen.decode()
+
+
+@dataclass
+class Done:
+    """What a run of the command returned and printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+Runner = Callable[..., Done]
+
+
+@pytest.fixture
+def run(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
+    """Run ``pynector ARGS`` in this process, in the environment :func:`run_cli` gives.
+
+    For runs that need no process of their own (no signal, no terminal): the
+    same code, without an interpreter's start and the transports' imports.
+    """
+    monkeypatch.setenv("PYNECTOR_PLUGINS", "")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("PYNECTOR_TIMEOUT", raising=False)
+
+    def run(*args: str | Path) -> Done:
+        from pynector.cli import main
+
+        capsys.readouterr()
+        status = main([str(arg) for arg in args])
+        stdout, stderr = capsys.readouterr()
+        return Done(status, stdout, stderr)
+
+    return run

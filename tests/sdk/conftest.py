@@ -13,6 +13,9 @@ import pytest
 
 from pynector import Pynector
 
+# `pynector batch` run in this process (the --via batch-api tests).
+from tests.cli.conftest import run as run
+
 from ._fake_api import FakeAPI
 
 API_KEY = "sk-test-7d1f0c2a9b8e4f3d"

@@ -8,7 +8,8 @@
 - batch lines: pynector's own (the SDK call's keyword arguments), OpenAI Batch
   API lines (``custom_id``, ``method``, ``url``, ``body``) and Anthropic Message
   Batches lines (``custom_id``, ``params``);
-- the ``--tpm`` estimate counts a chat's text and its output allowance.
+- the ``--tpm`` estimate counts a chat's text and its output allowance;
+- ``--via batch-api``: the provider's Batch API (``_batch_api.py``).
 
 Imported only by the command line, never by ``import pynector_sdk``.
 """
@@ -16,7 +17,7 @@ Imported only by the command line, never by ``import pynector_sdk``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pynector.cli import (
@@ -30,6 +31,10 @@ from pynector.cli import (
 from pynector.redact import REDACTED, Scrubber, is_secret_header
 
 from ._tokens import estimate_tokens
+
+if TYPE_CHECKING:
+    from pynector import Pynector
+    from pynector.cli import BatchAPI
 
 __all__ = ["BATCH_OPERATIONS", "SDKCLISupport", "estimate_tokens"]
 
@@ -99,6 +104,12 @@ class SDKCLISupport(CLISupport):
             known = ", ".join(BATCH_OPERATIONS)
             raise LineError(f'"url" {url!r:.60} is not one of the supported endpoints: {known}')
         return request_id, {**body, "operation": operation}
+
+    def batch_api(self, client: Pynector) -> BatchAPI | None:
+        """OpenAI's Files and Batches, or Anthropic's Message Batches, through the client's SDK."""
+        from ._batch_api import batch_api
+
+        return batch_api(client.transport)
 
     def estimate_tokens(self, data: Any) -> int:
         """The chat estimate of :meth:`pynector_sdk.SDKTransport.estimate_tokens`."""

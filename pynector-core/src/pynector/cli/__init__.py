@@ -5,7 +5,9 @@ distribution returns from its ``pynector_cli_support`` hook to tell the command
 line how to build its requests, read batch lines, estimate tokens and show its
 replies (see ``docs/plugins.md``); :class:`RequestWords`, :class:`UsageError`,
 :class:`LineError`, :func:`check_id`, :func:`jsonable` and :func:`bytes_json`
-are what such a support is written with.
+are what such a support is written with; :class:`BatchAPI` and
+:class:`RemoteStatus` are what its ``batch_api`` returns for ``pynector batch
+--via batch-api``.
 
 Each subcommand is an ``add_parser(subcommands)`` function that adds its
 subparser and stores its handler (parsed arguments -> exit code) with
@@ -27,8 +29,10 @@ from ._errors import LineError as LineError
 from ._errors import UsageError as UsageError
 from ._json import bytes_json as bytes_json
 from ._json import jsonable as jsonable
+from ._support import BatchAPI as BatchAPI
 from ._support import BatchAPILine as BatchAPILine
 from ._support import CLISupport as CLISupport
+from ._support import RemoteStatus as RemoteStatus
 from ._support import RequestWords as RequestWords
 from ._support import check_id as check_id
 from ._support import read_batch_api_line as read_batch_api_line
@@ -37,9 +41,11 @@ if TYPE_CHECKING:
     from ._command import Subcommands
 
 __all__ = [
+    "BatchAPI",
     "BatchAPILine",
     "CLISupport",
     "LineError",
+    "RemoteStatus",
     "RequestWords",
     "UsageError",
     "build_parser",

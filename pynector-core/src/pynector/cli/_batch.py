@@ -11,14 +11,15 @@ regular file, locked while the batch writes it, synced to disk every second,
 on exit and on a signal. Memory stays flat in the number of lines: ids are kept
 as 8-byte digests and latencies in a fixed histogram.
 
-The file formats and the output schema are in ``_ledger.py`` and ``docs/cli.md``.
+The file formats and the output schema are in ``_ledger.py``, the output
+formats (``--output-format``) in ``_formats.py``, the providers' Batch APIs
+(``--via batch-api``) in ``_batch_api.py``, and all of them in ``docs/cli.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import errno
-import json
 import os
 import signal
 import stat
@@ -41,7 +42,9 @@ from ._arguments import (
     transport_options,
     whole_number,
 )
+from ._batch_api import add_batch_api_arguments, check_batch_api_arguments
 from ._errors import UsageError
+from ._formats import OutputFormat, key_id, live_record, render
 from ._json import error_json
 from ._progress import Reporter, make_reporter, print_summary
 from ._secrets import Secrets, request_secrets
@@ -82,7 +85,8 @@ Each input line is a JSON object: the request data, with an optional top-level
 "id" (else the line number is the id). OpenAI Batch API lines (custom_id,
 method, url, body) and Anthropic Message Batches lines (custom_id, params) are
 accepted too. Each output line is {"id", "line", "ok", "attempts", "elapsed",
-"response" or "error"}. See docs/cli.md.
+"response" or "error"}, or with --output-format openai|anthropic the
+provider's batch output line. See docs/cli.md.
 """
 
 
@@ -176,6 +180,15 @@ def add_batch_parser(subcommands: Subcommands) -> None:
         "options; send nothing, write nothing",
     )
     group.add_argument(
+        "--output-format",
+        choices=[fmt.value for fmt in OutputFormat],
+        default=OutputFormat.PYNECTOR.value,
+        help="how each result line is written: pynector's own (the default), the OpenAI "
+        "Batch API output line or the Anthropic Message Batches result line; a resumed "
+        "run must use the format OUT was written in",
+    )
+    add_batch_api_arguments(parser)
+    group.add_argument(
         "--progress",
         choices=("auto", "bar", "plain", "none"),
         default="auto",
@@ -207,6 +220,7 @@ class _Batch:
         self.args = args
         self.support = support
         self.transport: str = args.transport.strip().lower()
+        self.format = OutputFormat(getattr(args, "output_format", OutputFormat.PYNECTOR))
         self.client = client
         self.parser = parser
         self.state = state
@@ -253,25 +267,26 @@ class _Batch:
         advance = self.reporter.advance
         secrets = self.secrets
         estimate = self.support.estimate_tokens
+        fmt = self.format
         for number, raw in iter_lines(self.args.input):
             if self.stopped_by is not None:
                 return
             self.lines += 1
             try:
                 request = parse(number, raw)
-                key = id_key(request.id)
+                key = id_key(key_id(request.id, fmt))
                 # The line's own credentials (headers, URL, params) are scrubbed too.
                 line_secrets = secrets + request_secrets(request.data)
                 tokens = estimate(request.data) if self.args.tpm is not None else 0
             except Exception as exc:
                 why = str(exc) if isinstance(exc, LineError) else _unreadable(exc)
                 self.bad += 1
-                self._bad_line(number, f"skipped: {why}")
+                self.bad_line(number, f"skipped: {why}")
                 advance(None)
                 continue
             if not seen.add(key):
                 self.duplicates += 1
-                self._bad_line(number, f"skipped: duplicate id {request.id!r} (first use wins)")
+                self.bad_line(number, f"skipped: duplicate id {request.id!r} (first use wins)")
                 advance(None)
                 continue
             if key in ok:
@@ -284,7 +299,7 @@ class _Batch:
                 continue
             yield request, line_secrets, tokens
 
-    def _bad_line(self, number: int, message: str) -> None:
+    def bad_line(self, number: int, message: str) -> None:
         shown = self.bad + self.duplicates
         if self.args.dry_run or shown <= _SHOWN_BAD_LINES:
             self.reporter.note(f"{self.args.input}:{number}: {message}")
@@ -343,32 +358,40 @@ class _Batch:
         """Append the result line: the reply (``ok``) or the error ``outcome``.
 
         The id and line number are the user's keys: written exactly as read.
-        Only the reply or the error is scrubbed of secrets.
+        Only the reply or the error is scrubbed of secrets (in a provider
+        format, the whole line).
         """
+        fmt = self.format
         try:
             shown = self._json(ok, outcome, secrets)
-            payload = secrets.dumps(shown)
+            request_id = getattr(outcome, "_request_id", None) if ok else None
+            record = live_record(request.id, request.line, ok, shown, attempts, elapsed, request_id)
+            data = render(record, fmt, secrets.dumps)
         except Exception as exc:  # a reply that cannot be shown as JSON (nested too deeply, ...)
             what = "reply" if ok else "error"
             ok = False
-            payload = secrets.dumps(
-                {
-                    "type": type(exc).__name__,
-                    "message": f"the {what} could not be written as JSON: {_unreadable(exc)}",
-                    "retryable": False,
-                }
-            )
+            shown = {
+                "type": type(exc).__name__,
+                "message": f"the {what} could not be written as JSON: {_unreadable(exc)}",
+                "retryable": False,
+            }
+            record = live_record(request.id, request.line, False, shown, attempts, elapsed)
+            data = render(record, fmt, secrets.dumps)
             self.reporter.note(
                 secrets.scrub(
                     f"{self.args.input}:{request.line}: its {what} could not be written as JSON "
                     f"({_unreadable(exc)}); recorded as failed"
                 )
             )
-        key = ',"response":' if ok else ',"error":'
-        head = json.dumps(request.id, ensure_ascii=False)
-        line = f'{{"id":{head},"line":{request.line},"ok":{"true" if ok else "false"},'
-        line += f'"attempts":{attempts},"elapsed":{round(elapsed, 6)!r}{key}{payload}}}\n'
-        data = line.encode("utf-8", "backslashreplace")
+        self.latencies.add(elapsed)  # before the progress line that append may print
+        self.append(data, ok, attempts)
+
+    def append(self, data: bytes, ok: bool, attempts: int = 1) -> None:
+        """Append one result line to OUT and count it.
+
+        Raises:
+            OSError: If OUT refused it (kept in :attr:`write_error`).
+        """
         output = self.output
         assert output is not None
         try:
@@ -387,7 +410,6 @@ class _Batch:
             self.failed += 1
         if attempts > 1:
             self.extra_attempts += attempts - 1
-        self.latencies.add(elapsed)
         self.reporter.advance(ok, attempts)
 
     def _json(self, ok: bool, outcome: Any, secrets: Secrets) -> Any:
@@ -766,7 +788,7 @@ def _first_request(batch: _Batch, state: OutputState) -> RequestLine | None:
             return None
         try:
             request = parse(number, raw)
-            key = id_key(request.id)
+            key = id_key(key_id(request.id, batch.format))
         except Exception:  # a bad line: reported when the run reads it
             continue
         if key in state.ok or (key in state.failed and not batch.args.retry_failed):
@@ -803,6 +825,19 @@ def _check_first_request(batch: _Batch, state: OutputState) -> None:
         ) from None
     except Exception:  # checked again, and reported, when the line is sent
         return
+
+
+def _check_resumed(batch: _Batch, state: OutputState, live: bool) -> None:
+    """Refuse an OUT written in another format; check the first request of a live run."""
+    fmt = batch.format
+    other = sorted(found.value for found in state.formats if found is not fmt)
+    if other:
+        raise UsageError(
+            f"{batch.args.output} holds results in the {' and '.join(other)} output format, "
+            f"not {fmt.value}: resume with --output-format {other[0]}, or write to another file"
+        )
+    if live:
+        _check_first_request(batch, state)
 
 
 def _prepare_output(
@@ -953,8 +988,14 @@ def run_batch(args: argparse.Namespace) -> int:
         batch = _Batch(
             args, client, parser, OutputState(), None, secrets, reporter, budget, support
         )
+        batch_api = check_batch_api_arguments(args, support, client)
+        remote = None
+        if batch_api is not None and not args.dry_run:
+            from ._batch_api import RemoteRun
+
+            remote = RemoteRun(batch, batch_api)
         state, batch.output = _prepare_output(
-            args, reporter, lambda found: _check_first_request(batch, found)
+            args, reporter, lambda found: _check_resumed(batch, found, batch_api is None)
         )
         batch.state = state
     except UsageError as exc:
@@ -973,7 +1014,7 @@ def run_batch(args: argparse.Namespace) -> int:
         total = count_lines(args.input) if args.progress != "none" else None
         reporter.start(total, already_done=len(state.ok) + len(state.failed))
         try:
-            anyio.run(batch.run)
+            anyio.run(batch.run if remote is None else remote.run)
         except PynectorError as exc:  # the transport could not even connect
             reporter.stop()
             message = cli_message(str(exc), args)
@@ -987,7 +1028,9 @@ def run_batch(args: argparse.Namespace) -> int:
         batch.sync()
         if batch.output is not None:
             batch.output.close()
-    print_summary(batch.summary_rows(), "Batch summary", secrets)
-    for note in batch.closing_notes():
+    rows = batch.summary_rows() if remote is None else remote.summary_rows(batch.summary_rows())
+    print_summary(rows, "Batch summary", secrets)
+    notes = batch.closing_notes() + ([] if remote is None else remote.closing_notes())
+    for note in notes:
         sys.stderr.write(secrets.scrub(note) + "\n")
     return batch.exit_status()

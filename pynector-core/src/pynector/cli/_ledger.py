@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ._errors import LineError
-from ._support import check_id
+from ._formats import OutputFormat, result_id
 
 if TYPE_CHECKING:
     from ._support import CLISupport
@@ -200,6 +200,7 @@ class OutputState:
         keep: The byte length to keep: everything up to the torn line, if any.
         torn: The size in bytes of a torn last line (cut short by a crash).
         unterminated: Whether the last line is a whole result missing its newline.
+        formats: How many result lines there are of each output format.
     """
 
     ok: IdSet = field(default_factory=IdSet)
@@ -209,19 +210,17 @@ class OutputState:
     keep: int = 0
     torn: int = 0
     unterminated: bool = False
+    formats: dict[OutputFormat, int] = field(default_factory=dict)
 
 
-def _result(raw: bytes) -> tuple[int, bool] | None:
-    """``(id_key, ok)`` of a result line, or ``None`` if it is not one."""
-    try:
-        record = json.loads(raw)
-        ok = record["ok"]
-        key = id_key(check_id(record["id"]))
-    except (ValueError, KeyError, TypeError, RecursionError):
+def _result(raw: bytes, formats: dict[OutputFormat, int] | None = None) -> tuple[int, bool] | None:
+    """``(id_key, ok)`` of a result line in any output format, or ``None`` if it is not one."""
+    found = result_id(raw)
+    if found is None:
         return None
-    if not isinstance(ok, bool):
-        return None
-    return key, ok
+    if formats is not None:
+        formats[found.format] = formats.get(found.format, 0) + 1
+    return id_key(found.id), found.ok
 
 
 def scan_output(path: Path) -> OutputState:
@@ -238,7 +237,7 @@ def scan_output(path: Path) -> OutputState:
     with open(path, "rb") as file:
         for number, raw in enumerate(file, 1):
             complete = raw.endswith(b"\n")
-            result = _result(raw) if raw.strip() else None
+            result = _result(raw, state.formats) if raw.strip() else None
             if not complete:
                 if result is None:
                     state.torn = len(raw)

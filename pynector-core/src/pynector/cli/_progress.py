@@ -83,6 +83,8 @@ class Reporter:
         self.retries = 0
         #: The client's current in-flight limit, shown when set (``--concurrency auto``).
         self.concurrency: Callable[[], int] | None = None
+        #: Where the provider's batches stand, shown when set (``--via batch-api``).
+        self.remote: Callable[[], str] | None = None
 
     @property
     def handled(self) -> int:
@@ -154,9 +156,12 @@ class Reporter:
         return f"{self.rate():.0f} requests/s"
 
     def concurrency_text(self) -> str:
-        """``; concurrency N (auto)`` with an adaptive limit, else nothing."""
+        """``; concurrency N (auto)`` with an adaptive limit, ``; remote ...`` with
+        the providers' batches, else nothing."""
         limit = self.concurrency
-        return "" if limit is None else f"; concurrency {limit()} (auto)"
+        text = "" if limit is None else f"; concurrency {limit()} (auto)"
+        remote = self.remote
+        return text if remote is None else f"{text}; {remote()}"
 
     def latency_text(self) -> str:
         """``p50 X ms, p95 Y ms`` of the requests that finished (``elapsed``)."""

@@ -18,20 +18,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
 
 from ._errors import LineError, UsageError
 from ._json import jsonable
 
 if TYPE_CHECKING:
+    from pynector._client import Pynector
     from pynector.redact import Scrubber
 
 __all__ = [
+    "BatchAPI",
     "BatchAPILine",
     "CLISupport",
     "LineError",
+    "RemoteStatus",
     "RequestWords",
     "UsageError",
     "check_id",
@@ -133,6 +136,73 @@ def read_batch_api_line(line: Mapping[str, Any]) -> BatchAPILine:
     return BatchAPILine(custom_id, url, line.get("method", "POST"), body)
 
 
+@dataclass(slots=True, frozen=True)
+class RemoteStatus:
+    """Where a batch at a provider's Batch API stands.
+
+    Attributes:
+        state: The provider's own word for it (``in_progress``, ``completed``,
+            ``ended``, ...).
+        ended: Whether it is over: its results are final and can be downloaded.
+        done: Requests finished so far (succeeded or failed).
+        total: Requests in the batch.
+        missing: For a request an ended batch has no result for, the code of
+            its failure: ``batch_expired``, ``batch_cancelled`` or
+            ``batch_failed``.
+        message: Why the batch failed as a whole, if it did.
+    """
+
+    state: str
+    ended: bool
+    done: int = 0
+    total: int = 0
+    missing: str = "batch_failed"
+    message: str | None = None
+
+
+class BatchAPI(Protocol):
+    """A provider's Batch API, as ``pynector batch --via batch-api`` drives it.
+
+    Returned by :meth:`CLISupport.batch_api`. The command line reads the
+    input, splits it into batches within :attr:`max_requests` and
+    :attr:`max_bytes` (one batch per ``group``), keeps the batch ids in a
+    state file, polls, and writes the results in the chosen output format.
+
+    Attributes:
+        provider: ``"openai"`` or ``"anthropic"``: the format of its result lines.
+        max_requests: Most requests in one batch.
+        max_bytes: Most bytes of request lines in one batch.
+    """
+
+    provider: str
+    max_requests: int
+    max_bytes: int
+
+    def request_line(self, custom_id: str, data: Any) -> tuple[str, bytes]:
+        """``(group, line)``: the batch input line of a request, and which batches may hold it.
+
+        Raises:
+            LineError: If the request cannot go through the Batch API.
+        """
+        ...
+
+    async def create(self, group: str, lines: Sequence[bytes]) -> str:
+        """Upload the lines and create a batch of them; return its id."""
+        ...
+
+    async def status(self, batch_id: str) -> RemoteStatus:
+        """Where the batch stands."""
+        ...
+
+    async def results(self, batch_id: str) -> list[bytes]:
+        """The result lines of an ended batch, in the provider's format (errors too)."""
+        ...
+
+    async def cancel(self, batch_id: str) -> None:
+        """Ask the provider to cancel the batch."""
+        ...
+
+
 def _characters(value: Any, depth: int = 0) -> int:
     if isinstance(value, str):
         return len(value)
@@ -224,6 +294,15 @@ class CLISupport:
         """Print a reply for ``pynector request``: by default its JSON form, indented."""
         text = json.dumps(self.reply_json(reply, secrets), indent=2, ensure_ascii=False)
         out.write(secrets.scrub(text) + "\n")
+
+    def batch_api(self, client: Pynector) -> BatchAPI | None:
+        """The provider's Batch API behind ``client``, for ``--via batch-api``; by default none.
+
+        Raises:
+            UsageError: If the transport has a Batch API but not for this client
+                (say, a provider without one).
+        """
+        return None
 
 
 _DEFAULT = CLISupport()
