@@ -34,7 +34,15 @@ else:
     RequestT = TypeVar("RequestT")
     ReplyT = TypeVar("ReplyT")
 
-__all__ = ["Call", "ReplyT", "RequestT", "Usage"]
+__all__ = ["WAIT_CONCURRENCY", "WAIT_RATE", "WAIT_TOKENS", "Call", "ReplyT", "RequestT", "Usage"]
+
+WAIT_RATE = "pynector.wait.rate"
+"""The call attribute: seconds the attempt waited for the rate limiter."""
+WAIT_TOKENS = "pynector.wait.token_budget"
+"""The call attribute: seconds the attempt waited for the token budget."""
+WAIT_CONCURRENCY = "pynector.wait.concurrency"
+"""The call attribute: seconds the attempt waited for a concurrency slot
+(``max_connections``, the adaptive limit, ``shared_concurrency``)."""
 
 _NO_OPTIONS: Mapping[str, Any] = {}
 
@@ -114,6 +122,9 @@ class Call(Generic[RequestT]):
             (HTTP: the method; GenAI: ``"{operation} {model}"``).
         attributes: Span attributes in the OpenTelemetry semantic conventions of
             the transport's domain (``http.*``, ``gen_ai.*``, ...), free of secrets.
+            The client adds the seconds the attempt waited for its limits
+            (:data:`WAIT_RATE`, :data:`WAIT_TOKENS`, :data:`WAIT_CONCURRENCY`)
+            when it had to wait or pass a configured limiter's slow path.
         request_headers: The headers sent (credentials included: tracing plugins
             record only the names their allow-list names).
         response_headers: The reply's headers.

@@ -100,6 +100,7 @@ class RetryWaitInfo:
         delay: Seconds the client will wait before the next attempt.
         reason: ``"retry-after"`` when the server chose the wait, else ``"backoff"``.
         telemetry: The client's ``enable_telemetry`` setting.
+        transport_type: The transport's name.
     """
 
     attempt: int
@@ -107,6 +108,7 @@ class RetryWaitInfo:
     delay: float
     reason: str
     telemetry: bool = True
+    transport_type: str = "custom"
 
 
 @dataclass(slots=True)
@@ -153,6 +155,15 @@ def pynector_retry_wait(info: RetryWaitInfo) -> None:
 @hookspec
 def pynector_batch(info: BatchInfo) -> Wrapper | None:
     """Wrap one ``batch_request`` or ``batch`` run; return a context manager or ``None``."""
+
+
+@hookspec
+def pynector_batch_progress(info: BatchInfo, error: BaseException | None) -> None:
+    """Observe one request of a batch that ended: ``error`` is ``None`` when it succeeded.
+
+    Called once per request (after its last attempt), in the task that ran
+    it, inside the ``pynector_batch`` wrappers.
+    """
 
 
 @hookspec
