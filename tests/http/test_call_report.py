@@ -60,17 +60,22 @@ async def test_a_successful_request_reports_url_server_status_headers_and_attrib
     assert (call.server_address, call.server_port, call.status) == ("127.0.0.1", port, 200)
     assert call.limit_key == control.url
     assert call.span_name == "GET"
+    sent = response.json()["headers"]
     assert call.attributes == {
         "http.request.method": "GET",
         "url.full": f"{control.url}/echo?key=REDACTED",  # "key" can be a credential
+        "url.scheme": "http",
         "server.address": "127.0.0.1",
         "server.port": port,
         "http.response.status_code": 200,
         "network.protocol.version": "1.1",
+        # Reported because a plugin takes part in the call: the engine's own User-Agent.
+        "user_agent.original": sent["User-Agent"],
+        "network.peer.address": "127.0.0.1",
+        "network.peer.port": port,
     }
     assert call.request_headers is not None
     assert call.response_headers is not None
-    sent = response.json()["headers"]
     # As sent: the trace header and the engine's own headers too.
     assert call.request_headers["x-trace"] == sent["x-trace"] == "t-1"
     assert call.request_headers["x-own"] == "1"
@@ -107,6 +112,7 @@ async def test_a_connection_error_reports_what_was_known_before_sending(engine: 
     assert call.attributes == {
         "http.request.method": "GET",
         "url.full": f"http://127.0.0.1:{port}/x",
+        "url.scheme": "http",
         "server.address": "127.0.0.1",
         "server.port": port,
     }

@@ -239,6 +239,15 @@ class Call(Generic[RequestT]):
         deadline = self.deadline
         return None if deadline is None else deadline - time.monotonic()
 
+    def observed(self) -> bool:
+        """Whether any plugin takes part in this call (a transport may then report more).
+
+        What costs something to find out and is only ever read by plugins
+        (an HTTP reply's peer address, say) is worth reporting only then.
+        """
+        plugins = self._plugins
+        return plugins is not None and plugins.relay(self.telemetry) is not None
+
     def trace_headers(self) -> dict[str, str]:
         """Headers the plugins add to this call (the W3C trace context), or ``{}``.
 

@@ -70,7 +70,7 @@ from ._request import (
     unusable_data,
 )
 from ._response import Request, Response, ResponseStream
-from ._semconv import origin_key, report_reply, report_request
+from ._semconv import load_known_methods, origin_key, report_reply, report_request
 from ._urls import (
     REDIRECT_STATUSES,
     Origin,
@@ -335,6 +335,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         engine: str = "auto",
         enable_telemetry: bool = True,
     ) -> None:
+        load_known_methods()  # OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS, as it is now
         base = check_base_url(base_url)
         defaults = dict(check_headers({} if headers is None else headers, "headers"))
         if base is not None and base.userinfo:
