@@ -68,6 +68,7 @@ def load_known_methods() -> frozenset[str]:
     _known = names or KNOWN_METHODS
     return _known
 
+
 REDACTED = "REDACTED"
 """The mask the OpenTelemetry conventions use in ``url.full``."""
 

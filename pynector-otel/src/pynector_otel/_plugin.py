@@ -84,8 +84,26 @@ _HTTP_KEY = "http.request.method"
 _GENAI_KEY = "gen_ai.operation.name"
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: the modes of
+# opentelemetry-util-genai (case-insensitive) and the older true/false.
+# pynector records content on spans only: EVENT_ONLY records none there.
+_CONTENT_ON_SPANS = frozenset({"span_only", "span_and_event", "true", "1", "yes", "on"})
+_CONTENT_OFF = frozenset({"", "no_content", "event_only", "false", "0", "no", "off"})
+
+
+def _capture_mode(value: str) -> bool:
+    """Whether a capture-mode value puts message content on spans (unknown values: no)."""
+    mode = value.strip().lower()
+    if mode in _CONTENT_ON_SPANS:
+        return True
+    if mode not in _CONTENT_OFF:
+        _log.warning(
+            "%s=%r is not a content capturing mode; use NO_CONTENT, SPAN_ONLY, EVENT_ONLY "
+            "or SPAN_AND_EVENT (or true/false): recording no message content",
+            CAPTURE_CONTENT_ENV,
+            value,
+        )
+    return False
 
 
 def _env_list(name: str) -> list[str]:
@@ -430,8 +448,10 @@ class OtelPlugin:
         tracer_provider: Where spans go; defaults to the global tracer provider.
         meter_provider: Where metrics go; defaults to the global meter provider.
         capture_message_content: Record GenAI message content (prompts and
-            completions). Off unless ``True`` or, when ``None``, the environment
-            variable ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
+            completions) on spans. Off unless ``True`` or, when ``None``, the
+            environment variable ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+            is ``SPAN_ONLY`` or ``SPAN_AND_EVENT`` (the modes of the
+            OpenTelemetry GenAI instrumentations, any case) or ``true``.
         request_headers: HTTP request headers to record as
             ``http.request.header.<name>``; ``None`` reads the comma list in
             ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST``.
@@ -481,7 +501,7 @@ class OtelPlugin:
     ) -> None:
         """Replace every setting; see the class for the arguments and their defaults."""
         if capture_message_content is None:
-            capture_message_content = _env_flag(CAPTURE_CONTENT_ENV)
+            capture_message_content = _capture_mode(os.environ.get(CAPTURE_CONTENT_ENV, ""))
         if request_headers is None:
             request_headers = _env_list(REQUEST_HEADERS_ENV)
         if response_headers is None:

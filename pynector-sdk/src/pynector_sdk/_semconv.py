@@ -23,11 +23,11 @@ from pynector.call import Usage
 __all__ = [
     "StreamUsage",
     "operation_name",
-    "uninstrumented",
     "reply_attributes",
     "reply_report",
     "request_attributes",
     "server_of",
+    "uninstrumented",
     "usage_of",
 ]
 
