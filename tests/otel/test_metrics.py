@@ -164,9 +164,7 @@ async def test_a_genai_call_records_its_duration_and_tokens_in_the_genai_convent
     assert attrs(duration) == common
     assert tuple(duration.explicit_bounds) == pytest.approx(GENAI_DURATION_BUCKETS)
     assert metrics.all()[GEN_AI_CLIENT_OPERATION_DURATION].unit == "s"
-    tokens = {
-        attrs(p)[GEN_AI_TOKEN_TYPE]: p for p in metrics.histogram(GEN_AI_CLIENT_TOKEN_USAGE)
-    }
+    tokens = {attrs(p)[GEN_AI_TOKEN_TYPE]: p for p in metrics.histogram(GEN_AI_CLIENT_TOKEN_USAGE)}
     assert {kind: (p.count, p.sum) for kind, p in tokens.items()} == {
         "input": (1, 10),
         "output": (1, 4),
@@ -239,8 +237,7 @@ async def test_the_rate_limiter_and_token_budget_waits_are_recorded(
         for _ in range(3):
             await client.request({**chat_request(), "model": "claude-sonnet-4-5"})
     points = {
-        attrs(p)["pynector.limiter"]: p
-        for p in metrics.histogram("pynector.limiter.wait.duration")
+        attrs(p)["pynector.limiter"]: p for p in metrics.histogram("pynector.limiter.wait.duration")
     }
     assert set(points) == {"rate", "token_budget"}
     # Paced at 100 ms: the later starts wait for the limiter.
