@@ -29,7 +29,7 @@ from pynector.errors import HTTPStatusError
 from pynector_otel._plugin import CAPTURE_CONTENT_ENV
 from pynector_sdk._semconv import StreamUsage, reply_attributes, request_attributes
 
-from .conftest import Server, Telemetry
+from .conftest import Server, Telemetry, traceparent_of
 from .test_genai import SDKLike, anthropic, chat_request, openai
 
 
@@ -475,3 +475,35 @@ def test_reply_attributes_of_a_plain_mapping_match_the_sdk_type() -> None:
         "choices": [],
     }
     assert reply_attributes(data) == reply_attributes(ChatCompletion.model_validate(data))
+
+
+@pytest.mark.anyio
+async def test_each_redirect_hop_is_a_client_span_of_its_own(
+    otel: Telemetry, server: Server
+) -> None:
+    tracer = otel.exported.provider.get_tracer("tests")
+    async with Pynector(
+        transport_type="http", base_url=server.url, follow_redirects=True
+    ) as client:
+        with tracer.start_as_current_span("checkout"):
+            response = await client.request({"path": "/redirect", "params": {"to": "/users"}})
+    assert response.status_code == 200
+    first, second = [s for s in otel.spans() if s.name == "GET"]
+    parent = otel.span("checkout")
+    assert parent.context is not None
+    for span in (first, second):
+        assert span.parent is not None
+        assert span.parent.span_id == parent.context.span_id
+        assert span.status.status_code is StatusCode.UNSET
+        assert_defined(attributes(span))
+    assert attributes(first)["http.response.status_code"] == 302
+    assert attributes(first)["url.full"] == f"{server.url}/redirect?to=%2Fusers"
+    assert "http.request.resend_count" not in attributes(first)
+    assert attributes(second)["http.response.status_code"] == 200
+    assert attributes(second)["url.full"] == f"{server.url}/users"
+    assert attributes(second)["http.request.resend_count"] == 1
+    # Each hop carried its own span's trace context.
+    assert [r.headers["traceparent"] for r in server.received] == [
+        traceparent_of(first),
+        traceparent_of(second),
+    ]

@@ -248,6 +248,25 @@ class Call(Generic[RequestT]):
         plugins = self._plugins
         return plugins is not None and plugins.relay(self.telemetry) is not None
 
+    def next_hop(self) -> dict[str, str]:
+        """Tell the plugins the request is sent again within this attempt (a redirect).
+
+        A transport that follows redirects calls it between two hops, after
+        reporting the hop that ended (its URL, status, ...). Plugins end that
+        hop's span and start the next one's (``pynector_request_hop``); what was
+        reported is then cleared for the next hop, and the trace headers for
+        it are returned (``{}`` without a plugin).
+        """
+        plugins = self._plugins
+        relay = None if plugins is None else plugins.relay(self.telemetry)
+        if relay is None:
+            return {}
+        relay.pynector_request_hop(info=self)
+        self.attributes = {}
+        self.status = None
+        self.response_headers = None
+        return self.trace_headers()
+
     def trace_headers(self) -> dict[str, str]:
         """Headers the plugins add to this call (the W3C trace context), or ``{}``.
 

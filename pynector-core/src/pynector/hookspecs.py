@@ -143,6 +143,17 @@ def pynector_request(info: Call[Any]) -> Wrapper | None:
 
 
 @hookspec
+def pynector_request_hop(info: Call[Any]) -> None:
+    """The attempt's request is about to be sent again (a redirect): one hop ended.
+
+    Called inside the ``pynector_request`` wrappers, after the transport
+    reported the hop that ended on ``info`` and before it clears that report
+    for the next hop (:meth:`pynector.call.Call.next_hop`). A tracing plugin
+    ends the hop's span here and starts the next hop's.
+    """
+
+
+@hookspec
 def pynector_retry(info: RetryInfo) -> Wrapper | None:
     """Wrap a whole ``request_with_retry`` call; return a context manager or ``None``."""
 

@@ -212,7 +212,10 @@ class _Reply:
             getattr(self._raw, "_protocol", None) if connection is None else connection.protocol
         )
         transport = getattr(protocol, "transport", None)
-        return _address(None if transport is None else transport.get_extra_info("peername"))
+        try:
+            return _address(None if transport is None else transport.get_extra_info("peername"))
+        except OSError:  # the connection is closed already
+            return None
 
     def _sent(self) -> Iterable[tuple[str, str]]:
         return self._raw.request_info.headers.items()

@@ -160,7 +160,10 @@ class _Reply:
 
     def peer(self) -> tuple[str, int] | None:
         stream = self._raw.extensions.get("network_stream")
-        name = None if stream is None else stream.get_extra_info("server_addr")
+        try:
+            name = None if stream is None else stream.get_extra_info("server_addr")
+        except OSError:  # the connection is closed already
+            return None
         if isinstance(name, tuple) and len(name) >= 2:
             host, port = name[0], name[1]
             if isinstance(host, str) and isinstance(port, int):

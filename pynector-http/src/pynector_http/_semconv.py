@@ -104,9 +104,13 @@ def report_request(
     origin: Origin,
     headers: Sequence[tuple[str, str]],
     userinfo: bool = False,
+    hop: int = 0,
 ) -> None:
-    """Report on ``call`` a hop that got no reply: URL, server, headers, span name, attributes."""
-    _report_hop(call, method, url, origin, url_full(url, userinfo))
+    """Report on ``call`` a hop that got no reply: URL, server, headers, span name, attributes.
+
+    ``hop``: the redirects followed before it (they count in ``http.request.resend_count``).
+    """
+    _report_hop(call, method, url, origin, url_full(url, userinfo), hop)
     call.request_headers = sent = Headers.from_loader(headers.__iter__)
     if call.observed():
         agent = sent.get("user-agent")
@@ -114,7 +118,9 @@ def report_request(
             call.attributes["user_agent.original"] = agent
 
 
-def _report_hop(call: Call[Any], method: str, url: str, origin: Origin, shown: str) -> None:
+def _report_hop(
+    call: Call[Any], method: str, url: str, origin: Origin, shown: str, hop: int = 0
+) -> None:
     """What every hop reports: the URL, the server, the span name and the request attributes."""
     call.url = url
     call.server_address = host = origin.host
@@ -131,16 +137,23 @@ def _report_hop(call: Call[Any], method: str, url: str, origin: Origin, shown: s
     attributes["url.scheme"] = origin.scheme
     attributes["server.address"] = host
     attributes["server.port"] = port
-    if call.attempt > 1:
-        attributes["http.request.resend_count"] = call.attempt - 1
+    resent = call.attempt - 1 + hop
+    if resent:
+        attributes["http.request.resend_count"] = resent
 
 
 def report_reply(
-    call: Call[Any], method: str, url: str, origin: Origin, userinfo: bool, reply: Reply
+    call: Call[Any],
+    method: str,
+    url: str,
+    origin: Origin,
+    userinfo: bool,
+    reply: Reply,
+    hop: int = 0,
 ) -> None:
     """Report on ``call`` the hop that got ``reply``: URL, server, status, headers, attributes."""
     shown = url if not userinfo and "?" not in url and "@" not in url else url_full(url, userinfo)
-    _report_hop(call, method, url, origin, shown)
+    _report_hop(call, method, url, origin, shown, hop)
     call.status = status = reply.status_code
     attributes = call.attributes
     attributes["http.response.status_code"] = status

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 import traceback
+import weakref
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
@@ -73,6 +74,12 @@ def _no_global_provider() -> bool:
 _INJECT: ContextVar[bool] = ContextVar("pynector_otel_inject", default=False)
 # The wait chosen after a failed attempt, read by the next attempt of the same task.
 _PENDING_WAIT: ContextVar[RetryWaitInfo | None] = ContextVar("pynector_otel_wait", default=None)
+# The attempt's scope, which a redirect (pynector_request_hop) ends and starts again.
+# A weak reference: callbacks the engine schedules during the request copy the
+# context, and must not keep the call (and through it the transport) alive.
+_REQUEST: ContextVar[weakref.ref[_RequestScope] | None] = ContextVar(
+    "pynector_otel_request", default=None
+)
 # The enclosing request_with_retry scope, which counts its attempts.
 _RETRY: ContextVar[_RetryScope | None] = ContextVar("pynector_otel_retry", default=None)
 # The enclosing batch scope, told whether its requests are HTTP requests.
@@ -248,7 +255,16 @@ class _RequestScope(_Scope):
     call when the user opted in, the message content.
     """
 
-    __slots__ = ("_info", "_inject", "_metrics", "_plugin", "_tracer")
+    __slots__ = (
+        "__weakref__",
+        "_attributes",
+        "_info",
+        "_inject",
+        "_metrics",
+        "_plugin",
+        "_request",
+        "_tracer",
+    )
 
     def __init__(
         self,
@@ -281,10 +297,34 @@ class _RequestScope(_Scope):
         retry = _RETRY.get()
         if retry is not None:
             retry.attempts = info.attempt
+        self._attributes = attributes
         suppress = _SUPPRESS_SDK if info.transport_type == "sdk" else _SUPPRESS_HTTP_ONLY
         self._open(self._tracer, "pynector.request", SpanKind.CLIENT, attributes, suppress)
         self._inject = _INJECT.set(True)
+        self._request = _REQUEST.set(weakref.ref(self))
         return self._span
+
+    def hop(self) -> None:
+        """End the span of the hop that was redirected and start the next hop's.
+
+        Each physical request gets its CLIENT span (the HTTP conventions ask
+        for it), with the same parent and pynector's attributes; the ended
+        one has what the transport reported of its hop (a 3xx status).
+        """
+        span = self._span
+        info = self._info
+        if span.is_recording():
+            self._describe_span(span, False)
+        if self._metrics is not None:
+            seconds = time.perf_counter() - self._start
+            self._metrics.record_attempt(info.attributes, info.transport_type, seconds, None)
+        suppress = _SUPPRESS_SDK if info.transport_type == "sdk" else _SUPPRESS_HTTP_ONLY
+        otel_context.detach(self._token)
+        span.end()
+        attributes = {
+            k: v for k, v in self._attributes.items() if not k.startswith("pynector.retry.")
+        }
+        self._open(self._tracer, "pynector.request", SpanKind.CLIENT, attributes, suppress)
 
     def __exit__(
         self,
@@ -325,6 +365,7 @@ class _RequestScope(_Scope):
                     etype,
                 )
         finally:
+            _REQUEST.reset(self._request)
             _INJECT.reset(self._inject)
             self._close()
 
@@ -582,6 +623,14 @@ class OtelPlugin:
         if tracer is None:
             return None
         return _RequestScope(self, tracer, self._instruments(), info)
+
+    @pynector.hookimpl
+    def pynector_request_hop(self, info: RequestInfo) -> None:
+        """A redirect: end the hop's span and start the next hop's."""
+        ref = _REQUEST.get()
+        scope = None if ref is None else ref()
+        if scope is not None and scope._info is info:
+            scope.hop()
 
     @pynector.hookimpl
     def pynector_retry(self, info: RetryInfo) -> _RetryScope | None:
