@@ -84,10 +84,27 @@ _WAITS = ((WAIT_RATE, "rate"), (WAIT_TOKENS, "token_budget"), (WAIT_CONCURRENCY,
 _BREAKER_STATES = ("closed", "open", "half_open")
 
 
-def no_global_meter_provider() -> bool:
-    """True while no global meter provider has been set (read without the API's env lookup)."""
-    internal = getattr(metrics, "_internal", None)
-    return getattr(internal, "_METER_PROVIDER", False) is None
+_INTERNAL: Any = getattr(metrics, "_internal", None)
+
+
+def _no_global_meter_provider() -> bool:
+    return _INTERNAL._METER_PROVIDER is None
+
+
+def _unknown() -> bool:
+    return False
+
+
+no_global_meter_provider = (
+    _no_global_meter_provider if hasattr(_INTERNAL, "_METER_PROVIDER") else _unknown
+)
+"""True while no global meter provider has been set.
+
+opentelemetry-api keeps it in ``metrics._internal._METER_PROVIDER`` (``None``
+until set); reading that spares ``get_meter_provider()``'s environment lookup
+on every call. Should the variable ever go, this answers ``False`` and the
+public call decides.
+"""
 
 
 def _pick(attributes: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

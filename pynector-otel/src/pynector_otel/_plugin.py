@@ -523,6 +523,7 @@ class OtelPlugin:
         self._meter_provider: metrics.MeterProvider | None = None
         self._metrics: Instruments | None = None
         self._meter_from_env = False
+        self._explicit = False
         self.configure(
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
@@ -556,6 +557,13 @@ class OtelPlugin:
         self._meter_provider = meter_provider
         self._meter_from_env = _METER_PROVIDER_ENV in os.environ
         self._metrics = None
+        # A provider given or named by the environment: the global ones are not all.
+        self._explicit = (
+            tracer_provider is not None
+            or meter_provider is not None
+            or self._provider_from_env
+            or self._meter_from_env
+        )
 
     def __repr__(self) -> str:
         return (
@@ -596,10 +604,10 @@ class OtelPlugin:
         """
         if self._tracer is not None or self._metrics is not None:
             return True
+        if not self._explicit and _no_global_provider() and no_global_meter_provider():
+            return _log.isEnabledFor(logging.DEBUG)  # nowhere for spans or metrics to go
         if self._active_metrics() is not None:
             return True
-        if self._provider is None and not self._provider_from_env and _no_global_provider():
-            return _log.isEnabledFor(logging.DEBUG)
         return self._active_tracer() is not None
 
     def _tracer_for(self, telemetry: bool) -> trace.Tracer | None:
