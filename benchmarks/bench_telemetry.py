@@ -6,10 +6,14 @@ Scenarios, each a client sending requests one after another:
 * any plugin whose hooks return ``None``: what the client's hook machinery
   costs by itself, whatever the plugin does;
 * pynector-otel, ``enable_telemetry=False`` (target <= 1.02x the baseline);
-* pynector-otel, enabled, no OpenTelemetry SDK configured (target <= 1.05x);
-* pynector-otel, enabled, the SDK with a ``SimpleSpanProcessor`` and an
-  in-memory exporter (printed). A global tracer provider can be set once per
-  process, so this runs last, against a baseline measured after it was set.
+* pynector-otel, enabled, no OpenTelemetry SDK configured: spans and metrics
+  on, neither a tracer nor a meter provider set (target <= 1.05x; on the
+  aiohttp path also printed as a ratio to ``enable_telemetry=False``);
+* pynector-otel, enabled, the SDK's ``MeterProvider`` with an in-memory
+  metric reader only (metrics recorded, no spans), then also a tracer provider
+  with a ``SimpleSpanProcessor`` and an in-memory exporter (printed). Global
+  providers can be set once per process, so these run last, against a
+  baseline measured after each was set.
 
 Two transports: ``MockTransport`` (the client's own cost alone, where any
 fixed cost shows most) and the ``http`` transport to a keep-alive loopback
@@ -153,26 +157,60 @@ def main() -> None:
         mock = rounds(before, "mock", url, args.mock_n, args.rounds)
         http = rounds(before, "http", url, args.http_n, args.rounds)
 
-        from opentelemetry import trace
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        otel.configure()  # forgets that it found no meter provider
+
+        def collect() -> None:
+            reader.get_metrics_data()  # what an exporter's periodic read would do
+
+        metered = {
+            "no plugin (baseline, meter provider set)": (None, True),
+            "otel, enabled, SDK metrics + in-memory reader": (otel, True),
+        }
+        mock_metrics = rounds(metered, "mock", url, args.mock_n, args.rounds, collect)
+        http_metrics = rounds(metered, "http", url, args.http_n, args.rounds, collect)
 
         exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
+        otel.configure()
         after = {
             "no plugin (baseline, SDK set)": (None, True),
-            "otel, enabled, SDK + in-memory exporter": (otel, True),
+            "otel, enabled, SDK spans + metrics, in-memory": (otel, True),
         }
-        mock_sdk = rounds(after, "mock", url, args.mock_n, args.rounds, exporter.clear)
-        http_sdk = rounds(after, "http", url, args.http_n, args.rounds, exporter.clear)
+
+        def clear() -> None:
+            exporter.clear()
+            collect()
+
+        mock_sdk = rounds(after, "mock", url, args.mock_n, args.rounds, clear)
+        http_sdk = rounds(after, "http", url, args.http_n, args.rounds, clear)
 
     report(f"MockTransport, {args.mock_n:,} requests per round", mock, targets)
-    report("MockTransport, with the SDK configured", mock_sdk, {})
-    report(f"http transport to a loopback server, {args.http_n:,} per round", http, targets)
-    report("http transport, with the SDK configured", http_sdk, {})
+    report("MockTransport, with an SDK meter provider", mock_metrics, {})
+    report("MockTransport, with the SDK's tracer and meter providers", mock_sdk, {})
+    report(
+        f"http transport (aiohttp) to a loopback server, {args.http_n:,} per round",
+        http,
+        targets,
+    )
+    off = http["otel installed, enable_telemetry=False"]
+    on = http["otel, enabled, no SDK configured"]
+    print(
+        f"metrics and spans on, no SDK / telemetry off (aiohttp path): {on / off:.3f}x "
+        "(target <= 1.05x)"
+    )
+    report("http transport, with an SDK meter provider", http_metrics, {})
+    report("http transport, with the SDK's tracer and meter providers", http_sdk, {})
 
 
 if __name__ == "__main__":

@@ -27,10 +27,15 @@ class Calls:
 
     def __init__(self) -> None:
         self.calls: list[Call[Any]] = []
+        self.hops: list[dict[str, Any]] = []  # what each redirected hop reported
 
     @pynector.hookimpl
     def pynector_request(self, info: Call[Any]) -> None:
         self.calls.append(info)
+
+    @pynector.hookimpl
+    def pynector_request_hop(self, info: Call[Any]) -> None:
+        self.hops.append(dict(info.attributes))
 
     @pynector.hookimpl
     def pynector_headers(self, headers: dict[str, str]) -> None:
@@ -60,17 +65,22 @@ async def test_a_successful_request_reports_url_server_status_headers_and_attrib
     assert (call.server_address, call.server_port, call.status) == ("127.0.0.1", port, 200)
     assert call.limit_key == control.url
     assert call.span_name == "GET"
+    sent = response.json()["headers"]
     assert call.attributes == {
         "http.request.method": "GET",
         "url.full": f"{control.url}/echo?key=REDACTED",  # "key" can be a credential
+        "url.scheme": "http",
         "server.address": "127.0.0.1",
         "server.port": port,
         "http.response.status_code": 200,
         "network.protocol.version": "1.1",
+        # Reported because a plugin takes part in the call: the engine's own User-Agent.
+        "user_agent.original": sent["User-Agent"],
+        "network.peer.address": "127.0.0.1",
+        "network.peer.port": port,
     }
     assert call.request_headers is not None
     assert call.response_headers is not None
-    sent = response.json()["headers"]
     # As sent: the trace header and the engine's own headers too.
     assert call.request_headers["x-trace"] == sent["x-trace"] == "t-1"
     assert call.request_headers["x-own"] == "1"
@@ -107,6 +117,7 @@ async def test_a_connection_error_reports_what_was_known_before_sending(engine: 
     assert call.attributes == {
         "http.request.method": "GET",
         "url.full": f"http://127.0.0.1:{port}/x",
+        "url.scheme": "http",
         "server.address": "127.0.0.1",
         "server.port": port,
     }
@@ -116,7 +127,7 @@ async def test_a_connection_error_reports_what_was_known_before_sending(engine: 
     assert call.response_headers is None
 
 
-async def test_a_redirect_reports_its_last_hop_and_a_retry_its_resend_count(
+async def test_a_redirect_reports_its_hops_and_a_retry_its_resend_count(
     control: ControlServer, other_origin: ControlServer, key: str, engine: str
 ) -> None:
     seen = Calls()
@@ -132,9 +143,13 @@ async def test_a_redirect_reports_its_last_hop_and_a_retry_its_resend_count(
         assert call.server_port == port_of(other_origin)
         assert call.attributes["url.full"] == target.replace(key, "REDACTED")
     assert first.status == 503
-    assert "http.request.resend_count" not in first.attributes
+    # Each attempt's redirect counts in http.request.resend_count (attempt - 1 + hop).
+    assert first.attributes["http.request.resend_count"] == 1
     assert second.status == 200
-    assert second.attributes["http.request.resend_count"] == 1
+    assert second.attributes["http.request.resend_count"] == 2
+    # Each attempt's first hop was reported to the plugins before the redirect.
+    assert [hop["http.response.status_code"] for hop in seen.hops] == [302, 302]
+    assert [hop.get("http.request.resend_count") for hop in seen.hops] == [None, 1]
     # The limiter's key is the origin the request was made to, not the redirect's.
     assert second.limit_key == control.url
 

@@ -136,6 +136,8 @@ class Received:
 class Server:
     """``/status/<code>`` answers that status; ``/flaky/<key>?fail=n`` fails n times.
 
+    ``/redirect?to=<url>`` redirects there (302).
+
     ``.../chat/completions`` and ``.../messages`` answer as OpenAI's and
     Anthropic's APIs would (:data:`LLM_REPLIES`).
     """
@@ -200,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = json.dumps({"path": url.path, "hits": hits}).encode()
         if url.path.endswith(("/chat/completions", "/messages")):
             body = json.dumps(LLM_REPLIES[parts[-1]]).encode()
+        elif url.path == "/redirect":
+            status = 302
+            extra["Location"] = query["to"][0]
         elif len(parts) == 2 and parts[0] == "status":
             status = int(parts[1])
         elif parts and parts[0] == "flaky" and hits <= int(query.get("fail", ["1"])[0]):

@@ -137,6 +137,7 @@ async def test_an_openai_chat_call_gets_one_genai_span(otel: Telemetry) -> None:
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "openai",
         "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.request.stream": False,
         "gen_ai.request.max_tokens": 50,
         "gen_ai.request.temperature": 0.2,
         "gen_ai.request.stop_sequences": ("\n",),

@@ -154,6 +154,7 @@ async def test_an_openai_call_reports_server_status_url_key_span_and_attributes(
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "openai",
         "gen_ai.request.model": "gpt-test",
+        "gen_ai.request.stream": False,
         "server.address": "127.0.0.1",
         "server.port": api.port,
         "gen_ai.request.max_tokens": 16,
@@ -171,7 +172,7 @@ async def test_an_openai_call_reports_server_status_url_key_span_and_attributes(
     assert_no_secret(call)
 
 
-async def test_an_anthropic_call_keeps_gen_ai_usage_input_tokens_as_the_api_reports_it(
+async def test_an_anthropic_calls_gen_ai_usage_input_tokens_include_the_cached_parts(
     api: FakeAPI,
 ) -> None:
     capture = Capture()
@@ -182,7 +183,10 @@ async def test_an_anthropic_call_keeps_gen_ai_usage_input_tokens_as_the_api_repo
     assert call.limit_key == "sdk:anthropic:cached"
     assert call.attributes["gen_ai.provider.name"] == "anthropic"
     assert call.attributes["gen_ai.request.stop_sequences"] == ["END"]
-    assert call.attributes["gen_ai.usage.input_tokens"] == 5  # without the cached parts
+    # The API's input_tokens (5) leaves out the cached parts; the conventions count them.
+    assert call.attributes["gen_ai.usage.input_tokens"] == 55
+    assert call.attributes["gen_ai.usage.cache_read.input_tokens"] == 40
+    assert call.attributes["gen_ai.usage.cache_creation.input_tokens"] == 10
     assert call.attributes["gen_ai.response.finish_reasons"] == ["end_turn"]
     assert call.usage is not None
     assert call.usage.input_tokens == 55

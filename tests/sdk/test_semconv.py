@@ -49,6 +49,11 @@ EMBEDDING = CreateEmbeddingResponse.model_validate(
         ("embeddings.create", "embeddings"),
         ("completions.create", "text_completion"),
         ("models.list", "models.list"),
+        ("models.retrieve", "models.retrieve"),
+        ("messages.count_tokens", "messages.count_tokens"),
+        ("beta.messages.count_tokens", "beta.messages.count_tokens"),
+        ("responses.retrieve", "responses.retrieve"),
+        ("chat.completions.list", "chat.completions.list"),
     ],
 )
 def test_the_operation_name_follows_the_sdk_resource(operation: str, expected: str) -> None:
@@ -89,6 +94,7 @@ def test_request_parameters_become_attributes_as_given() -> None:
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "openai",
         "gen_ai.request.model": "gpt-4o",
+        "gen_ai.request.stream": False,
         "server.address": "h",
         "server.port": 443,
         "gen_ai.request.max_tokens": 64,
@@ -111,14 +117,20 @@ def test_a_request_without_a_model_is_named_by_its_operation() -> None:
 
 def test_reply_attributes_of_the_sdks_types_and_of_mappings() -> None:
     assert reply_attributes(CHAT) == {
-        "gen_ai.usage.input_tokens": 50,
+        "gen_ai.usage.input_tokens": 50,  # OpenAI's prompt_tokens include the cached ones
         "gen_ai.usage.output_tokens": 20,
+        "gen_ai.usage.cache_read.input_tokens": 30,
+        "gen_ai.usage.reasoning.output_tokens": 12,
         "gen_ai.response.id": "chatcmpl-1",
         "gen_ai.response.model": "cached",
         "gen_ai.response.finish_reasons": ["stop"],
     }
     anthropic = reply_attributes(MESSAGE)
-    assert anthropic["gen_ai.usage.input_tokens"] == 5  # as the API reports it
+    # Anthropic's input_tokens (5) leave out the cache reads (40) and writes (10).
+    assert anthropic["gen_ai.usage.input_tokens"] == 55
+    assert anthropic["gen_ai.usage.cache_read.input_tokens"] == 40
+    assert anthropic["gen_ai.usage.cache_creation.input_tokens"] == 10
+    assert "gen_ai.usage.reasoning.output_tokens" not in anthropic
     assert anthropic["gen_ai.response.finish_reasons"] == ["end_turn"]
     embedding = reply_attributes(EMBEDDING)
     assert embedding["gen_ai.usage.input_tokens"] == 5
@@ -167,6 +179,8 @@ def test_a_streams_later_usage_replaces_the_earlier_counters() -> None:
     usage.observe(Event(usage={"output_tokens": 9}))  # message_delta: cumulative
     assert usage.usage() == Usage(55, 9, 40, 10, None)
     assert usage.attributes() == {
-        "gen_ai.usage.input_tokens": 5,
+        "gen_ai.usage.input_tokens": 55,
         "gen_ai.usage.output_tokens": 9,
+        "gen_ai.usage.cache_read.input_tokens": 40,
+        "gen_ai.usage.cache_creation.input_tokens": 10,
     }

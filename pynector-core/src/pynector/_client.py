@@ -15,7 +15,7 @@ import anyio
 from . import errors
 from ._errormap import map_builtin_errors
 from ._plugins import PluginSet, installed
-from .call import Call, ReplyT, RequestT
+from .call import WAIT_CONCURRENCY, WAIT_RATE, WAIT_TOKENS, Call, ReplyT, RequestT
 from .concurrency import (
     MEMORY_URL,
     AdaptiveLimiter,
@@ -51,6 +51,7 @@ from .errors import (
     RateLimitError,
     StoreUnavailableError,
 )
+from .telemetry import LIVE_CLIENTS
 
 if TYPE_CHECKING:
     from ._batch import BatchResult, Emit
@@ -241,6 +242,13 @@ def _learn(
         adaptive.forget()  # cancelled: nothing learned
 
 
+def _waited(waits: dict[str, Any], name: str, started: float) -> None:
+    """Add the seconds since ``started`` to ``waits[name]`` (nothing when none passed)."""
+    waited = time.monotonic() - started
+    if waited > 0:
+        waits[name] = waits.get(name, 0.0) + waited
+
+
 def _log_retry(attempt: int, error: BaseException, delay: float, reason: str) -> None:
     import logging  # only on the retry path: keeps ``import pynector`` light
 
@@ -359,6 +367,7 @@ class Pynector(Generic[RequestT, ReplyT]):
             self._default_limit_key() if settings.limit_key is None else settings.limit_key
         )
         self._shared: _Shared | None = None
+        self._rated = rate is not None
         if settings.store.lower() != MEMORY_URL:
             self._shared = self._open_shared(settings)
             self._limiter = self._shared.pacer
@@ -392,6 +401,8 @@ class Pynector(Generic[RequestT, ReplyT]):
             max_delay=self._config.retry_max_delay,
             max_retry_after=self._config.retry_after_max,
         )
+        if self._adaptive is not None or self._breakers is not None:
+            LIVE_CLIENTS.add(self)  # their gauges: pynector.telemetry.limits()
         self._slots: anyio.CapacityLimiter | None = None
         self._connect_lock: anyio.Lock | None = None
         self._connected = False
@@ -571,6 +582,7 @@ class Pynector(Generic[RequestT, ReplyT]):
         if self._adaptive is None:
             self._adaptive = AdaptiveLimiter(self._config.max_connections)
             self._limited = True
+            LIVE_CLIENTS.add(self)
         return self._adaptive
 
     @property
@@ -638,12 +650,22 @@ class Pynector(Generic[RequestT, ReplyT]):
             )
         return self._config.timeout if timeout is None else check_timeout(timeout)
 
-    async def _admit(self, borrower: object, timeout: float | None = None) -> anyio.CapacityLimiter:
-        """Wait for the rate limiter, then for one of the ``max_connections`` slots."""
+    async def _admit(
+        self, borrower: object, waits: dict[str, Any], timeout: float | None = None
+    ) -> anyio.CapacityLimiter:
+        """Wait for the rate limiter, then for one of the ``max_connections`` slots.
+
+        The seconds waited for each go in ``waits`` (``pynector.wait.rate``,
+        ``pynector.wait.concurrency``), later the call's span attributes.
+        """
+        started = time.monotonic()
         if self._shared is not None:
             await self._shared.pacer.acquire(timeout)
         else:
             await self._limiter.acquire()
+        now = time.monotonic()
+        if self._rated:
+            waits[WAIT_RATE] = now - started
         slots = self._slots
         if slots is None:
             slots = self._slots = anyio.CapacityLimiter(self._config.max_connections)
@@ -651,6 +673,7 @@ class Pynector(Generic[RequestT, ReplyT]):
             slots.acquire_on_behalf_of_nowait(borrower)  # no checkpoint when not saturated
         except anyio.WouldBlock:
             await slots.acquire_on_behalf_of(borrower)
+            _waited(waits, WAIT_CONCURRENCY, now)
         return slots
 
     async def _connect_within(self, call: Call[Any]) -> None:
@@ -747,15 +770,18 @@ class Pynector(Generic[RequestT, ReplyT]):
         # A slot is taken without a coroutine when no wait is needed (the usual case).
         borrower = object()  # one task may hold several slots (a request inside a stream)
         slots = self._slots
+        waits: dict[str, Any] | None = None
         if slots is None or not self._limiter.idle:
-            slots = await self._admit(borrower, timeout)
+            slots = await self._admit(borrower, waits := {}, timeout)
         else:
             try:
                 slots.acquire_on_behalf_of_nowait(borrower)
             except anyio.WouldBlock:
-                slots = await self._admit(borrower, timeout)
+                slots = await self._admit(borrower, waits := {}, timeout)
         try:
             call = self._call(data, timeout, options, attempt, batch_index)
+            if waits:
+                call.attributes.update(waits)
             relay = self._plugins.relay(self._telemetry)
             if relay is None:
                 call.observed = False
@@ -804,13 +830,18 @@ class Pynector(Generic[RequestT, ReplyT]):
         when it cannot be reached (``config["store_failure"]``).
         """
         shared = self._shared
+        waits = call.attributes
+        started = time.monotonic()
         estimate, reservation = await self._reserve_tokens(call, timeout)
+        if estimate is not None:
+            _waited(waits, WAIT_TOKENS, started)
         borrower = object()
         slots: anyio.CapacityLimiter | None = None
         adaptive: AdaptiveLimiter | None = None
         lease: Lease | None = None
         try:
-            slots = await self._admit(borrower, timeout)
+            slots = await self._admit(borrower, waits, timeout)
+            started = time.monotonic()
             if self._adaptive is not None:
                 await self._adaptive.acquire()
                 adaptive = self._adaptive
@@ -820,6 +851,8 @@ class Pynector(Generic[RequestT, ReplyT]):
                     lease = await shared.leases.acquire(ttl, timeout)
                 else:
                     lease = await self._leases.acquire(ttl)
+            if adaptive is not None or lease is not None:
+                _waited(waits, WAIT_CONCURRENCY, started)
         except BaseException:
             if adaptive is not None:
                 adaptive.forget()
@@ -964,7 +997,14 @@ class Pynector(Generic[RequestT, ReplyT]):
             from .hookspecs import RetryWaitInfo
 
             relay.pynector_retry_wait(
-                info=RetryWaitInfo(attempt, error, decision.delay, decision.reason, self._telemetry)
+                info=RetryWaitInfo(
+                    attempt,
+                    error,
+                    decision.delay,
+                    decision.reason,
+                    self._telemetry,
+                    self._transport_type,
+                )
             )
 
     def _retry_allowed(self, error: PynectorError) -> bool:
@@ -1175,6 +1215,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                 nonlocal total, failed
                 total += 1
                 failed += error is not None
+                relay.pynector_batch_progress(info=info, error=error)
                 return (
                     None
                     if emit is None
@@ -1433,7 +1474,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                     await limits.enter_async_context(self._admitted(call, timeout))
                 else:
                     borrower = object()
-                    slots = await self._admit(borrower, timeout)
+                    slots = await self._admit(borrower, call.attributes, timeout)
                     limits.callback(slots.release_on_behalf_of, borrower)
                 async with self._streaming(call, timeout) as iterator:
                     if permit is not None:

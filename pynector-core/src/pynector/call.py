@@ -34,7 +34,15 @@ else:
     RequestT = TypeVar("RequestT")
     ReplyT = TypeVar("ReplyT")
 
-__all__ = ["Call", "ReplyT", "RequestT", "Usage"]
+__all__ = ["WAIT_CONCURRENCY", "WAIT_RATE", "WAIT_TOKENS", "Call", "ReplyT", "RequestT", "Usage"]
+
+WAIT_RATE = "pynector.wait.rate"
+"""The call attribute: seconds the attempt waited for the rate limiter."""
+WAIT_TOKENS = "pynector.wait.token_budget"
+"""The call attribute: seconds the attempt waited for the token budget."""
+WAIT_CONCURRENCY = "pynector.wait.concurrency"
+"""The call attribute: seconds the attempt waited for a concurrency slot
+(``max_connections``, the adaptive limit, ``shared_concurrency``)."""
 
 _NO_OPTIONS: Mapping[str, Any] = {}
 
@@ -119,6 +127,9 @@ class Call(Generic[RequestT]):
             (HTTP: the method; GenAI: ``"{operation} {model}"``).
         attributes: Span attributes in the OpenTelemetry semantic conventions of
             the transport's domain (``http.*``, ``gen_ai.*``, ...), free of secrets.
+            The client adds the seconds the attempt waited for its limits
+            (:data:`WAIT_RATE`, :data:`WAIT_TOKENS`, :data:`WAIT_CONCURRENCY`)
+            when it had to wait or pass a configured limiter's slow path.
         request_headers: The headers sent (credentials included: tracing plugins
             record only the names their allow-list names).
         response_headers: The reply's headers.
@@ -234,6 +245,34 @@ class Call(Generic[RequestT]):
         """Seconds left before :attr:`deadline` (``None`` without one; may be negative)."""
         deadline = self.deadline
         return None if deadline is None else deadline - time.monotonic()
+
+    def observed(self) -> bool:
+        """Whether any plugin takes part in this call (a transport may then report more).
+
+        What costs something to find out and is only ever read by plugins
+        (an HTTP reply's peer address, say) is worth reporting only then.
+        """
+        plugins = self._plugins
+        return plugins is not None and plugins.relay(self.telemetry) is not None
+
+    def next_hop(self) -> dict[str, str]:
+        """Tell the plugins the request is sent again within this attempt (a redirect).
+
+        A transport that follows redirects calls it between two hops, after
+        reporting the hop that ended (its URL, status, ...). Plugins end that
+        hop's span and start the next one's (``pynector_request_hop``); what was
+        reported is then cleared for the next hop, and the trace headers for
+        it are returned (``{}`` without a plugin).
+        """
+        plugins = self._plugins
+        relay = None if plugins is None else plugins.relay(self.telemetry)
+        if relay is None:
+            return {}
+        relay.pynector_request_hop(info=self)
+        self.attributes = {}
+        self.status = None
+        self.response_headers = None
+        return self.trace_headers()
 
     def trace_headers(self) -> dict[str, str]:
         """Headers the plugins add to this call (the W3C trace context), or ``{}``.

@@ -100,6 +100,7 @@ class RetryWaitInfo:
         delay: Seconds the client will wait before the next attempt.
         reason: ``"retry-after"`` when the server chose the wait, else ``"backoff"``.
         telemetry: The client's ``enable_telemetry`` setting.
+        transport_type: The transport's name.
     """
 
     attempt: int
@@ -107,6 +108,7 @@ class RetryWaitInfo:
     delay: float
     reason: str
     telemetry: bool = True
+    transport_type: str = "custom"
 
 
 @dataclass(slots=True)
@@ -141,6 +143,17 @@ def pynector_request(info: Call[Any]) -> Wrapper | None:
 
 
 @hookspec
+def pynector_request_hop(info: Call[Any]) -> None:
+    """The attempt's request is about to be sent again (a redirect): one hop ended.
+
+    Called inside the ``pynector_request`` wrappers, after the transport
+    reported the hop that ended on ``info`` and before it clears that report
+    for the next hop (:meth:`pynector.call.Call.next_hop`). A tracing plugin
+    ends the hop's span here and starts the next hop's.
+    """
+
+
+@hookspec
 def pynector_retry(info: RetryInfo) -> Wrapper | None:
     """Wrap a whole ``request_with_retry`` call; return a context manager or ``None``."""
 
@@ -153,6 +166,15 @@ def pynector_retry_wait(info: RetryWaitInfo) -> None:
 @hookspec
 def pynector_batch(info: BatchInfo) -> Wrapper | None:
     """Wrap one ``batch_request`` or ``batch`` run; return a context manager or ``None``."""
+
+
+@hookspec
+def pynector_batch_progress(info: BatchInfo, error: BaseException | None) -> None:
+    """Observe one request of a batch that ended: ``error`` is ``None`` when it succeeded.
+
+    Called once per request (after its last attempt), in the task that ran
+    it, inside the ``pynector_batch`` wrappers.
+    """
 
 
 @hookspec

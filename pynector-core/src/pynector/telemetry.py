@@ -7,7 +7,45 @@ OpenTelemetry from them). It never starts an exporter that dials out.
 
 from __future__ import annotations
 
-__all__ = ["configure_telemetry"]
+import weakref
+from typing import Any
+
+__all__ = ["configure_telemetry", "limits"]
+
+LIVE_CLIENTS: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Open clients with an adaptive limit or circuit breakers, for :func:`limits`."""
+
+
+def limits() -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
+    """The adaptive limits and circuit breaker states of this process's live clients.
+
+    For metric callbacks (pynector-otel's ``pynector.adaptive.limit`` and
+    ``pynector.circuit_breaker.state`` gauges): read when a metric reader
+    collects, never on a request.
+
+    Returns:
+        ``([(limit_key, limit), ...], [(breaker_key, state), ...])``: the
+        adaptive limit of each client that has one, keyed by the client's
+        ``limit_key``, and each breaker's state (``"closed"``, ``"open"``,
+        ``"half_open"``) as this process sees it (a shared breaker: its local
+        stand-in's view when the store is down, else the last state known here).
+    """
+    adaptive: list[tuple[str, int]] = []
+    breakers: list[tuple[str, str]] = []
+    for client in list(LIVE_CLIENTS):
+        if getattr(client, "_closed", False):
+            continue
+        limiter = getattr(client, "_adaptive", None)
+        if limiter is not None:
+            adaptive.append((client.limit_key, limiter.limit))
+        for key, breaker in dict(getattr(client, "_breakers", None) or {}).items():
+            state = getattr(breaker, "state", None)
+            if state is None:
+                state = getattr(getattr(breaker, "local", None), "state", None)
+            if isinstance(state, str):
+                breakers.append((key, state))
+    return adaptive, breakers
+
 
 _LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
 

@@ -158,6 +158,15 @@ def _close_connectors(connectors: list[aiohttp.TCPConnector]) -> None:
             close()
 
 
+def _address(name: object) -> tuple[str, int] | None:
+    """``(host, port)`` of a socket address (IPv4 or IPv6 tuple), else ``None``."""
+    if isinstance(name, tuple) and len(name) >= 2:
+        host, port = name[0], name[1]
+        if isinstance(host, str) and isinstance(port, int):
+            return host, port
+    return None
+
+
 class _Reply:
     """An aiohttp response whose body has not been read."""
 
@@ -195,6 +204,19 @@ class _Reply:
 
     def sent_headers(self) -> Headers:
         return Headers.from_loader(self._sent)
+
+    def peer(self) -> tuple[str, int] | None:
+        # The connection goes back to the pool as soon as a small body has
+        # arrived; the protocol the response read from keeps its transport.
+        connection = self._raw.connection
+        protocol = (
+            getattr(self._raw, "_protocol", None) if connection is None else connection.protocol
+        )
+        transport = getattr(protocol, "transport", None)
+        try:
+            return _address(None if transport is None else transport.get_extra_info("peername"))
+        except OSError:  # the connection is closed already
+            return None
 
     def _sent(self) -> Iterable[tuple[str, str]]:
         return self._raw.request_info.headers.items()

@@ -103,6 +103,9 @@ class Reply(Protocol):
     def location(self) -> str | None:
         """The ``Location`` header, if any."""
 
+    def peer(self) -> tuple[str, int] | None:
+        """The address and port of the socket's other end (``None`` when unknown)."""
+
     def elapsed(self) -> timedelta:
         """Time from sending the request to reading the whole body."""
 

@@ -158,6 +158,18 @@ class _Reply:
     def sent_headers(self) -> Headers:
         return Headers.from_raw(self._raw.request.headers.raw)
 
+    def peer(self) -> tuple[str, int] | None:
+        stream = self._raw.extensions.get("network_stream")
+        try:
+            name = None if stream is None else stream.get_extra_info("server_addr")
+        except OSError:  # the connection is closed already
+            return None
+        if isinstance(name, tuple) and len(name) >= 2:
+            host, port = name[0], name[1]
+            if isinstance(host, str) and isinstance(port, int):
+                return host, port
+        return None
+
     def location(self) -> str | None:
         return self._raw.headers.get("location")
 

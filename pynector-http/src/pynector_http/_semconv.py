@@ -2,10 +2,14 @@
 
 The stable HTTP client conventions name the span after the method (``"HTTP"``
 for a method outside the standard set) and give it ``http.request.method``
-(``_OTHER`` plus ``http.request.method_original`` for such a method),
-``url.full``, ``server.address``, ``server.port``, ``http.request.resend_count``
-(from the second attempt on), ``http.response.status_code`` and
-``network.protocol.version``. ``url.full`` is the URL of the hop that was sent
+(``_OTHER`` plus ``http.request.method_original`` for such a method; the
+standard set is RFC 9110's methods and PATCH, or the comma list in
+``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`` read when a transport is made),
+``url.full``, ``url.scheme``, ``server.address``, ``server.port``,
+``http.request.resend_count`` (from the second attempt on),
+``http.response.status_code``, ``network.protocol.version`` and, when a
+plugin takes part in the call, ``user_agent.original`` and
+``network.peer.address`` / ``network.peer.port``. ``url.full`` is the URL of the hop that was sent
 last, redacted by :func:`pynector.redact.redact_url` with the conventions'
 ``REDACTED`` mask; a request whose URL carried credentials (which the transport
 sends as a Basic ``Authorization`` header) shows ``REDACTED:REDACTED@``.
@@ -16,6 +20,7 @@ so a tracing plugin needs no knowledge of HTTP.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,12 +34,40 @@ if TYPE_CHECKING:
     from ._engine import Reply
     from ._urls import Origin
 
-__all__ = ["KNOWN_METHODS", "REDACTED", "origin_key", "report_reply", "report_request", "url_full"]
+__all__ = [
+    "KNOWN_METHODS",
+    "KNOWN_METHODS_ENV",
+    "REDACTED",
+    "load_known_methods",
+    "origin_key",
+    "report_reply",
+    "report_request",
+    "url_full",
+]
 
 KNOWN_METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE"}
+    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"}
 )
-"""The methods recorded as themselves; any other is ``_OTHER``."""
+"""The conventions' default known methods (RFC 9110 and PATCH); any other is ``_OTHER``."""
+
+KNOWN_METHODS_ENV = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"
+"""A comma list of case-sensitive methods that replaces :data:`KNOWN_METHODS`."""
+
+_known = KNOWN_METHODS
+
+
+def load_known_methods() -> frozenset[str]:
+    """Read ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`` (called when a transport is made).
+
+    Set, it replaces the default list (the conventions ask for a full
+    override); unset or empty, the default applies.
+    """
+    global _known
+    value = os.environ.get(KNOWN_METHODS_ENV, "")
+    names = frozenset(part.strip() for part in value.split(",") if part.strip())
+    _known = names or KNOWN_METHODS
+    return _known
+
 
 REDACTED = "REDACTED"
 """The mask the OpenTelemetry conventions use in ``url.full``."""
@@ -71,19 +104,29 @@ def report_request(
     origin: Origin,
     headers: Sequence[tuple[str, str]],
     userinfo: bool = False,
+    hop: int = 0,
 ) -> None:
-    """Report on ``call`` a hop that got no reply: URL, server, headers, span name, attributes."""
-    _report_hop(call, method, url, origin, url_full(url, userinfo))
-    call.request_headers = Headers.from_loader(headers.__iter__)
+    """Report on ``call`` a hop that got no reply: URL, server, headers, span name, attributes.
+
+    ``hop``: the redirects followed before it (they count in ``http.request.resend_count``).
+    """
+    _report_hop(call, method, url, origin, url_full(url, userinfo), hop)
+    call.request_headers = sent = Headers.from_loader(headers.__iter__)
+    if call.observed():
+        agent = sent.get("user-agent")
+        if agent is not None:
+            call.attributes["user_agent.original"] = agent
 
 
-def _report_hop(call: Call[Any], method: str, url: str, origin: Origin, shown: str) -> None:
+def _report_hop(
+    call: Call[Any], method: str, url: str, origin: Origin, shown: str, hop: int = 0
+) -> None:
     """What every hop reports: the URL, the server, the span name and the request attributes."""
     call.url = url
     call.server_address = host = origin.host
     call.server_port = port = origin.port
     attributes = call.attributes
-    if method in KNOWN_METHODS:
+    if method in _known:
         call.span_name = method
         attributes["http.request.method"] = method
     else:
@@ -91,14 +134,22 @@ def _report_hop(call: Call[Any], method: str, url: str, origin: Origin, shown: s
         attributes["http.request.method"] = "_OTHER"
         attributes["http.request.method_original"] = method
     attributes["url.full"] = shown
+    attributes["url.scheme"] = origin.scheme
     attributes["server.address"] = host
     attributes["server.port"] = port
-    if call.attempt > 1:
-        attributes["http.request.resend_count"] = call.attempt - 1
+    resent = call.attempt - 1 + hop
+    if resent:
+        attributes["http.request.resend_count"] = resent
 
 
 def report_reply(
-    call: Call[Any], method: str, url: str, origin: Origin, userinfo: bool, reply: Reply
+    call: Call[Any],
+    method: str,
+    url: str,
+    origin: Origin,
+    userinfo: bool,
+    reply: Reply,
+    hop: int = 0,
 ) -> None:
     """Report on ``call`` the hop that got ``reply``: URL, server, status, headers, attributes."""
     if not call.observed:
@@ -110,7 +161,7 @@ def report_reply(
         call.response_headers = reply.headers()
         return
     shown = url if not userinfo and "?" not in url and "@" not in url else url_full(url, userinfo)
-    _report_hop(call, method, url, origin, shown)
+    _report_hop(call, method, url, origin, shown, hop)
     call.status = status = reply.status_code
     attributes = call.attributes
     attributes["http.response.status_code"] = status
@@ -118,5 +169,12 @@ def report_reply(
     if version:
         attributes["network.protocol.version"] = version.removeprefix("HTTP/")
     # What the engine sent (its own headers included) and received; read on first use.
-    call.request_headers = reply.sent_headers()
+    call.request_headers = sent = reply.sent_headers()
     call.response_headers = reply.headers()
+    if call.observed():
+        agent = sent.get("user-agent")
+        if agent is not None:
+            attributes["user_agent.original"] = agent
+        peer = reply.peer()
+        if peer is not None:
+            attributes["network.peer.address"], attributes["network.peer.port"] = peer

@@ -70,7 +70,7 @@ from ._request import (
     unusable_data,
 )
 from ._response import Request, Response, ResponseStream
-from ._semconv import origin_key, report_reply, report_request
+from ._semconv import load_known_methods, origin_key, report_reply, report_request
 from ._urls import (
     REDIRECT_STATUSES,
     Origin,
@@ -169,11 +169,13 @@ class _Exchange:
         "deadline",
         "follow",
         "headers",
+        "hop",
         "idempotent",
         "method",
         "origin",
         "stream",
         "timeout",
+        "traced",
         "url",
         "userinfo",
     )
@@ -199,6 +201,8 @@ class _Exchange:
         self.deadline = 0.0  # ... and when it expires (time.monotonic())
         self.call: Call[Any] | None = None  # where what is learnt is reported
         self.userinfo = False  # the caller's URL had credentials (sent as a header)
+        self.traced: frozenset[str] = frozenset()  # the header names the plugins added
+        self.hop = 0  # redirects followed so far
         # A body that can be read once, kept for the whole call (a redirect to
         # GET drops the body, not the fact that it was sent).
         self.stream = body if type(body) is StreamedBody else None
@@ -214,13 +218,15 @@ class _Exchange:
         """Report on the call the hop that got ``reply`` (the request side too)."""
         call = self.call
         if call is not None:
-            report_reply(call, self.method, self.url, self.origin, self.userinfo, reply)
+            report_reply(call, self.method, self.url, self.origin, self.userinfo, reply, self.hop)
 
     def report_failure(self) -> None:
         """Report on the call what was known of the request when it failed without a reply."""
         call = self.call
         if call is not None and call.status is None:
-            report_request(call, self.method, self.url, self.origin, self.headers, self.userinfo)
+            report_request(
+                call, self.method, self.url, self.origin, self.headers, self.userinfo, self.hop
+            )
 
     def spent(self) -> bool:
         """Whether the call's one-shot body has been (partly) sent: it cannot be sent again."""
@@ -335,6 +341,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         engine: str = "auto",
         enable_telemetry: bool = True,
     ) -> None:
+        load_known_methods()  # OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS, as it is now
         base = check_base_url(base_url)
         defaults = dict(check_headers({} if headers is None else headers, "headers"))
         if base is not None and base.userinfo:
@@ -574,12 +581,17 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         if method is None:
             # As curl and the CLI: a request with a body and no method is a POST.
             method = "GET" if body is None else "POST"
+        traced: frozenset[str] | None = None
         if call is not None and self.enable_telemetry and (extra := call.trace_headers()):
+            present = {name.lower() for name, _ in headers}
+            traced = frozenset(n.lower() for n in extra if n.lower() not in present)
             headers = _with_trace_headers(extra, headers)
         if follow is None:
             follow = self._follow_redirects
         exchange = _Exchange(method, url, origin, headers, body, follow, idempotent)
         exchange.call = call
+        if traced:
+            exchange.traced = traced
         exchange.userinfo = credentials is not None
         return exchange
 
@@ -644,7 +656,10 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             return reply
         first_method, first_url, first_origin = exchange.method, exchange.url, exchange.origin
         hops = 0
+        call = exchange.call
         while reply.status_code in REDIRECT_STATUSES and (location := reply.location()) is not None:
+            if call is not None and self.enable_telemetry:
+                exchange.report_reply(reply)  # the hop that ended: a span of its own
             try:
                 content = await reply.read(self._max_response_size)
             finally:
@@ -658,6 +673,9 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
                 )
             self._redirect(exchange, reply, content, location, first_origin)
             exchange.userinfo = False  # credentials are never taken to another hop's URL
+            exchange.hop = hops
+            if call is not None and self.enable_telemetry:
+                self._next_hop(exchange, call)
             timeout = self._time_left(exchange)
             reply = await engine.send(
                 exchange.method,
@@ -668,6 +686,17 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
                 timeout,
             )
         return reply
+
+    def _next_hop(self, exchange: _Exchange, call: Call[Any]) -> None:
+        """Start the next hop's span; its trace context replaces the one the plugins added."""
+        extra = call.next_hop()
+        if not extra:
+            return
+        added = exchange.traced
+        kept = [(n, v) for n, v in exchange.headers if n.lower() not in added]
+        exchange.headers = _with_trace_headers(extra, kept)
+        present = {name.lower() for name, _ in kept}
+        exchange.traced = frozenset(n.lower() for n in extra if n.lower() not in present)
 
     def _redirect(
         self,
@@ -960,7 +989,13 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             )
             # Reported here, once the last hop answered (a failure before: _EngineErrors).
             report_reply(
-                call, exchange.method, exchange.url, exchange.origin, exchange.userinfo, reply
+                call,
+                exchange.method,
+                exchange.url,
+                exchange.origin,
+                exchange.userinfo,
+                reply,
+                exchange.hop,
             )
             try:
                 content = await reply.read(self._max_response_size)

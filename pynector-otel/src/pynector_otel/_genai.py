@@ -28,8 +28,28 @@ def _get(obj: object, name: str) -> Any:
     return getattr(obj, name, None)
 
 
+def _arguments(value: object) -> object:
+    """A tool call's arguments: OpenAI sends a JSON string, Anthropic an object."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _tool_call(call_id: object, name: object, arguments: object) -> dict[str, Any]:
+    return {"type": "tool_call", "id": call_id, "name": name, "arguments": _arguments(arguments)}
+
+
 def _parts(content: object) -> list[dict[str, Any]]:
-    """A message's content as the conventions' parts: text kept, other blocks by type."""
+    """A message's content as the conventions' parts.
+
+    Text is kept; tool calls (Anthropic ``tool_use``, OpenAI Responses
+    ``function_call``) become ``tool_call`` parts and tool results
+    (``tool_result``, ``function_call_output``) ``tool_call_response``
+    parts; other blocks are recorded by type only.
+    """
     if isinstance(content, str):
         return [{"type": "text", "content": content}]
     if not isinstance(content, Sequence) or isinstance(content, bytes | bytearray):
@@ -41,9 +61,63 @@ def _parts(content: object) -> list[dict[str, Any]]:
             parts.append({"type": "text", "content": block})
         elif kind in ("text", "input_text", "output_text"):
             parts.append({"type": "text", "content": _get(block, "text")})
+        elif kind == "tool_use":
+            parts.append(_tool_call(_get(block, "id"), _get(block, "name"), _get(block, "input")))
+        elif kind == "function_call":
+            call_id = _get(block, "call_id")
+            parts.append(_tool_call(call_id, _get(block, "name"), _get(block, "arguments")))
+        elif kind == "tool_result":
+            response = _get(block, "content")
+            if not isinstance(response, str):
+                response = [part.get("content", part) for part in _parts(response)]
+            parts.append(
+                {
+                    "type": "tool_call_response",
+                    "id": _get(block, "tool_use_id"),
+                    "response": response,
+                }
+            )
+        elif kind == "function_call_output":
+            parts.append(
+                {
+                    "type": "tool_call_response",
+                    "id": _get(block, "call_id"),
+                    "response": _get(block, "output"),
+                }
+            )
         elif isinstance(kind, str):
             parts.append({"type": kind})
     return parts
+
+
+def _message_parts(message: object) -> list[dict[str, Any]]:
+    """A chat message's parts: its content, its tool calls, or the tool result it carries."""
+    content = _get(message, "content")
+    role = _get(message, "role")
+    call_id = _get(message, "tool_call_id")
+    if role == "tool" and call_id is not None:  # OpenAI chat: a tool's result
+        response = content if isinstance(content, str) else _parts(content)
+        return [{"type": "tool_call_response", "id": call_id, "response": response}]
+    parts = _parts(content)
+    calls = _get(message, "tool_calls")
+    if isinstance(calls, Sequence):
+        for call in calls:
+            function = _get(call, "function")
+            parts.append(
+                _tool_call(_get(call, "id"), _get(function, "name"), _get(function, "arguments"))
+            )
+    return parts
+
+
+def _input_message(item: object) -> dict[str, Any]:
+    """One input message; an OpenAI Responses item that is a tool call or result on its own."""
+    kind = _get(item, "type")
+    if kind == "function_call":
+        return {"role": "assistant", "parts": _parts([item])}
+    if kind == "function_call_output":
+        return {"role": "tool", "parts": _parts([item])}
+    role = _get(item, "role") or "user"
+    return {"role": "tool" if role == "tool" else role, "parts": _message_parts(item)}
 
 
 def input_content(request: Mapping[str, Any]) -> Attributes:
@@ -55,10 +129,7 @@ def input_content(request: Mapping[str, Any]) -> Attributes:
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
     if isinstance(messages, Sequence) and not isinstance(messages, str):
-        converted = [
-            {"role": _get(m, "role") or "user", "parts": _parts(_get(m, "content"))}
-            for m in messages
-        ]
+        converted = [_input_message(m) for m in messages]
         attributes["gen_ai.input.messages"] = json.dumps(converted, default=str)
     system = request.get("system", request.get("instructions"))
     if system:
@@ -76,11 +147,24 @@ def output_messages(reply: object) -> list[dict[str, Any]]:
             messages.append(
                 {
                     "role": _get(message, "role") or "assistant",
-                    "parts": _parts(_get(message, "content")),
+                    "parts": _message_parts(message),
                     "finish_reason": _get(choice, "finish_reason"),
                 }
             )
         return messages
+    output = _get(reply, "output")  # OpenAI Responses
+    if isinstance(output, Sequence) and not isinstance(output, str):
+        parts: list[dict[str, Any]] = []
+        for item in output:
+            kind = _get(item, "type")
+            if kind == "message":
+                parts.extend(_parts(_get(item, "content")))
+            elif kind == "function_call":
+                parts.extend(_parts([item]))
+            elif isinstance(kind, str):
+                parts.append({"type": kind})
+        status = _get(reply, "status")
+        return [{"role": "assistant", "parts": parts, "finish_reason": status}]
     content = _get(reply, "content")
     if content is not None:
         return [

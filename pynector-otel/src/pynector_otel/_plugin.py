@@ -16,13 +16,14 @@ import logging
 import os
 import time
 import traceback
+import weakref
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 import pynector
@@ -30,6 +31,7 @@ from pynector.hookspecs import BatchInfo, RequestInfo, RetryInfo, RetryWaitInfo
 
 from . import _genai
 from ._http import header_attributes
+from ._metrics import SCHEMA_URL, Instruments, no_global_meter_provider
 from ._redact import allowed_headers
 from ._version import __version__
 
@@ -46,6 +48,15 @@ _NOOP_TRACER = trace.NoOpTracer()
 _UNSET = object()
 # opentelemetry-api loads a global provider named by this variable on first use.
 _PROVIDER_ENV = "OTEL_PYTHON_TRACER_PROVIDER"
+_METER_PROVIDER_ENV = "OTEL_PYTHON_METER_PROVIDER"
+# The context keys OpenTelemetry's instrumentations check before they record:
+# set while pynector's own span covers the call, so that the httpx and aiohttp
+# instrumentations (and, for SDK calls, the SDK instrumentations) add no second
+# span for it. Defined by opentelemetry-api (opentelemetry.context).
+_SUPPRESS_HTTP = getattr(otel_context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None)
+_SUPPRESS_ALL = getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", None)
+_SUPPRESS_HTTP_ONLY = tuple(key for key in (_SUPPRESS_HTTP,) if key is not None)
+_SUPPRESS_SDK = tuple(key for key in (_SUPPRESS_HTTP, _SUPPRESS_ALL) if key is not None)
 
 
 def _no_global_provider() -> bool:
@@ -63,6 +74,12 @@ def _no_global_provider() -> bool:
 _INJECT: ContextVar[bool] = ContextVar("pynector_otel_inject", default=False)
 # The wait chosen after a failed attempt, read by the next attempt of the same task.
 _PENDING_WAIT: ContextVar[RetryWaitInfo | None] = ContextVar("pynector_otel_wait", default=None)
+# The attempt's scope, which a redirect (pynector_request_hop) ends and starts again.
+# A weak reference: callbacks the engine schedules during the request copy the
+# context, and must not keep the call (and through it the transport) alive.
+_REQUEST: ContextVar[weakref.ref[_RequestScope] | None] = ContextVar(
+    "pynector_otel_request", default=None
+)
 # The enclosing request_with_retry scope, which counts its attempts.
 _RETRY: ContextVar[_RetryScope | None] = ContextVar("pynector_otel_retry", default=None)
 # The enclosing batch scope, told whether its requests are HTTP requests.
@@ -74,8 +91,26 @@ _HTTP_KEY = "http.request.method"
 _GENAI_KEY = "gen_ai.operation.name"
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: the modes of
+# opentelemetry-util-genai (case-insensitive) and the older true/false.
+# pynector records content on spans only: EVENT_ONLY records none there.
+_CONTENT_ON_SPANS = frozenset({"span_only", "span_and_event", "true", "1", "yes", "on"})
+_CONTENT_OFF = frozenset({"", "no_content", "event_only", "false", "0", "no", "off"})
+
+
+def _capture_mode(value: str) -> bool:
+    """Whether a capture-mode value puts message content on spans (unknown values: no)."""
+    mode = value.strip().lower()
+    if mode in _CONTENT_ON_SPANS:
+        return True
+    if mode not in _CONTENT_OFF:
+        _log.warning(
+            "%s=%r is not a content capturing mode; use NO_CONTENT, SPAN_ONLY, EVENT_ONLY "
+            "or SPAN_AND_EVENT (or true/false): recording no message content",
+            CAPTURE_CONTENT_ENV,
+            value,
+        )
+    return False
 
 
 def _env_list(name: str) -> list[str]:
@@ -124,8 +159,16 @@ def error_type(exc: BaseException, http: bool = False) -> str:
     return _qualified(type(exc))
 
 
-def _fail(span: trace.Span, exc: BaseException, http: bool) -> str:
-    """Mark ``span`` failed by ``exc``; return its ``error.type``."""
+def _fail(span: trace.Span, exc: BaseException, http: bool) -> str | None:
+    """Mark ``span`` failed by ``exc``; return its ``error.type``.
+
+    An HTTP reply below 400 that the client raised for (a redirect not
+    followed) is no error in the HTTP client conventions: the span's status
+    stays unset, and ``None`` is returned.
+    """
+    status = getattr(exc, "status_code", None)
+    if http and isinstance(status, int) and status < 400:
+        return None
     etype = error_type(exc, http)
     if not span.is_recording():
         return etype
@@ -171,10 +214,18 @@ class _Scope:
     _start: float
 
     def _open(
-        self, tracer: trace.Tracer, name: str, kind: SpanKind, attributes: dict[str, Any]
+        self,
+        tracer: trace.Tracer,
+        name: str,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        suppress: tuple[str, ...] = (),
     ) -> None:
         self._span = span = tracer.start_span(name, kind=kind, attributes=attributes)
-        self._token = otel_context.attach(trace.set_span_in_context(span))
+        context = trace.set_span_in_context(span)
+        for key in suppress:
+            context = otel_context.set_value(key, True, context)
+        self._token = otel_context.attach(context)
         self._start = time.perf_counter()
 
     def _close(self) -> None:
@@ -204,11 +255,27 @@ class _RequestScope(_Scope):
     call when the user opted in, the message content.
     """
 
-    __slots__ = ("_info", "_inject", "_plugin", "_tracer")
+    __slots__ = (
+        "__weakref__",
+        "_attributes",
+        "_info",
+        "_inject",
+        "_metrics",
+        "_plugin",
+        "_request",
+        "_tracer",
+    )
 
-    def __init__(self, plugin: OtelPlugin, tracer: trace.Tracer, info: RequestInfo) -> None:
+    def __init__(
+        self,
+        plugin: OtelPlugin,
+        tracer: trace.Tracer,
+        instruments: Instruments | None,
+        info: RequestInfo,
+    ) -> None:
         self._plugin = plugin
         self._tracer = tracer
+        self._metrics = instruments
         self._info = info
 
     def __enter__(self) -> trace.Span:
@@ -230,9 +297,34 @@ class _RequestScope(_Scope):
         retry = _RETRY.get()
         if retry is not None:
             retry.attempts = info.attempt
-        self._open(self._tracer, "pynector.request", SpanKind.CLIENT, attributes)
+        self._attributes = attributes
+        suppress = _SUPPRESS_SDK if info.transport_type == "sdk" else _SUPPRESS_HTTP_ONLY
+        self._open(self._tracer, "pynector.request", SpanKind.CLIENT, attributes, suppress)
         self._inject = _INJECT.set(True)
+        self._request = _REQUEST.set(weakref.ref(self))
         return self._span
+
+    def hop(self) -> None:
+        """End the span of the hop that was redirected and start the next hop's.
+
+        Each physical request gets its CLIENT span (the HTTP conventions ask
+        for it), with the same parent and pynector's attributes; the ended
+        one has what the transport reported of its hop (a 3xx status).
+        """
+        span = self._span
+        info = self._info
+        if span.is_recording():
+            self._describe_span(span, False)
+        if self._metrics is not None:
+            seconds = time.perf_counter() - self._start
+            self._metrics.record_attempt(info.attributes, info.transport_type, seconds, None)
+        suppress = _SUPPRESS_SDK if info.transport_type == "sdk" else _SUPPRESS_HTTP_ONLY
+        otel_context.detach(self._token)
+        span.end()
+        attributes = {
+            k: v for k, v in self._attributes.items() if not k.startswith("pynector.retry.")
+        }
+        self._open(self._tracer, "pynector.request", SpanKind.CLIENT, attributes, suppress)
 
     def __exit__(
         self,
@@ -243,13 +335,19 @@ class _RequestScope(_Scope):
         span = self._span
         info = self._info
         http = _HTTP_KEY in info.attributes
+        seconds = time.perf_counter() - self._start
+        etype: str | None = None
         try:
             if span.is_recording():
                 self._describe_span(span, exc is None)
             for scope in (_RETRY.get(), _BATCH.get()):
                 if scope is not None:
                     scope.http = http
-            if exc is None:
+            if exc is not None:
+                etype = _fail(span, exc, http)
+            if self._metrics is not None:
+                self._metrics.record_attempt(info.attributes, info.transport_type, seconds, etype)
+            if etype is None:
                 if _log.isEnabledFor(logging.DEBUG):
                     _log.debug(
                         "%s -> %s in %.1f ms (attempt %d)",
@@ -258,17 +356,16 @@ class _RequestScope(_Scope):
                         self._elapsed_ms(),
                         info.attempt,
                     )
-            else:
-                etype = _fail(span, exc, http)
-                if _log.isEnabledFor(logging.DEBUG):
-                    _log.debug(
-                        "%s failed in %.1f ms (attempt %d): %s",
-                        self._describe(),
-                        self._elapsed_ms(),
-                        info.attempt,
-                        etype,
-                    )
+            elif _log.isEnabledFor(logging.DEBUG):
+                _log.debug(
+                    "%s failed in %.1f ms (attempt %d): %s",
+                    self._describe(),
+                    self._elapsed_ms(),
+                    info.attempt,
+                    etype,
+                )
         finally:
+            _REQUEST.reset(self._request)
             _INJECT.reset(self._inject)
             self._close()
 
@@ -390,9 +487,12 @@ class OtelPlugin:
 
     Args:
         tracer_provider: Where spans go; defaults to the global tracer provider.
+        meter_provider: Where metrics go; defaults to the global meter provider.
         capture_message_content: Record GenAI message content (prompts and
-            completions). Off unless ``True`` or, when ``None``, the environment
-            variable ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``.
+            completions) on spans. Off unless ``True`` or, when ``None``, the
+            environment variable ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``
+            is ``SPAN_ONLY`` or ``SPAN_AND_EVENT`` (the modes of the
+            OpenTelemetry GenAI instrumentations, any case) or ``true``.
         request_headers: HTTP request headers to record as
             ``http.request.header.<name>``; ``None`` reads the comma list in
             ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_CLIENT_REQUEST``.
@@ -409,6 +509,7 @@ class OtelPlugin:
         self,
         *,
         tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
         capture_message_content: bool | None = None,
         request_headers: Iterable[str] | None = None,
         response_headers: Iterable[str] | None = None,
@@ -419,8 +520,13 @@ class OtelPlugin:
         self._provider: trace.TracerProvider | None = None
         self._tracer: trace.Tracer | None = None
         self._provider_from_env = False
+        self._meter_provider: metrics.MeterProvider | None = None
+        self._metrics: Instruments | None = None
+        self._meter_from_env = False
+        self._explicit = False
         self.configure(
             tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
             capture_message_content=capture_message_content,
             request_headers=request_headers,
             response_headers=response_headers,
@@ -430,13 +536,14 @@ class OtelPlugin:
         self,
         *,
         tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
         capture_message_content: bool | None = None,
         request_headers: Iterable[str] | None = None,
         response_headers: Iterable[str] | None = None,
     ) -> None:
         """Replace every setting; see the class for the arguments and their defaults."""
         if capture_message_content is None:
-            capture_message_content = _env_flag(CAPTURE_CONTENT_ENV)
+            capture_message_content = _capture_mode(os.environ.get(CAPTURE_CONTENT_ENV, ""))
         if request_headers is None:
             request_headers = _env_list(REQUEST_HEADERS_ENV)
         if response_headers is None:
@@ -447,6 +554,16 @@ class OtelPlugin:
         self._provider = tracer_provider
         self._provider_from_env = _PROVIDER_ENV in os.environ
         self._tracer = None
+        self._meter_provider = meter_provider
+        self._meter_from_env = _METER_PROVIDER_ENV in os.environ
+        self._metrics = None
+        # A provider given or named by the environment: the global ones are not all.
+        self._explicit = (
+            tracer_provider is not None
+            or meter_provider is not None
+            or self._provider_from_env
+            or self._meter_from_env
+        )
 
     def __repr__(self) -> str:
         return (
@@ -459,11 +576,23 @@ class OtelPlugin:
         """The tracer to use, or ``None`` when there is nowhere for the data to go."""
         provider = self._provider or trace.get_tracer_provider()
         if not isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-            self._tracer = provider.get_tracer("pynector_otel", __version__)
+            self._tracer = provider.get_tracer("pynector_otel", __version__, SCHEMA_URL)
             return self._tracer
         if _log.isEnabledFor(logging.DEBUG):
             return _NOOP_TRACER  # no spans, but the request log lines
         return None
+
+    def _active_metrics(self) -> Instruments | None:
+        """The instruments to record into, or ``None`` when no meter provider is set."""
+        provider = self._meter_provider
+        if provider is None:
+            if not self._meter_from_env and no_global_meter_provider():
+                return None
+            provider = metrics.get_meter_provider()
+            if isinstance(provider, metrics.NoOpMeterProvider) or no_global_meter_provider():
+                return None
+        self._metrics = Instruments(provider)
+        return self._metrics
 
     def pynector_telemetry_active(self) -> bool:
         """Whether there is anywhere for data to go right now (asked on every call).
@@ -473,17 +602,25 @@ class OtelPlugin:
         When it is false, the client leaves this plugin out of the call, so
         having it installed without an SDK costs close to nothing.
         """
-        if self._tracer is not None:
+        if self._tracer is not None or self._metrics is not None:
             return True
-        if self._provider is None and not self._provider_from_env and _no_global_provider():
-            return _log.isEnabledFor(logging.DEBUG)
+        if not self._explicit and _no_global_provider() and no_global_meter_provider():
+            return _log.isEnabledFor(logging.DEBUG)  # nowhere for spans or metrics to go
+        if self._active_metrics() is not None:
+            return True
         return self._active_tracer() is not None
 
     def _tracer_for(self, telemetry: bool) -> trace.Tracer | None:
         """The tracer for a client's call, or ``None`` when it is not to be traced."""
         if not telemetry:
             return None
-        return self._tracer or self._active_tracer()
+        tracer = self._tracer or self._active_tracer()
+        if tracer is None and (self._metrics or self._active_metrics()) is not None:
+            return _NOOP_TRACER  # metrics only: the scopes run, the spans record nothing
+        return tracer
+
+    def _instruments(self) -> Instruments | None:
+        return self._metrics or self._active_metrics()
 
     # -- hooks -----------------------------------------------------------------
 
@@ -491,7 +628,17 @@ class OtelPlugin:
     def pynector_request(self, info: RequestInfo) -> _RequestScope | None:
         """Wrap one attempt in a CLIENT span (HTTP or GenAI conventions)."""
         tracer = self._tracer_for(info.telemetry)
-        return None if tracer is None else _RequestScope(self, tracer, info)
+        if tracer is None:
+            return None
+        return _RequestScope(self, tracer, self._instruments(), info)
+
+    @pynector.hookimpl
+    def pynector_request_hop(self, info: RequestInfo) -> None:
+        """A redirect: end the hop's span and start the next hop's."""
+        ref = _REQUEST.get()
+        scope = None if ref is None else ref()
+        if scope is not None and scope._info is info:
+            scope.hop()
 
     @pynector.hookimpl
     def pynector_retry(self, info: RetryInfo) -> _RetryScope | None:
@@ -505,6 +652,11 @@ class OtelPlugin:
         if not info.telemetry:
             return
         _PENDING_WAIT.set(info)
+        instruments = self._instruments()
+        if instruments is not None:
+            scope = _RETRY.get() or _BATCH.get()
+            http = scope is not None and scope.http
+            instruments.record_retry(info.transport_type, error_type(info.error, http), info.reason)
         span = trace.get_current_span()
         if span.is_recording():
             span.add_event(
@@ -522,6 +674,14 @@ class OtelPlugin:
         """Wrap a ``batch_request`` in a ``pynector.batch`` span, the parent of its requests."""
         tracer = self._tracer_for(info.telemetry)
         return None if tracer is None else _BatchScope(tracer, info)
+
+    @pynector.hookimpl
+    def pynector_batch_progress(self, info: BatchInfo, error: BaseException | None) -> None:
+        """Count one finished request of a batch in ``pynector.batch.requests``."""
+        if info.telemetry:
+            instruments = self._instruments()
+            if instruments is not None:
+                instruments.record_batch_request(info.transport_type, error is not None)
 
     @pynector.hookimpl
     def pynector_headers(self, headers: dict[str, str]) -> None:
@@ -543,3 +703,4 @@ class OtelPlugin:
 
         configure(service_name, log_level)
         self._tracer = None
+        self._metrics = None

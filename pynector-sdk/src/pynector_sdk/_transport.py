@@ -22,7 +22,7 @@ from pynector.transport.protocol import CallTransport, LifecycleMixin
 from ._errors import ErrorMap
 from ._operations import Operation, resolve_operation
 from ._providers import Provider, get_provider
-from ._semconv import StreamUsage, reply_report, request_attributes, server_of
+from ._semconv import StreamUsage, reply_report, request_attributes, server_of, uninstrumented
 from ._stream import EventStream
 from ._tokens import estimate_tokens
 
@@ -375,7 +375,7 @@ class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
         call.server_address, call.server_port = self._server
         call.limit_key = self._limit_key(kwargs.get("model"))
         call.span_name, attributes = request_attributes(
-            kwargs, operation, self.provider, self._server
+            kwargs, operation, self.provider, self._server, call.streaming
         )
         call.attributes.update(attributes)
 
@@ -518,7 +518,7 @@ class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
         token = _CURRENT.set(call)
         try:
             with self._errors.around(operation.name):
-                manager = operation.method(**kwargs)
+                manager = uninstrumented(operation.method)(**kwargs)
                 if inspect.isawaitable(manager):
                     manager = await manager
                 events = await manager.__aenter__()
@@ -563,10 +563,11 @@ class SDKTransport(LifecycleMixin, CallTransport[SDKRequest, Any]):
 
 
 async def _run(operation: Operation, kwargs: dict[str, Any]) -> Any:
+    method = uninstrumented(operation.method)
     if operation.is_coroutine:
-        return await operation.method(**kwargs)
+        return await method(**kwargs)
     # ``list`` operations return an awaitable paginator: awaiting it gives the first page.
-    result = operation.method(**kwargs)
+    result = method(**kwargs)
     return await result if inspect.isawaitable(result) else result
 
 
