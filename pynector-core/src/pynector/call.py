@@ -106,11 +106,6 @@ class Call(Generic[RequestT]):
         transport_type: The transport's name (``"http"``, ``"sdk"``, ...), or the
             transport class's ``transport_type``, or ``"custom"``.
         transport: The transport instance.
-        observed: Whether a plugin's ``pynector_request`` hook sees this
-            attempt. When it is false nothing reads what only plugins read
-            (``span_name``, ``attributes``, ``request_headers``), and a
-            transport may skip reporting those; the rest is read by the
-            client (``status``, ``usage``, ``limit_key``, ``response_headers``).
 
     Reported by the transport while it works (``None`` until it knows):
 
@@ -141,6 +136,7 @@ class Call(Generic[RequestT]):
     """
 
     __slots__ = (
+        "_observed",
         "_plugins",
         "attempt",
         "attributes",
@@ -148,7 +144,6 @@ class Call(Generic[RequestT]):
         "data",
         "deadline",
         "limit_key",
-        "observed",
         "options",
         "request_headers",
         "response_headers",
@@ -191,7 +186,7 @@ class Call(Generic[RequestT]):
         self.transport_type = transport_type
         self.transport = transport
         self._plugins = plugins
-        self.observed = True
+        self._observed: bool | None = None
         self.url: str | None = None
         self.server_address: str | None = None
         self.server_port: int | None = None
@@ -246,14 +241,26 @@ class Call(Generic[RequestT]):
         deadline = self.deadline
         return None if deadline is None else deadline - time.monotonic()
 
+    @property
     def observed(self) -> bool:
-        """Whether any plugin takes part in this call (a transport may then report more).
+        """Whether a plugin takes part in this call (a transport may then report more).
 
-        What costs something to find out and is only ever read by plugins
-        (an HTTP reply's peer address, say) is worth reporting only then.
+        When it is false nothing reads what only plugins read (``span_name``,
+        ``attributes``, ``request_headers``, an HTTP reply's peer address),
+        and a transport may skip finding those out; the client itself reads
+        ``status``, ``usage``, ``limit_key`` and ``response_headers``. A call
+        made without a plugin set (by hand, in a test) counts as observed.
         """
-        plugins = self._plugins
-        return plugins is not None and plugins.relay(self.telemetry) is not None
+        seen = self._observed
+        if seen is None:
+            plugins = self._plugins
+            seen = plugins is None or plugins.relay(self.telemetry) is not None
+            self._observed = seen
+        return seen
+
+    @observed.setter
+    def observed(self, value: bool) -> None:
+        self._observed = value
 
     def next_hop(self) -> dict[str, str]:
         """Tell the plugins the request is sent again within this attempt (a redirect).

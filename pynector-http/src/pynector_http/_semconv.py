@@ -112,7 +112,7 @@ def report_request(
     """
     _report_hop(call, method, url, origin, url_full(url, userinfo), hop)
     call.request_headers = sent = Headers.from_loader(headers.__iter__)
-    if call.observed():
+    if call.observed:
         agent = sent.get("user-agent")
         if agent is not None:
             call.attributes["user_agent.original"] = agent
@@ -171,7 +171,7 @@ def report_reply(
     # What the engine sent (its own headers included) and received; read on first use.
     call.request_headers = sent = reply.sent_headers()
     call.response_headers = reply.headers()
-    if call.observed():
+    if call.observed:
         agent = sent.get("user-agent")
         if agent is not None:
             attributes["user_agent.original"] = agent
