@@ -354,7 +354,22 @@ class Pynector(Generic[RequestT, ReplyT]):
         self._transport: Any = transport
         self._impl: CallTransport[Any, Any] = _adapt(transport)
         self._telemetry = bool(enable_telemetry)
-        settings = self._config
+        self._open_limits(self._config)
+        self._policy = RetryPolicy(
+            max_retries=self._config.retry_count,
+            base_delay=self._config.retry_delay,
+            max_delay=self._config.retry_max_delay,
+            max_retry_after=self._config.retry_after_max,
+        )
+        if self._adaptive is not None or self._breakers is not None:
+            LIVE_CLIENTS.add(self)  # their gauges: pynector.telemetry.limits()
+        self._slots: anyio.CapacityLimiter | None = None
+        self._connect_lock: anyio.Lock | None = None
+        self._connected = False
+        self._closed = False
+
+    def _open_limits(self, settings: Config) -> None:
+        """The client's limits and resilience, as its settings ask."""
         rate = settings.rate_limit
         self._limiter: Pacer = (
             RateLimiter(*rate, burst=settings.rate_burst) if rate else RateLimiter(None)
@@ -395,18 +410,6 @@ class Pynector(Generic[RequestT, ReplyT]):
             or self._adaptive is not None
             or self._breakers is not None
         )
-        self._policy = RetryPolicy(
-            max_retries=self._config.retry_count,
-            base_delay=self._config.retry_delay,
-            max_delay=self._config.retry_max_delay,
-            max_retry_after=self._config.retry_after_max,
-        )
-        if self._adaptive is not None or self._breakers is not None:
-            LIVE_CLIENTS.add(self)  # their gauges: pynector.telemetry.limits()
-        self._slots: anyio.CapacityLimiter | None = None
-        self._connect_lock: anyio.Lock | None = None
-        self._connected = False
-        self._closed = False
 
     def _qualified(self, key: str | None, default: str) -> str:
         """A transport's limit key under its transport type (``"http:https://host"``)."""
