@@ -25,7 +25,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -50,7 +50,7 @@ from ._tokens import over_tpm
 if TYPE_CHECKING:
     from pynector import BatchResult
     from pynector._client import Pynector
-    from pynector.concurrency import TokenBudget
+    from pynector.concurrency import Store, TokenLimiter
 
     from ._command import Subcommands
     from ._ledger import OutputState, RequestLine, RequestParser
@@ -100,7 +100,13 @@ def add_batch_parser(subcommands: Subcommands) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", metavar="IN.jsonl", type=Path, help="the requests")
+    parser.add_argument(
+        "input",
+        metavar="IN.jsonl",
+        type=Path,
+        nargs="?",
+        help="the requests (with --job: optional on a worker joining a job already loaded)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -164,6 +170,28 @@ def add_batch_parser(subcommands: Subcommands) -> None:
         help="when the store is unreachable: wait for it, then fail ('closed', the default), "
         "or fall back to per-process limits ('open')",
     )
+    shared.add_argument(
+        "--job",
+        metavar="NAME",
+        help="work the job NAME in the --store together with every other worker of it, on "
+        "any machine: the first worker loads IN, each request is claimed by one worker, each "
+        "result recorded once (see `pynector batch status` and `pynector batch export`, and "
+        "docs/distributed.md)",
+    )
+    shared.add_argument(
+        "--lease",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --job: a worker's claims are taken over by others when it has not renewed "
+        "them for this long (it died); default 30",
+    )
+    shared.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --job: keep the job in the store until deleted (default: it expires 7 days "
+        "after its last activity)",
+    )
     group.add_argument(
         "--retry-failed",
         action="store_true",
@@ -199,7 +227,7 @@ class _Batch:
         output: BinaryIO | None,
         secrets: Secrets,
         reporter: Reporter,
-        budget: TokenBudget | None,
+        budget: TokenLimiter | None,
         support: CLISupport,
     ) -> None:
         from ._ledger import IdSet
@@ -340,7 +368,20 @@ class _Batch:
         attempts: int,
         elapsed: float,
     ) -> None:
-        """Append the result line: the reply (``ok``) or the error ``outcome``.
+        """Append the result line: the reply (``ok``) or the error ``outcome``."""
+        data, ok = self._result_line(request, secrets, ok, outcome, attempts, elapsed)
+        self._append(data, ok, attempts, elapsed)
+
+    def _result_line(
+        self,
+        request: RequestLine,
+        secrets: Secrets,
+        ok: bool,
+        outcome: Any,
+        attempts: int,
+        elapsed: float,
+    ) -> tuple[bytes, bool]:
+        """The result line (with its newline) and whether it says ``"ok": true``.
 
         The id and line number are the user's keys: written exactly as read.
         Only the reply or the error is scrubbed of secrets.
@@ -368,7 +409,10 @@ class _Batch:
         head = json.dumps(request.id, ensure_ascii=False)
         line = f'{{"id":{head},"line":{request.line},"ok":{"true" if ok else "false"},'
         line += f'"attempts":{attempts},"elapsed":{round(elapsed, 6)!r}{key}{payload}}}\n'
-        data = line.encode("utf-8", "backslashreplace")
+        return line.encode("utf-8", "backslashreplace"), ok
+
+    def _append(self, data: bytes, ok: bool, attempts: int, elapsed: float) -> None:
+        """Append one result line to OUT and count it."""
         output = self.output
         assert output is not None
         try:
@@ -411,6 +455,7 @@ class _Batch:
                 name = signal.Signals(signum).name
                 if self.stopped_by is None:
                     self.stopped_by = signum
+                    self._stopping()
                     # A worker may pull its next request before the result it just
                     # handed over is written: no more than --concurrency are in flight.
                     in_flight = min(self.in_flight, self.client.concurrency_limit)
@@ -423,6 +468,13 @@ class _Batch:
                         f"{name}: stopping now; the requests in flight are sent again on resume"
                     )
                     work.cancel()
+
+    def _stopping(self) -> None:
+        """Called once, when the first signal asks the run to stop."""
+
+    def _requests(self) -> Iterable[tuple[Any, Mapping[str, Any]]] | AsyncIterator[Any]:
+        """What the client's batch pulls: ``(data, options)`` of each request to send."""
+        return self._jobs()
 
     async def run(self) -> None:
         """Send every request not done yet, until the input ends or a signal stops it."""
@@ -456,7 +508,7 @@ class _Batch:
         """
         args = self.args
         batch = self.client.batch(
-            self._jobs(),
+            self._requests(),
             max_concurrency=args.concurrency,
             max_retries=self.retries,
             before_attempt=None if self.budget is None else self._before_attempt,
@@ -906,6 +958,17 @@ _SHARED_FLAGS = (
 )
 
 
+def _seconds(text: str) -> float:
+    """``--lease``: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def _concurrency(text: str) -> int | str:
     """``--concurrency``: a whole number of at least 1, or ``auto``."""
     if text.strip().lower() == "auto":
@@ -927,6 +990,59 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _job_store(args: argparse.Namespace) -> Store:
+    """The shared store of ``--job``, which must be able to hold jobs."""
+    from pynector.concurrency import MEMORY_URL, job_store
+    from pynector.errors import ConfigurationError
+    from pynector.registry import open_store
+
+    url = args.store or os.environ.get("PYNECTOR_STORE") or MEMORY_URL
+    try:
+        store = open_store(url)
+    except ConfigurationError as exc:
+        raise cli_usage_error(exc, args) from exc
+    if job_store(store) is None:
+        raise UsageError(
+            f"--job needs a shared store such as redis:// (--store redis://HOST:6379/0, or "
+            f"PYNECTOR_STORE): the store {store.url} cannot hold a job worked by several "
+            "processes (pip install 'pynector[redis]')"
+        )
+    return store
+
+
+def _new_batch(
+    args: argparse.Namespace,
+    client: Pynector,
+    parser: RequestParser,
+    state: OutputState,
+    output: BinaryIO | None,
+    secrets: Secrets,
+    reporter: Reporter,
+    budget: TokenLimiter | None,
+    support: CLISupport,
+    store: Store | None,
+) -> _Batch:
+    """The run: of the file alone, or (``store`` given) of a worker of ``--job``."""
+    if store is None:
+        return _Batch(args, client, parser, state, output, secrets, reporter, budget, support)
+    from pynector.concurrency import DEFAULT_JOB_TTL, DEFAULT_LEASE, job_store
+    from pynector.errors import ConfigurationError
+
+    from ._job import JobBatch, fingerprint
+
+    jobs = job_store(store)
+    assert jobs is not None
+    batch = JobBatch(args, client, parser, state, output, secrets, reporter, budget, support)
+    try:
+        batch.job = jobs.job(args.job, ttl=None if args.keep else DEFAULT_JOB_TTL)
+    except ConfigurationError as exc:
+        raise UsageError(f"--job: {exc}") from None
+    batch.store = store
+    batch.lease = DEFAULT_LEASE if args.lease is None else args.lease
+    batch.input = None if args.input is None else fingerprint(args.input)
+    return batch
+
+
 def run_batch(args: argparse.Namespace) -> int:
     """Run ``pynector batch``; return the exit status (see the epilog)."""
     from ._ledger import OutputState, RequestParser, count_lines
@@ -937,25 +1053,41 @@ def run_batch(args: argparse.Namespace) -> int:
         name, options, secrets = transport_options(args, support.header_option)
         if args.rate is not None and not args.rate.strip():
             raise UsageError("--rate is empty; give e.g. --rate 10/s")
-        _check_input(args.input)
-        if args.output.exists() and os.path.samefile(args.input, args.output):
-            raise UsageError(f"{args.output} is the input file too; write results elsewhere")
+        working_job = args.job is not None and not args.dry_run
+        if args.input is None:
+            if not working_job:
+                raise UsageError(
+                    "give the input file IN.jsonl (only a worker joining a job already loaded, "
+                    "with --store and --job NAME, may leave it out)"
+                )
+        else:
+            _check_input(args.input)
+            if args.output.exists() and os.path.samefile(args.input, args.output):
+                raise UsageError(f"{args.output} is the input file too; write results elsewhere")
+        if args.job is None and (args.lease is not None or args.keep):
+            raise UsageError("--lease and --keep belong to a job: add --job NAME (and --store)")
+        store = _job_store(args) if working_job else None
         client = _create_client(args, name, options)
         reporter = make_reporter("none" if args.dry_run else args.progress, secrets)
         if args.concurrency == "auto":
             reporter.concurrency = lambda: client.concurrency_limit
-        budget: TokenBudget | None = None
+        budget: TokenLimiter | None = None
         if args.tpm is not None:
-            from ._tokens import cli_budget
+            from ._tokens import PERIOD, cli_budget
 
             budget = cli_budget(client, args.tpm)
+            if budget is not None and store is not None:
+                # The CLI's own estimate is charged to the budget every worker shares.
+                budget = store.token_budget(client.limit_key, args.tpm, PERIOD)
         parser = RequestParser(support, options)
-        batch = _Batch(
-            args, client, parser, OutputState(), None, secrets, reporter, budget, support
+        batch = _new_batch(
+            args, client, parser, OutputState(), None, secrets, reporter, budget, support, store
         )
-        state, batch.output = _prepare_output(
-            args, reporter, lambda found: _check_first_request(batch, found)
-        )
+        if args.input is None:
+            check: Callable[[OutputState], None] = lambda found: None  # noqa: E731
+        else:
+            check = lambda found: _check_first_request(batch, found)  # noqa: E731
+        state, batch.output = _prepare_output(args, reporter, check)
         batch.state = state
     except UsageError as exc:
         sys.stderr.write(f"pynector batch: {secrets.scrub(str(exc))}\n")
@@ -970,8 +1102,13 @@ def run_batch(args: argparse.Namespace) -> int:
 
         from pynector.errors import ConfigurationError, PynectorError
 
-        total = count_lines(args.input) if args.progress != "none" else None
-        reporter.start(total, already_done=len(state.ok) + len(state.failed))
+        if working_job:
+            # The job decides what is done; the progress counts this worker's results.
+            known = args.input is not None and args.progress != "none"
+            reporter.start(count_lines(args.input) if known else None)
+        else:
+            total = count_lines(args.input) if args.progress != "none" else None
+            reporter.start(total, already_done=len(state.ok) + len(state.failed))
         try:
             anyio.run(batch.run)
         except PynectorError as exc:  # the transport could not even connect
