@@ -78,6 +78,11 @@ exit status:
   130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM: run the same command
        again to resume
 
+With --store redis://... --job NAME, any number of workers on any machines
+work one job (docs/distributed.md); see it with
+  pynector batch status --store URL --job NAME
+  pynector batch export --store URL --job NAME -o ALL.jsonl
+
 Each input line is a JSON object: the request data, with an optional top-level
 "id" (else the line number is the id). OpenAI Batch API lines (custom_id,
 method, url, body) and Anthropic Message Batches lines (custom_id, params) are

@@ -90,6 +90,7 @@ class JobBatch(_Batch):
         self.store_down = False
         self.recorded_elsewhere = 0
         self.requeued = 0
+        self.refused = False
         self.loads = False
 
     # -- the store, patiently -----------------------------------------------------------
@@ -128,6 +129,12 @@ class JobBatch(_Batch):
         while self.stopped_by is None and not self.finished:
             if not self.buffer:
                 await self._fill()
+                continue
+            if self.refused:
+                # A request came back refused by the shared limits (the store is down):
+                # wait for the store before sending again, not spin through the claims.
+                self.refused = False
+                await self._patient(self.job.renew, self.worker, [])
                 continue
             claim = self.buffer.popleft()
             try:
@@ -185,6 +192,7 @@ class JobBatch(_Batch):
             # Refused before it was sent (the shared limits could not be checked):
             # still ours, sent again once the store is back.
             self.requeued += 1
+            self.refused = True
             self.buffer.appendleft(claim)
             self.wake.set()
             return
@@ -300,6 +308,14 @@ class JobBatch(_Batch):
 
         self.ready, self.wake, self.recording = anyio.Event(), anyio.Event(), anyio.Lock()
         try:
+            # Before anything else: a job of another input is refused with nothing sent.
+            self.loads = await self._patient(self.job.start, self.input, self.worker)
+            if self.args.retry_failed:
+                queued = await self._patient(self.job.retry_failed)
+                if queued:
+                    self.reporter.note(
+                        f"job {self.job.name}: {queued} failed requests queued again"
+                    )
             await super().run()
         finally:
             await self.store.aclose()
@@ -307,11 +323,6 @@ class JobBatch(_Batch):
     async def _send_all(self) -> None:
         import anyio
 
-        self.loads = await self._patient(self.job.start, self.input, self.worker)
-        if self.args.retry_failed:
-            queued = await self._patient(self.job.retry_failed)
-            if queued:
-                self.reporter.note(f"job {self.job.name}: {queued} failed requests queued again")
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._renewer)
