@@ -1,0 +1,251 @@
+"""The batch job in Redis, step by step: loading, claims, records, expiry, status.
+
+Each test uses its own job name on the session's Redis server; the fleet of
+real worker processes is in ``test_job_fleet.py``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+
+import anyio
+import pytest
+
+from pynector.concurrency import (
+    DEFAULT_JOB_TTL,
+    JobClaim,
+    JobInput,
+    JobResult,
+    MemoryStore,
+    job_store,
+)
+from pynector.errors import ConfigurationError
+from pynector_redis import JOB_PREFIX, RedisJob, RedisStore
+from tests._redis import RedisServer
+
+pytestmark = pytest.mark.anyio
+
+INPUT = JobInput(1234, "ab" * 32)
+
+
+@pytest.fixture
+async def store(redis_server: RedisServer) -> AsyncIterator[RedisStore]:
+    store = RedisStore(redis_server.url)
+    yield store
+    await store.aclose()
+
+
+def _name() -> str:
+    return f"job-{secrets.token_hex(4)}"
+
+
+def _lines(count: int, first: int = 1) -> list[tuple[int, bytes]]:
+    return [(n, b'{"id": %d}' % n) for n in range(first, first + count)]
+
+
+async def _loaded(store: RedisStore, count: int, **kwargs: float | None) -> RedisJob:
+    job = store.job(_name(), **kwargs)
+    assert await job.start(INPUT, "loader")
+    await job.append(_lines(count), "loader")
+    await job.loaded(0, 0, "loader")
+    return job
+
+
+def _result(claim: JobClaim, ok: bool = True) -> JobResult:
+    return JobResult(claim, ok, f'{{"id":{claim.line},"line":{claim.line},"ok":{str(ok).lower()}}}')
+
+
+async def test_the_first_worker_loads_and_the_next_with_the_same_input_joins(
+    store: RedisStore,
+) -> None:
+    name = _name()
+    assert await store.job(name).start(INPUT, "first") is True
+    assert await store.job(name).start(INPUT, "second") is False
+    assert await store.job(name).start(None, "third") is False  # --job alone joins
+
+
+async def test_loading_twice_queues_each_line_once(store: RedisStore) -> None:
+    job = store.job(_name())
+    await job.start(INPUT, "loader")
+    await job.append(_lines(5), "loader")
+    # A loader taking over from a dead one sends the file from the start again.
+    await job.append(_lines(8), "loader")
+    await job.loaded(0, 0, "loader")
+    status = await job.status()
+    assert status.requests == 8
+    assert status.queued == 8
+    assert status.state == "loaded"
+
+
+async def test_another_input_under_the_same_name_is_refused(store: RedisStore) -> None:
+    name = _name()
+    await store.job(name).start(INPUT, "first")
+    with pytest.raises(ConfigurationError, match="another input file") as caught:
+        await store.job(name).start(JobInput(99, "cd" * 32), "second")
+    assert "--job" in str(caught.value)
+
+
+async def test_joining_a_job_that_does_not_exist_says_how_to_load_it(store: RedisStore) -> None:
+    with pytest.raises(ConfigurationError, match="there is no job") as caught:
+        await store.job(_name()).start(None, "worker")
+    assert "input file" in str(caught.value)
+    with pytest.raises(ConfigurationError, match="there is no job"):
+        await store.job(_name()).status()
+
+
+async def test_a_dead_loaders_lock_lets_another_worker_load(
+    store: RedisStore, redis_server: RedisServer
+) -> None:
+    name = _name()
+    job = store.job(name)
+    await job.start(INPUT, "dead")
+    await job.append(_lines(3), "dead")
+    # The loader died: its lock expires (here: deleted, as the expiry would).
+    await store._connection.call(lambda client: client.delete([f"{JOB_PREFIX}{{{name}}}:loader"]))
+    assert await store.job(name).start(INPUT, "next") is True
+    assert await store.job(name).start(None, "joiner") is False  # no file: cannot load
+
+
+async def test_every_key_expires_after_the_ttl_and_keep_removes_the_expiry(
+    store: RedisStore,
+) -> None:
+    job = await _loaded(store, 3, ttl=3600)
+    claims, _ = await job.claim("w", 1, 30)
+    await job.record("w", [_result(claims[0], ok=False)])
+    keys = [f"{JOB_PREFIX}{{{job.name}}}:{part}" for part in ("meta", "requests", "results")]
+    keys.append(f"{JOB_PREFIX}{{{job.name}}}:failed")
+
+    async def ttls() -> list[int]:
+        return [await store._connection.call(lambda c, k=k: c.pttl(k)) for k in keys]
+
+    assert all(0 < ttl <= 3_600_000 for ttl in await ttls())
+    status = await job.status()
+    assert status.expires_in is not None and 3500 < status.expires_in <= 3600
+    kept = store.job(job.name, ttl=None)
+    await kept.renew("w", [])
+    assert all(ttl == -1 for ttl in await ttls())
+    assert (await kept.status()).expires_in is None
+    assert DEFAULT_JOB_TTL == 7 * 24 * 3600
+
+
+async def test_each_request_is_claimed_by_one_worker(store: RedisStore) -> None:
+    job = await _loaded(store, 10)
+    first, _ = await job.claim("a", 4, 30)
+    second, _ = await job.claim("b", 10, 30)
+    lines = [claim.line for claim in first + second]
+    assert sorted(lines) == list(range(1, 11))
+    assert first[0].raw == b'{"id": 1}'
+    again, finished = await job.claim("c", 10, 30)
+    assert again == [] and not finished
+
+
+async def test_a_result_is_recorded_once_whoever_finishes_it(store: RedisStore) -> None:
+    job = await _loaded(store, 2)
+    claims, _ = await job.claim("a", 2, 30)
+    assert await job.record("a", [_result(claims[0])]) == [True]
+    # A worker that took the claim over finishes it too: not recorded again.
+    assert await job.record("b", [_result(claims[0]), _result(claims[1])]) == [False, True]
+    status = await job.status()
+    assert (status.succeeded, status.failed, status.in_flight, status.queued) == (2, 0, 0, 0)
+    assert status.finished
+    assert (await job.claim("a", 5, 30))[1] is True  # nothing left: finished
+
+
+async def test_released_claims_go_to_the_next_worker_at_once(store: RedisStore) -> None:
+    job = await _loaded(store, 6)
+    held, _ = await job.claim("a", 6, 60)
+    await job.record("a", [_result(held[0])])
+    await job.release("a", held)  # Ctrl-C: the five not finished go back
+    taken, _ = await job.claim("b", 10, 60)
+    assert sorted(claim.line for claim in taken) == [2, 3, 4, 5, 6]
+    # A claim taken over by another worker is not the old holder's to give back.
+    await job.release("a", taken)
+    assert (await job.claim("c", 10, 60))[0] == []
+
+
+async def test_a_dead_workers_claims_are_taken_over_after_the_lease(store: RedisStore) -> None:
+    job = await _loaded(store, 3)
+    lease = 0.5
+    held, _ = await job.claim("dead", 3, lease)
+    started = anyio.current_time()
+    taken: list[JobClaim] = []
+    with anyio.fail_after(10):
+        while not taken:  # polls as a live worker does, until the lease is over
+            taken, _ = await job.claim("alive", 3, lease)
+            await anyio.sleep(0.05)
+    assert anyio.current_time() - started >= lease * 0.9
+    assert sorted(claim.line for claim in taken) == [1, 2, 3]
+    assert [claim.entry for claim in taken] == [claim.entry for claim in held]
+
+
+async def test_a_live_worker_keeps_its_claims_by_renewing_them(store: RedisStore) -> None:
+    job = await _loaded(store, 2)
+    lease = 0.6
+    held, _ = await job.claim("alive", 2, lease)
+    deadline = anyio.current_time() + lease * 3
+    while anyio.current_time() < deadline:
+        await job.renew("alive", [claim.entry for claim in held])
+        assert (await job.claim("other", 2, lease))[0] == []
+        await anyio.sleep(lease / 4)
+    assert (await job.status(lease)).in_flight == 2
+
+
+async def test_status_counts_every_state(store: RedisStore) -> None:
+    job = store.job(_name())
+    await job.start(INPUT, "a")
+    await job.append(_lines(10), "a")
+    loading = await job.status()
+    assert loading.state == "loading" and not loading.finished
+    await job.loaded(2, 1, "a")
+    claims, _ = await job.claim("a", 5, 30)
+    await job.claim("b", 1, 30)
+    await job.record("a", [_result(claims[0]), _result(claims[1], ok=False)])
+    status = await job.status()
+    assert status.requests == 10
+    assert (status.succeeded, status.failed, status.done) == (1, 1, 2)
+    assert status.in_flight == 4
+    assert status.queued == 4
+    assert status.workers == 2
+    assert (status.bad_lines, status.duplicates) == (2, 1)
+    assert status.input == INPUT
+    assert status.rate == 0.0  # results of the current second count from the next
+
+
+async def test_results_come_back_in_input_order(store: RedisStore) -> None:
+    job = await _loaded(store, 25)
+    claims, _ = await job.claim("a", 25, 30)
+    await job.record("a", [_result(claim) for claim in reversed(claims) if claim.line != 7])
+    found: list[str] = []
+    after: int | None = 0
+    while after is not None:
+        lines, after = await job.results(after, 10)
+        found += lines
+    assert [int(line.split('"line":')[1].split(",")[0]) for line in found] == [
+        n for n in range(1, 26) if n != 7
+    ]
+
+
+async def test_retry_failed_queues_the_failed_requests_again(store: RedisStore) -> None:
+    job = await _loaded(store, 3)
+    claims, _ = await job.claim("a", 3, 30)
+    await job.record("a", [_result(claims[0]), _result(claims[1], ok=False)])
+    assert await job.retry_failed() == 1
+    status = await job.status()
+    assert (status.succeeded, status.failed, status.queued) == (1, 0, 1)
+    again, _ = await job.claim("b", 5, 30)
+    assert [(claim.line, claim.raw) for claim in again] == [(2, b'{"id": 2}')]
+    assert await job.record("b", [_result(again[0])]) == [True]
+    assert await job.retry_failed() == 0
+
+
+async def test_a_job_name_must_be_a_plain_word(store: RedisStore) -> None:
+    for bad in ("", "a b", "{x}", "-x", "x" * 201):
+        with pytest.raises(ConfigurationError, match="job name"):
+            store.job(bad)
+
+
+def test_the_memory_store_holds_no_jobs_and_redis_does(redis_server: RedisServer) -> None:
+    assert job_store(MemoryStore()) is None
+    store = RedisStore(redis_server.url)
+    assert job_store(store) is store
