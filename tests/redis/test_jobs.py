@@ -1,13 +1,22 @@
-"""The batch job in Redis, step by step: loading, claims, records, expiry, status.
+"""The batch job in Redis: the job model step by step, then a fleet of real workers.
 
-Each test uses its own job name on the session's Redis server; the fleet of
-real worker processes is in ``test_job_fleet.py``.
+Each test uses its own job name on a real Redis server. The fleet tests run
+the real ``pynector batch`` CLI as OS processes against a loopback server that
+counts every request (by id and by worker), and check the job's promises
+server side: every result recorded once, a request sent twice only when the
+worker sending it died, one shared rate, nothing lost when Redis restarts.
 """
 
 from __future__ import annotations
 
 import secrets
+import signal
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -22,9 +31,9 @@ from pynector.concurrency import (
 )
 from pynector.errors import ConfigurationError
 from pynector_redis import JOB_PREFIX, RedisJob, RedisStore
-from tests._redis import RedisServer
-
-pytestmark = pytest.mark.anyio
+from tests._redis import RedisServer, RedisServerFactory
+from tests.core._arrivals import most_in_any_window
+from tests.redis._job_workers import CountingServer, Worker, read_results, write_requests
 
 INPUT = JobInput(1234, "ab" * 32)
 
@@ -56,6 +65,7 @@ def _result(claim: JobClaim, ok: bool = True) -> JobResult:
     return JobResult(claim, ok, f'{{"id":{claim.line},"line":{claim.line},"ok":{str(ok).lower()}}}')
 
 
+@pytest.mark.anyio
 async def test_the_first_worker_loads_and_the_next_with_the_same_input_joins(
     store: RedisStore,
 ) -> None:
@@ -65,6 +75,7 @@ async def test_the_first_worker_loads_and_the_next_with_the_same_input_joins(
     assert await store.job(name).start(None, "third") is False  # --job alone joins
 
 
+@pytest.mark.anyio
 async def test_loading_twice_queues_each_line_once(store: RedisStore) -> None:
     job = store.job(_name())
     await job.start(INPUT, "loader")
@@ -78,6 +89,7 @@ async def test_loading_twice_queues_each_line_once(store: RedisStore) -> None:
     assert status.state == "loaded"
 
 
+@pytest.mark.anyio
 async def test_another_input_under_the_same_name_is_refused(store: RedisStore) -> None:
     name = _name()
     await store.job(name).start(INPUT, "first")
@@ -86,6 +98,7 @@ async def test_another_input_under_the_same_name_is_refused(store: RedisStore) -
     assert "--job" in str(caught.value)
 
 
+@pytest.mark.anyio
 async def test_joining_a_job_that_does_not_exist_says_how_to_load_it(store: RedisStore) -> None:
     with pytest.raises(ConfigurationError, match="there is no job") as caught:
         await store.job(_name()).start(None, "worker")
@@ -94,6 +107,7 @@ async def test_joining_a_job_that_does_not_exist_says_how_to_load_it(store: Redi
         await store.job(_name()).status()
 
 
+@pytest.mark.anyio
 async def test_a_dead_loaders_lock_lets_another_worker_load(
     store: RedisStore, redis_server: RedisServer
 ) -> None:
@@ -107,6 +121,7 @@ async def test_a_dead_loaders_lock_lets_another_worker_load(
     assert await store.job(name).start(None, "joiner") is False  # no file: cannot load
 
 
+@pytest.mark.anyio
 async def test_every_key_expires_after_the_ttl_and_keep_removes_the_expiry(
     store: RedisStore,
 ) -> None:
@@ -117,11 +132,19 @@ async def test_every_key_expires_after_the_ttl_and_keep_removes_the_expiry(
     keys.append(f"{JOB_PREFIX}{{{job.name}}}:failed")
 
     async def ttls() -> list[int]:
-        return [await store._connection.call(lambda c, k=k: c.pttl(k)) for k in keys]
+        found = []
+        for key in keys:
+
+            async def pttl(client: Any, key: str = key) -> int:
+                return int(await client.pttl(key))
+
+            found.append(int(await store._connection.call(pttl)))
+        return found
 
     assert all(0 < ttl <= 3_600_000 for ttl in await ttls())
     status = await job.status()
-    assert status.expires_in is not None and 3500 < status.expires_in <= 3600
+    assert status.expires_in is not None
+    assert 3500 < status.expires_in <= 3600
     kept = store.job(job.name, ttl=None)
     await kept.renew("w", [])
     assert all(ttl == -1 for ttl in await ttls())
@@ -129,6 +152,7 @@ async def test_every_key_expires_after_the_ttl_and_keep_removes_the_expiry(
     assert DEFAULT_JOB_TTL == 7 * 24 * 3600
 
 
+@pytest.mark.anyio
 async def test_each_request_is_claimed_by_one_worker(store: RedisStore) -> None:
     job = await _loaded(store, 10)
     first, _ = await job.claim("a", 4, 30)
@@ -137,9 +161,11 @@ async def test_each_request_is_claimed_by_one_worker(store: RedisStore) -> None:
     assert sorted(lines) == list(range(1, 11))
     assert first[0].raw == b'{"id": 1}'
     again, finished = await job.claim("c", 10, 30)
-    assert again == [] and not finished
+    assert again == []
+    assert not finished
 
 
+@pytest.mark.anyio
 async def test_a_result_is_recorded_once_whoever_finishes_it(store: RedisStore) -> None:
     job = await _loaded(store, 2)
     claims, _ = await job.claim("a", 2, 30)
@@ -152,6 +178,7 @@ async def test_a_result_is_recorded_once_whoever_finishes_it(store: RedisStore) 
     assert (await job.claim("a", 5, 30))[1] is True  # nothing left: finished
 
 
+@pytest.mark.anyio
 async def test_released_claims_go_to_the_next_worker_at_once(store: RedisStore) -> None:
     job = await _loaded(store, 6)
     held, _ = await job.claim("a", 6, 60)
@@ -164,6 +191,7 @@ async def test_released_claims_go_to_the_next_worker_at_once(store: RedisStore) 
     assert (await job.claim("c", 10, 60))[0] == []
 
 
+@pytest.mark.anyio
 async def test_a_dead_workers_claims_are_taken_over_after_the_lease(store: RedisStore) -> None:
     job = await _loaded(store, 3)
     lease = 0.5
@@ -179,6 +207,7 @@ async def test_a_dead_workers_claims_are_taken_over_after_the_lease(store: Redis
     assert [claim.entry for claim in taken] == [claim.entry for claim in held]
 
 
+@pytest.mark.anyio
 async def test_a_live_worker_keeps_its_claims_by_renewing_them(store: RedisStore) -> None:
     job = await _loaded(store, 2)
     lease = 0.6
@@ -191,12 +220,14 @@ async def test_a_live_worker_keeps_its_claims_by_renewing_them(store: RedisStore
     assert (await job.status(lease)).in_flight == 2
 
 
+@pytest.mark.anyio
 async def test_status_counts_every_state(store: RedisStore) -> None:
     job = store.job(_name())
     await job.start(INPUT, "a")
     await job.append(_lines(10), "a")
     loading = await job.status()
-    assert loading.state == "loading" and not loading.finished
+    assert loading.state == "loading"
+    assert not loading.finished
     await job.loaded(2, 1, "a")
     claims, _ = await job.claim("a", 5, 30)
     await job.claim("b", 1, 30)
@@ -212,6 +243,7 @@ async def test_status_counts_every_state(store: RedisStore) -> None:
     assert status.rate == 0.0  # results of the current second count from the next
 
 
+@pytest.mark.anyio
 async def test_results_come_back_in_input_order(store: RedisStore) -> None:
     job = await _loaded(store, 25)
     claims, _ = await job.claim("a", 25, 30)
@@ -226,6 +258,7 @@ async def test_results_come_back_in_input_order(store: RedisStore) -> None:
     ]
 
 
+@pytest.mark.anyio
 async def test_retry_failed_queues_the_failed_requests_again(store: RedisStore) -> None:
     job = await _loaded(store, 3)
     claims, _ = await job.claim("a", 3, 30)
@@ -239,6 +272,7 @@ async def test_retry_failed_queues_the_failed_requests_again(store: RedisStore) 
     assert await job.retry_failed() == 0
 
 
+@pytest.mark.anyio
 async def test_a_job_name_must_be_a_plain_word(store: RedisStore) -> None:
     for bad in ("", "a b", "{x}", "-x", "x" * 201):
         with pytest.raises(ConfigurationError, match="job name"):
@@ -249,3 +283,153 @@ def test_the_memory_store_holds_no_jobs_and_redis_does(redis_server: RedisServer
     assert job_store(MemoryStore()) is None
     store = RedisStore(redis_server.url)
     assert job_store(store) is store
+
+
+# -- a fleet of real worker processes ---------------------------------------------------
+
+
+def _worker_args(
+    input: Path | None, output: Path, server: CountingServer, url: str, job: str, *extra: str
+) -> list[str]:
+    args = [] if input is None else [str(input)]
+    return [
+        *args,
+        "-o", str(output),
+        "--base-url", server.url,
+        "--store", url,
+        "--job", job,
+        "--progress", "none",
+        *extra,
+    ]  # fmt: skip
+
+
+def _export(url: str, job: str, path: Path) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "pynector", "batch", "export", "--store", url, "--job", job,
+         "-o", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return read_results(path)
+
+
+def test_a_fleet_with_a_killed_and_a_late_worker_records_every_result_once(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Three workers on one job: one SIGKILLed mid-run, one started late."""
+    count, rate, job = 1800, 300, _name()
+    requests = tmp_path / "in.jsonl"
+    ids = write_requests(requests, count)
+    outputs = {name: tmp_path / f"{name}.jsonl" for name in ("w1", "w2", "w3")}
+    limits = ("--rate", f"{rate}/s", "--lease", "2", "--limit-key", job, "-c", "8")
+    with CountingServer() as server:
+
+        def start(name: str) -> Worker:
+            return Worker(
+                name, _worker_args(requests, outputs[name], server, redis_server.url, job, *limits)
+            )
+
+        workers = [start("w1"), start("w2")]
+        try:
+            server.wait_for(lambda: server.by_worker()["w1"] >= 300, "w1 sent 300")
+            workers[0].kill()
+            workers.append(start("w3"))  # late, with the same file: it joins
+            statuses = [worker.finish() for worker in workers[1:]]
+            assert statuses == [0, 0], [worker.output for worker in workers]
+        finally:
+            for worker in workers:
+                worker.kill()
+        sent = list(server.sent)
+        arrivals = list(server.arrivals)
+
+    exported = _export(redis_server.url, job, tmp_path / "all.jsonl")
+    assert [result["id"] for result in exported] == ids  # every id once, in input order
+    assert all(result["ok"] for result in exported)
+    # Each worker's own file holds what it recorded: together, every id once.
+    recorded = [r["id"] for name in outputs for r in read_results(outputs[name])]
+    assert sorted(recorded) == sorted(ids)
+    # Server side: at least once each, at most twice, and twice only for ids the
+    # killed worker had sent without recording them.
+    times = Counter(request_id for request_id, _worker in sent)
+    assert set(times) == set(ids)
+    assert max(times.values()) <= 2
+    killed_sent = {request_id for request_id, worker in sent if worker == "w1"}
+    killed_recorded = {r["id"] for r in read_results(outputs["w1"])}
+    twice = {request_id for request_id, n in times.items() if n == 2}
+    assert twice <= killed_sent - killed_recorded
+    taken_over = killed_sent - killed_recorded
+    assert taken_over, "the killed worker held no claim: the test proved nothing"
+    assert {r["id"] for name in ("w2", "w3") for r in read_results(outputs[name])} >= taken_over
+    assert read_results(outputs["w3"]), "the late worker did no work"
+    # One shared rate for the fleet, never exceeded in any one second.
+    assert most_in_any_window(arrivals, 1.0) <= rate
+
+
+def test_ctrl_c_twice_gives_every_claim_back_at_once(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    count, job = 20, _name()
+    requests = tmp_path / "in.jsonl"
+    ids = write_requests(requests, count, prefix="/hold")
+    # A lease far longer than the test: only a claim given back can reach the next worker.
+    limits = ("--lease", "120", "--limit-key", job, "-c", "4")
+    with CountingServer() as server:
+        first = Worker(
+            "a",
+            _worker_args(requests, tmp_path / "a.jsonl", server, redis_server.url, job, *limits),
+        )
+        try:
+            server.wait_for(lambda: server.held >= 4, "4 requests held")
+            first.process.send_signal(signal.SIGINT)
+            first.wait_line("starting no new requests")
+            first.process.send_signal(signal.SIGINT)
+            assert first.finish(30) == 130, first.output
+        finally:
+            first.kill()
+        server.release()
+        second = Worker(
+            "b", _worker_args(None, tmp_path / "b.jsonl", server, redis_server.url, job, *limits)
+        )
+        try:
+            assert second.finish(60) == 0, second.output
+        finally:
+            second.kill()
+    exported = _export(redis_server.url, job, tmp_path / "all.jsonl")
+    assert [result["id"] for result in exported] == ids
+    assert read_results(tmp_path / "a.jsonl") == []
+    assert len(read_results(tmp_path / "b.jsonl")) == count
+
+
+def test_workers_wait_for_a_restarted_redis_and_lose_nothing(
+    redis_server_factory: RedisServerFactory, tmp_path: Path
+) -> None:
+    redis = redis_server_factory(directory=str(tmp_path))
+    count, job = 1200, _name()
+    requests = tmp_path / "in.jsonl"
+    ids = write_requests(requests, count)
+    limits = ("--rate", "300/s", "--lease", "3", "--limit-key", job, "-c", "8")
+    with CountingServer() as server:
+        workers = [
+            Worker(
+                name,
+                _worker_args(requests, tmp_path / f"{name}.jsonl", server, redis.url, job, *limits),
+            )
+            for name in ("w1", "w2")
+        ]
+        try:
+            server.wait_for(lambda: len(server.sent) >= 300, "300 requests sent")
+            redis.stop()
+            workers[0].wait_line("waiting for it")
+            redis.start()
+            statuses = [worker.finish() for worker in workers]
+            assert statuses == [0, 0], [worker.output for worker in workers]
+            assert "is back" in workers[0].output
+        finally:
+            for worker in workers:
+                worker.kill()
+        sent = {request_id for request_id, _worker in server.sent}
+    assert sent == set(ids)
+    exported = _export(redis.url, job, tmp_path / "all.jsonl")
+    assert [result["id"] for result in exported] == ids
+    recorded = [r["id"] for name in ("w1", "w2") for r in read_results(tmp_path / f"{name}.jsonl")]
+    assert sorted(recorded) == sorted(ids)

@@ -88,6 +88,18 @@ def _add_batch_parser(subcommands: Subcommands) -> None:
     from ._batch import add_batch_parser
 
     add_batch_parser(subcommands)
+    subcommands.choices["batch"].set_defaults(handler=_run_batch)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    """``pynector batch``: of a file alone, or as a worker of ``--job`` (its own module)."""
+    if args.job is not None and not args.dry_run:
+        from ._job import run_job
+
+        return run_job(args)
+    from ._batch import run_batch
+
+    return run_batch(args)
 
 
 COMMANDS: list[Callable[[Subcommands], None]] = [

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from pynector.concurrency import TokenBudgetError
 
@@ -995,61 +995,25 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _job_store(args: argparse.Namespace) -> Store:
-    """The shared store of ``--job``, which must be able to hold jobs."""
-    from pynector.concurrency import MEMORY_URL, job_store
-    from pynector.errors import ConfigurationError
-    from pynector.registry import open_store
+class JobSetup(Protocol):
+    """How a run becomes a worker of ``--job`` (``_job.py``; the file alone needs none)."""
 
-    url = args.store or os.environ.get("PYNECTOR_STORE") or MEMORY_URL
-    try:
-        store = open_store(url)
-    except ConfigurationError as exc:
-        raise cli_usage_error(exc, args) from exc
-    if job_store(store) is None:
-        raise UsageError(
-            f"--job needs a shared store such as redis:// (--store redis://HOST:6379/0, or "
-            f"PYNECTOR_STORE): the store {store.url} cannot hold a job worked by several "
-            "processes (pip install 'pynector[redis]')"
-        )
-    return store
+    def open_store(self, args: argparse.Namespace) -> Store:
+        """The shared store of the job (a usage error when it cannot hold jobs)."""
+        ...
+
+    def new_batch(self, store: Store, *batch: Any) -> _Batch:
+        """The run of a worker, from ``_Batch``'s arguments."""
+        ...
 
 
-def _new_batch(
-    args: argparse.Namespace,
-    client: Pynector,
-    parser: RequestParser,
-    state: OutputState,
-    output: BinaryIO | None,
-    secrets: Secrets,
-    reporter: Reporter,
-    budget: TokenLimiter | None,
-    support: CLISupport,
-    store: Store | None,
-) -> _Batch:
-    """The run: of the file alone, or (``store`` given) of a worker of ``--job``."""
-    if store is None:
-        return _Batch(args, client, parser, state, output, secrets, reporter, budget, support)
-    from pynector.concurrency import DEFAULT_JOB_TTL, DEFAULT_LEASE, job_store
-    from pynector.errors import ConfigurationError
+def run_batch(args: argparse.Namespace, job: JobSetup | None = None) -> int:
+    """Run ``pynector batch``; return the exit status (see the epilog).
 
-    from ._job import JobBatch, fingerprint
-
-    jobs = job_store(store)
-    assert jobs is not None
-    batch = JobBatch(args, client, parser, state, output, secrets, reporter, budget, support)
-    try:
-        batch.job = jobs.job(args.job, ttl=None if args.keep else DEFAULT_JOB_TTL)
-    except ConfigurationError as exc:
-        raise UsageError(f"--job: {exc}") from None
-    batch.store = store
-    batch.lease = DEFAULT_LEASE if args.lease is None else args.lease
-    batch.input = None if args.input is None else fingerprint(args.input)
-    return batch
-
-
-def run_batch(args: argparse.Namespace) -> int:
-    """Run ``pynector batch``; return the exit status (see the epilog)."""
+    Args:
+        args: The parsed arguments.
+        job: With ``--job`` (and not ``--dry-run``): how the run works the job.
+    """
     from ._ledger import OutputState, RequestParser, count_lines
 
     secrets = Secrets()
@@ -1058,7 +1022,7 @@ def run_batch(args: argparse.Namespace) -> int:
         name, options, secrets = transport_options(args, support.header_option)
         if args.rate is not None and not args.rate.strip():
             raise UsageError("--rate is empty; give e.g. --rate 10/s")
-        working_job = args.job is not None and not args.dry_run
+        working_job = job is not None
         if args.input is None:
             if not working_job:
                 raise UsageError(
@@ -1071,7 +1035,7 @@ def run_batch(args: argparse.Namespace) -> int:
                 raise UsageError(f"{args.output} is the input file too; write results elsewhere")
         if args.job is None and (args.lease is not None or args.keep):
             raise UsageError("--lease and --keep belong to a job: add --job NAME (and --store)")
-        store = _job_store(args) if working_job else None
+        store = job.open_store(args) if job is not None else None
         client = _create_client(args, name, options)
         reporter = make_reporter("none" if args.dry_run else args.progress, secrets)
         if args.concurrency == "auto":
@@ -1085,8 +1049,11 @@ def run_batch(args: argparse.Namespace) -> int:
                 # The CLI's own estimate is charged to the budget every worker shares.
                 budget = store.token_budget(client.limit_key, args.tpm, PERIOD)
         parser = RequestParser(support, options)
-        batch = _new_batch(
-            args, client, parser, OutputState(), None, secrets, reporter, budget, support, store
+        batch_args = (args, client, parser, OutputState(), None, secrets, reporter, budget, support)
+        batch = (
+            _Batch(*batch_args)
+            if job is None or store is None
+            else job.new_batch(store, *batch_args)
         )
         if args.input is None:
             check: Callable[[OutputState], None] = lambda found: None  # noqa: E731

@@ -28,15 +28,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pynector.concurrency import TokenBudgetError
 from pynector.errors import StoreUnavailableError
 
-from ._batch import _NO_OPTIONS, _Batch, _unreadable
+from ._batch import _NO_OPTIONS, _Batch, _unreadable, run_batch
+from ._errors import UsageError
 from ._secrets import request_secrets
 from ._tokens import over_tpm
 
 if TYPE_CHECKING:
+    import argparse
+
     from pynector import BatchResult
     from pynector.concurrency import Job, JobClaim, JobInput, JobResult, Store
 
-__all__ = ["JobBatch", "fingerprint", "worker_name"]
+__all__ = ["JobBatch", "fingerprint", "run_job", "worker_name"]
 
 T = TypeVar("T")
 
@@ -370,3 +373,49 @@ class JobBatch(_Batch):
                 "rejoin; `pynector batch status` shows the job"
             )
         return notes
+
+
+class _Setup:
+    """How ``pynector batch --job NAME`` opens its store and makes its run (see ``run_batch``)."""
+
+    def open_store(self, args: argparse.Namespace) -> Store:
+        from pynector.concurrency import MEMORY_URL, job_store
+        from pynector.errors import ConfigurationError
+        from pynector.registry import open_store
+
+        from ._arguments import cli_usage_error
+
+        url = args.store or os.environ.get("PYNECTOR_STORE") or MEMORY_URL
+        try:
+            store = open_store(url)
+        except ConfigurationError as exc:
+            raise cli_usage_error(exc, args) from exc
+        if job_store(store) is None:
+            raise UsageError(
+                f"--job needs a shared store such as redis:// (--store redis://HOST:6379/0, or "
+                f"PYNECTOR_STORE): the store {store.url} cannot hold a job worked by several "
+                "processes (pip install 'pynector[redis]')"
+            )
+        return store
+
+    def new_batch(self, store: Store, *batch: Any) -> _Batch:
+        from pynector.concurrency import DEFAULT_JOB_TTL, DEFAULT_LEASE, job_store
+        from pynector.errors import ConfigurationError
+
+        jobs = job_store(store)
+        assert jobs is not None
+        run = JobBatch(*batch)
+        args = run.args
+        try:
+            run.job = jobs.job(args.job, ttl=None if args.keep else DEFAULT_JOB_TTL)
+        except ConfigurationError as exc:
+            raise UsageError(f"--job: {exc}") from None
+        run.store = store
+        run.lease = DEFAULT_LEASE if args.lease is None else args.lease
+        run.input = None if args.input is None else fingerprint(args.input)
+        return run
+
+
+def run_job(args: argparse.Namespace) -> int:
+    """Run ``pynector batch ... --job NAME``: this process as one worker of the job."""
+    return run_batch(args, _Setup())
