@@ -45,6 +45,7 @@ T = TypeVar("T")
 
 _LOAD_CHUNK = 500  # request lines per round trip while loading
 _RECORD_CHUNK = 500  # results per round trip while recording
+_LINGER = 0.02  # seconds a finished result waits for others to be recorded with it
 _POLL = 0.25  # seconds between two claims that found nothing (others hold the rest)
 _CLEANUP = 5.0  # seconds the last record and release may take after a second Ctrl-C
 
@@ -86,7 +87,9 @@ class JobBatch(_Batch):
         # Finished, not recorded yet: (result, line, ok, attempts, elapsed).
         self.unrecorded: list[tuple[JobResult, bytes, bool, int, float]] = []
         self.ready: Any = None  # an Event: results wait to be recorded
-        self.wake: Any = None  # an Event: a claim came back to the buffer, or a stop
+        self.wake: Any = None  # an Event: claims came into the buffer, or a stop
+        self.need: Any = None  # an Event: the buffer runs low
+        self.stop: Any = None  # an Event: the first signal came
         self.recording: Any = None  # a Lock: one round trip records a result, never two
         self.sending_done = False
         self.finished = False
@@ -125,13 +128,19 @@ class JobBatch(_Batch):
 
     async def _claimed(self) -> AsyncIterator[tuple[Any, Mapping[str, Any]]]:
         """Each claimed request as ``(data, {})``, its line and claim kept by batch index."""
+        import anyio
+
         parse = self.parser.parse
         estimate = self.support.estimate_tokens
         tpm = self.args.tpm
         index = 0
-        while self.stopped_by is None and not self.finished:
+        while self.stopped_by is None:
             if not self.buffer:
-                await self._fill()
+                if self.finished:
+                    return
+                self.need.set()
+                await self.wake.wait()
+                self.wake = anyio.Event()
                 continue
             if self.refused:
                 # A request came back refused by the shared limits (the store is down):
@@ -140,6 +149,8 @@ class JobBatch(_Batch):
                 await self._patient(self.job.renew, self.worker, [])
                 continue
             claim = self.buffer.popleft()
+            if len(self.buffer) <= self.client.concurrency_limit // 2:
+                self.need.set()
             try:
                 request = parse(claim.line, claim.raw)
                 line_secrets = self.secrets + request_secrets(request.data)
@@ -153,24 +164,46 @@ class JobBatch(_Batch):
             index += 1
             yield request.data, _NO_OPTIONS
 
-    async def _fill(self) -> None:
-        """Claim what the batch can start; wait a moment when others hold the rest."""
+    async def _claimer(self) -> None:
+        """Keep claims ready: claim again when fewer than half the concurrency wait.
+
+        A claim that finds nothing (the others hold the rest, or the input is
+        still loading) is tried again a moment later, until the job is finished.
+        """
         import anyio
 
-        want = max(1, self.client.concurrency_limit)
-        claims, finished = await self._patient(self.job.claim, self.worker, want, self.lease)
-        if self.stopped_by is not None:
-            await self._patient(self.job.release, self.worker, claims)
-            return
-        if claims:
-            self.buffer.extend(claims)
-            return
-        if finished:
-            self.finished = True
-            return
-        with anyio.move_on_after(_POLL):
-            await self.wake.wait()
-        self.wake = anyio.Event()
+        while self.stopped_by is None:
+            want = max(1, self.client.concurrency_limit)
+            if len(self.buffer) > want // 2:
+                await self.need.wait()
+                self.need = anyio.Event()
+                continue
+            claims, finished = await self._patient(
+                self.job.claim, self.worker, want - len(self.buffer), self.lease
+            )
+            if self._stopped():
+                await self._patient(self.job.release, self.worker, claims)
+                return
+            if claims:
+                self.buffer.extend(claims)
+            elif finished:
+                self.finished = True
+            self.wake.set()
+            if self.finished:
+                return
+            if not claims:
+                await anyio.sleep(_POLL)
+
+    def _stopped(self) -> bool:
+        """Whether a signal asked the run to stop (it may come during any await)."""
+        return self.stopped_by is not None
+
+    async def _releaser(self) -> None:
+        """At the first stop: give back at once the claims not started yet."""
+        await self.stop.wait()
+        claims = list(self.buffer)
+        self.buffer.clear()
+        await self._patient(self.job.release, self.worker, claims)
 
     def _unreadable_claim(self, claim: JobClaim, exc: Exception) -> None:
         from pynector.concurrency import JobResult
@@ -239,6 +272,9 @@ class JobBatch(_Batch):
         task_status.started()
         while True:
             await self.ready.wait()
+            if not self.sending_done:
+                # A moment for more results to finish: one round trip records them all.
+                await anyio.sleep(_LINGER)
             self.ready = anyio.Event()
             await self._record_some()
             if self.sending_done and not self.unrecorded:
@@ -293,6 +329,7 @@ class JobBatch(_Batch):
     def _stopping(self) -> None:
         if self.wake is not None:
             self.wake.set()
+            self.stop.set()
 
     async def _give_back(self, *, patient: bool) -> None:
         """Give back every claim not recorded: not started yet, and (cancelled) in flight."""
@@ -310,6 +347,7 @@ class JobBatch(_Batch):
         import anyio
 
         self.ready, self.wake, self.recording = anyio.Event(), anyio.Event(), anyio.Lock()
+        self.need, self.stop = anyio.Event(), anyio.Event()
         try:
             # Before anything else: a job of another input is refused with nothing sent.
             self.loads = await self._patient(self.job.start, self.input, self.worker)
@@ -329,6 +367,8 @@ class JobBatch(_Batch):
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(self._renewer)
+                group.start_soon(self._claimer)
+                group.start_soon(self._releaser)
                 if self.loads:
                     group.start_soon(self._load)
                 recorded = anyio.Event()
