@@ -46,7 +46,7 @@ T = TypeVar("T")
 _LOAD_CHUNK = 500  # request lines per round trip while loading
 _RECORD_CHUNK = 500  # results per round trip while recording
 _LINGER = 0.02  # seconds a finished result waits for others to be recorded with it
-_POLL = 0.25  # seconds between two claims that found nothing (others hold the rest)
+_POLL = 0.1  # seconds between two claims that found nothing (others hold the rest)
 _CLEANUP = 5.0  # seconds the last record and release may take after a second Ctrl-C
 
 
