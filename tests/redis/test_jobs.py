@@ -433,3 +433,60 @@ def test_workers_wait_for_a_restarted_redis_and_lose_nothing(
     assert [result["id"] for result in exported] == ids
     recorded = [r["id"] for name in ("w1", "w2") for r in read_results(tmp_path / f"{name}.jsonl")]
     assert sorted(recorded) == sorted(ids)
+
+
+# -- the command line's refusals ----------------------------------------------------------
+
+
+def test_job_needs_a_shared_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pynector.cli import main
+
+    requests = tmp_path / "in.jsonl"
+    write_requests(requests, 1)
+    args = ["batch", str(requests), "-o", str(tmp_path / "out.jsonl"), "--base-url", "http://x"]
+    assert main([*args, "--job", "j", "--store", "memory://"]) == 2
+    assert "--job needs a shared store such as redis://" in capsys.readouterr().err
+    assert main([*args, "--lease", "5"]) == 2
+    assert "add --job NAME" in capsys.readouterr().err
+    assert main(["batch", "-o", str(tmp_path / "out.jsonl"), "--base-url", "http://x"]) == 2
+    assert "give the input file" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_status_and_export_of_a_missing_job_say_so(
+    redis_server: RedisServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pynector.cli import main
+
+    store = ["--store", redis_server.url, "--job", _name()]
+    assert main(["batch", "status", *store]) == 2
+    err = capsys.readouterr().err
+    assert "there is no job" in err
+    assert redis_server.password is not None
+    assert redis_server.password not in err
+    assert main(["batch", "export", *store, "-o", str(tmp_path / "all.jsonl")]) == 2
+    assert "there is no job" in capsys.readouterr().err
+
+
+def test_status_prints_the_counts_as_json(
+    redis_server: RedisServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from pynector.cli import main
+
+    async def load() -> str:
+        store = RedisStore(redis_server.url)
+        try:
+            job = await _loaded(store, 4)
+            claims, _ = await job.claim("w", 2, 30)
+            await job.record("w", [_result(claims[0]), _result(claims[1], ok=False)])
+            return job.name
+        finally:
+            await store.aclose()
+
+    name = anyio.run(load)
+    assert main(["batch", "status", "--store", redis_server.url, "--job", name, "--json"]) == 1
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["requests"], shown["succeeded"], shown["failed"]) == (4, 1, 1)
+    assert (shown["queued"], shown["in_flight"], shown["finished"]) == (2, 0, False)
