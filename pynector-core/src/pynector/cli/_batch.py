@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from ._ledger import OutputState, RequestLine, RequestParser
     from ._support import CLISupport
 
-__all__ = ["add_batch_parser", "run_batch"]
+__all__ = ["NO_OPTIONS", "Batch", "JobSetup", "add_batch_parser", "run_batch", "unreadable"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -64,7 +64,7 @@ EXIT_USAGE = 2
 _SHOWN_BAD_LINES = 20  # in a real run; --dry-run lists every bad line
 _SYNC_INTERVAL = 1.0  # seconds between two fsyncs of OUT while results are written
 _FIRST_CHECKED = 10_000  # lines read, at most, to find the first request to send
-_NO_OPTIONS: Mapping[str, Any] = {}  # a line's own transport options: the command line's
+NO_OPTIONS: Mapping[str, Any] = {}  # a line's own transport options: the command line's
 
 _EPILOG = """\
 exit status:
@@ -220,7 +220,7 @@ def add_batch_parser(subcommands: Subcommands) -> None:
 # -- the run ---------------------------------------------------------------------------
 
 
-class _Batch:
+class Batch:
     """One ``pynector batch`` run: reads IN, sends, appends to OUT, counts."""
 
     def __init__(
@@ -297,7 +297,7 @@ class _Batch:
                 line_secrets = secrets + request_secrets(request.data)
                 tokens = estimate(request.data) if self.args.tpm is not None else 0
             except Exception as exc:
-                why = str(exc) if isinstance(exc, LineError) else _unreadable(exc)
+                why = str(exc) if isinstance(exc, LineError) else unreadable(exc)
                 self.bad += 1
                 self._bad_line(number, f"skipped: {why}")
                 advance(None)
@@ -339,7 +339,7 @@ class _Batch:
         for index, job in enumerate(self.requests_to_send()):
             pending[index] = job
             self.in_flight += 1
-            yield job[0].data, _NO_OPTIONS
+            yield job[0].data, NO_OPTIONS
 
     async def _before_attempt(self, index: int, data: Any, attempt: int) -> None:
         """Charge the CLI's estimate to ``--tpm`` (a transport that makes no estimate)."""
@@ -400,14 +400,14 @@ class _Batch:
             payload = secrets.dumps(
                 {
                     "type": type(exc).__name__,
-                    "message": f"the {what} could not be written as JSON: {_unreadable(exc)}",
+                    "message": f"the {what} could not be written as JSON: {unreadable(exc)}",
                     "retryable": False,
                 }
             )
             self.reporter.note(
                 secrets.scrub(
                     f"{self.args.input}:{request.line}: its {what} could not be written as JSON "
-                    f"({_unreadable(exc)}); recorded as failed"
+                    f"({unreadable(exc)}); recorded as failed"
                 )
             )
         key = ',"response":' if ok else ',"error":'
@@ -662,7 +662,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _unreadable(exc: BaseException) -> str:
+def unreadable(exc: BaseException) -> str:
     """Why a line (or its reply) could not be handled, in words."""
     if isinstance(exc, RecursionError):
         return "nested too deeply (objects or arrays inside each other hundreds of levels deep)"
@@ -813,7 +813,7 @@ def _open_output(path: Path) -> BinaryIO:
     raise UsageError(f"{path} keeps being replaced by another program; write to another file")
 
 
-def _first_request(batch: _Batch, state: OutputState) -> RequestLine | None:
+def _first_request(batch: Batch, state: OutputState) -> RequestLine | None:
     """The first request a run would send (among the first lines), or ``None``."""
     from ._ledger import id_key, iter_lines
 
@@ -832,7 +832,7 @@ def _first_request(batch: _Batch, state: OutputState) -> RequestLine | None:
     return None
 
 
-def _check_first_request(batch: _Batch, state: OutputState) -> None:
+def _check_first_request(batch: Batch, state: OutputState) -> None:
     """Stop before anything is sent or written if the transport rejects the first request.
 
     The same mistake (a ``path`` without ``--base-url``, ...) usually repeats on
@@ -1002,8 +1002,8 @@ class JobSetup(Protocol):
         """The shared store of the job (a usage error when it cannot hold jobs)."""
         ...
 
-    def new_batch(self, store: Store, *batch: Any) -> _Batch:
-        """The run of a worker, from ``_Batch``'s arguments."""
+    def new_batch(self, store: Store, *batch: Any) -> Batch:
+        """The run of a worker, from ``Batch``'s arguments."""
         ...
 
 
@@ -1051,7 +1051,7 @@ def run_batch(args: argparse.Namespace, job: JobSetup | None = None) -> int:
         parser = RequestParser(support, options)
         batch_args = (args, client, parser, OutputState(), None, secrets, reporter, budget, support)
         batch = (
-            _Batch(*batch_args)
+            Batch(*batch_args)
             if job is None or store is None
             else job.new_batch(store, *batch_args)
         )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pynector.concurrency import TokenBudgetError
 from pynector.errors import StoreUnavailableError
 
-from ._batch import _NO_OPTIONS, _Batch, _unreadable, run_batch
+from ._batch import NO_OPTIONS, Batch, run_batch, unreadable
 from ._errors import UsageError
 from ._secrets import request_secrets
 from ._tokens import over_tpm
@@ -68,7 +68,7 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{_secrets.token_hex(3)}"
 
 
-class JobBatch(_Batch):
+class JobBatch(Batch):
     """A ``pynector batch`` run that works a job in a shared store instead of a file alone.
 
     Set :attr:`store`, :attr:`job`, :attr:`input` and :attr:`lease` before :meth:`run`.
@@ -162,7 +162,7 @@ class JobBatch(_Batch):
             self.claims[index] = claim
             self.in_flight += 1
             index += 1
-            yield request.data, _NO_OPTIONS
+            yield request.data, NO_OPTIONS
 
     async def _claimer(self) -> None:
         """Keep claims ready: claim again when fewer than half the concurrency wait.
@@ -210,7 +210,7 @@ class JobBatch(_Batch):
 
         from ._ledger import RequestLine
 
-        why = f"the line cannot be read as a request: {_unreadable(exc)}"
+        why = f"the line cannot be read as a request: {unreadable(exc)}"
         request = RequestLine(claim.line, claim.line, None)
         data, _ok = self._result_line(request, self.secrets, False, ValueError(why), 0, 0.0)
         self.unrecorded.append((JobResult(claim, False, data[:-1].decode()), data, False, 0, 0.0))
@@ -306,7 +306,7 @@ class JobBatch(_Batch):
             try:
                 key = id_key(parse(number, raw).id)
             except Exception as exc:
-                why = str(exc) if isinstance(exc, LineError) else _unreadable(exc)
+                why = str(exc) if isinstance(exc, LineError) else unreadable(exc)
                 bad += 1
                 self.bad += 1
                 self._bad_line(number, f"skipped: {why}")
@@ -438,7 +438,7 @@ class _Setup:
             )
         return store
 
-    def new_batch(self, store: Store, *batch: Any) -> _Batch:
+    def new_batch(self, store: Store, *batch: Any) -> Batch:
         from pynector.concurrency import DEFAULT_JOB_TTL, DEFAULT_LEASE, job_store
         from pynector.errors import ConfigurationError
 
