@@ -45,7 +45,7 @@ T = TypeVar("T")
 
 _LOAD_CHUNK = 500  # request lines per round trip while loading
 _RECORD_CHUNK = 500  # results per round trip while recording
-_LINGER = 0.02  # seconds a finished result waits for others to be recorded with it
+_LINGER = 0.05  # seconds a finished result waits for others to be recorded with it
 _POLL = 0.1  # seconds between two claims that found nothing (others hold the rest)
 _CLEANUP = 5.0  # seconds the last record and release may take after a second Ctrl-C
 
@@ -149,7 +149,7 @@ class JobBatch(Batch):
                 await self._patient(self.job.renew, self.worker, [])
                 continue
             claim = self.buffer.popleft()
-            if len(self.buffer) <= self.client.concurrency_limit // 2:
+            if len(self.buffer) <= self.client.concurrency_limit:
                 self.need.set()
             try:
                 request = parse(claim.line, claim.raw)
@@ -165,7 +165,7 @@ class JobBatch(Batch):
             yield request.data, NO_OPTIONS
 
     async def _claimer(self) -> None:
-        """Keep claims ready: claim again when fewer than half the concurrency wait.
+        """Keep claims ready: up to twice the concurrency, claimed again below half of that.
 
         A claim that finds nothing (the others hold the rest, or the input is
         still loading) is tried again a moment later, until the job is finished.
@@ -173,7 +173,7 @@ class JobBatch(Batch):
         import anyio
 
         while self.stopped_by is None:
-            want = max(1, self.client.concurrency_limit)
+            want = max(2, 2 * self.client.concurrency_limit)
             if len(self.buffer) > want // 2:
                 await self.need.wait()
                 self.need = anyio.Event()
