@@ -1,6 +1,7 @@
 """A real Redis server for the tests: ``redis-server`` on a free port of 127.0.0.1.
 
-:class:`RedisServer` starts the binary with no persistence, waits until it
+:class:`RedisServer` starts the binary with no persistence (or, given a
+directory, with an append-only file synced on every write), waits until it
 answers (its "Ready to accept connections" line on stdout, bounded), and can be
 stopped and started again on the same port (restart tests). The
 ``redis_server`` fixture is one server for the whole session; tests that stop
@@ -70,6 +71,9 @@ class RedisServer:
         unix_socket: Also listen on this Unix socket path.
         binary: The server binary (``valkey-server`` speaks the same protocol);
             by default ``redis-server`` from ``REDIS_SERVER`` or ``PATH``.
+        directory: Persist into this directory: an append-only file synced
+            before every reply, so a SIGKILL loses nothing and a restart finds
+            every key again.
     """
 
     def __init__(
@@ -77,8 +81,10 @@ class RedisServer:
         password: str | None = None,
         unix_socket: str | None = None,
         binary: str | None = None,
+        directory: str | None = None,
     ) -> None:
         self.port = free_port()
+        self.directory = directory
         self.password = password
         self.unix_socket = unix_socket
         self._process: subprocess.Popen[str] | None = None
@@ -104,10 +110,13 @@ class RedisServer:
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--save", "",
-            "--appendonly", "no",
             "--daemonize", "no",
             "--loglevel", "notice",
         ]  # fmt: skip
+        if self.directory:
+            command += ["--dir", self.directory, "--appendonly", "yes", "--appendfsync", "always"]
+        else:
+            command += ["--appendonly", "no"]
         if self.password:
             command += ["--requirepass", self.password]
         if self.unix_socket:
@@ -169,8 +178,13 @@ class RedisServerFactory:
     def __init__(self) -> None:
         self.servers: list[RedisServer] = []
 
-    def __call__(self, password: str | None = None, unix_socket: str | None = None) -> RedisServer:
-        server = RedisServer(password=password, unix_socket=unix_socket)
+    def __call__(
+        self,
+        password: str | None = None,
+        unix_socket: str | None = None,
+        directory: str | None = None,
+    ) -> RedisServer:
+        server = RedisServer(password=password, unix_socket=unix_socket, directory=directory)
         self.servers.append(server)
         server.start()
         return server

@@ -438,3 +438,28 @@ def test_import_pynector_loads_the_batch_module_only_when_it_is_used() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "True"]
+
+
+async def test_batch_pulls_an_async_iterable_as_workers_free_up() -> None:
+    gate = Gate(cap=3, total=12)
+    arrived = anyio.Event()
+    pulled: list[int] = []
+
+    async def source() -> Any:
+        for index in range(12):
+            if index == 6:
+                await arrived.wait()  # items that arrive later, as claims from a queue do
+            pulled.append(index)
+            yield index, {}
+
+    async with Pynector(transport=MockTransport(gate)) as client:
+        async with client.batch(source(), max_concurrency=3) as results:
+            seen: list[BatchResult[Any]] = []
+            async for result in results:
+                seen.append(result)
+                if len(seen) == 5:
+                    arrived.set()
+    # Every item once, numbered in the order it was pulled.
+    assert {result.value: result.index for result in seen} == {n: n for n in range(12)}
+    assert gate.peak <= 3
+    assert pulled == list(range(12))

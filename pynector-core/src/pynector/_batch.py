@@ -10,7 +10,7 @@ order) and/or to an ``emit`` callback (``on_result``; :class:`BatchStream`, whic
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping, Sized
 from types import TracebackType
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -245,7 +245,7 @@ async def _report_expired(
 
 
 async def run_batch(
-    requests: Iterable[Any],
+    requests: Iterable[Any] | AsyncIterable[Any],
     pool: WorkerPool,
     emit: Emit | None,
     *,
@@ -294,7 +294,9 @@ async def run_batch(
         options,
         unfinished,
     )
-    source: Iterator[Any] = iter(requests)
+    source: Iterator[Any] | AsyncIterable[Any] = (
+        requests if isinstance(requests, AsyncIterable) else iter(requests)
+    )
     with anyio.move_on_after(batch_timeout) as scope:
         await pool.run(source, handle)
     if not scope.cancelled_caught:
@@ -307,6 +309,9 @@ async def run_batch(
     )
     if raise_on_error:
         raise expired
+    if isinstance(requests, AsyncIterable) or isinstance(source, AsyncIterable):
+        await _report_expired((), iter(()), unfinished, expired, emit, slots)
+        return
     await _report_expired(requests, source, unfinished, expired, emit, slots)
 
 

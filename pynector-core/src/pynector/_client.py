@@ -5,7 +5,16 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence, Sized
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+    Sized,
+)
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, overload
@@ -1116,7 +1125,8 @@ class Pynector(Generic[RequestT, ReplyT]):
     def _batch_runner(
         self,
         verb: str,
-        requests: Iterable[tuple[Any, Mapping[str, Any]]],
+        requests: Iterable[tuple[Any, Mapping[str, Any]]]
+        | AsyncIterable[tuple[Any, Mapping[str, Any]]],
         max_concurrency: int | Literal["auto"] | None,
         timeout: float | None,
         raise_on_error: bool,
@@ -1130,7 +1140,9 @@ class Pynector(Generic[RequestT, ReplyT]):
         from ._batch import run_batch, unpack  # with the first batch: keeps the import light
 
         self._check_open()
-        if isinstance(requests, str | bytes | Mapping) or not isinstance(requests, Iterable):
+        if isinstance(requests, str | bytes | Mapping) or not isinstance(
+            requests, Iterable | AsyncIterable
+        ):
             raise ConfigurationError(
                 f"{verb}(requests=...) got {type(requests).__name__}; pass an iterable "
                 "of (data, options) tuples, e.g. [({'path': '/users/1'}, {})]"
@@ -1240,7 +1252,8 @@ class Pynector(Generic[RequestT, ReplyT]):
 
     def batch(
         self,
-        requests: Iterable[tuple[RequestT, Mapping[str, Any]]],
+        requests: Iterable[tuple[RequestT, Mapping[str, Any]]]
+        | AsyncIterable[tuple[RequestT, Mapping[str, Any]]],
         *,
         max_concurrency: int | Literal["auto"] | None = None,
         timeout: float | None = None,
@@ -1263,7 +1276,8 @@ class Pynector(Generic[RequestT, ReplyT]):
 
         Args:
             requests: ``(data, options)`` tuples; any iterable, pulled lazily as
-                workers free up.
+                workers free up, or an async iterable (a free worker awaits its
+                next item: requests that arrive from a queue).
             max_concurrency: Most requests in flight; defaults to
                 ``config["max_connections"]`` (100). ``"auto"``: the client's
                 adaptive limit decides, between 1 and ``max_connections``

@@ -19,6 +19,8 @@ and Valkey. See ``docs/redis.md``.
 from ._breaker import RedisBreaker as RedisBreaker
 from ._breaker import RedisBreakerPermit as RedisBreakerPermit
 from ._connection import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from ._jobs import JOB_PREFIX as JOB_PREFIX
+from ._jobs import RedisJob as RedisJob
 from ._leases import RedisLease as RedisLease
 from ._leases import RedisLeases as RedisLeases
 from ._pacer import RedisPacer as RedisPacer
@@ -30,9 +32,11 @@ from ._version import __version__ as __version__
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "JOB_PREFIX",
     "KEY_PREFIX",
     "RedisBreaker",
     "RedisBreakerPermit",
+    "RedisJob",
     "RedisLease",
     "RedisLeases",
     "RedisPacer",

@@ -178,7 +178,9 @@ class Connection:
             script = self._scripts[source] = Script(script=source)
         return script
 
-    async def run(self, source: str, keys: Sequence[str], args: Sequence[str | int | float]) -> Any:
+    async def run(
+        self, source: str, keys: Sequence[str], args: Sequence[str | bytes | int | float]
+    ) -> Any:
         """Run a script; its reply.
 
         Raises:

@@ -14,6 +14,8 @@ from ._scripts import PACE
 
 __all__ = ["BLOCK_SPAN", "RedisPacer"]
 
+_PAUSES_BLOCK = 256  # the most callers one round trip lets start when there is no rate
+
 BLOCK_SPAN = 0.05
 """Seconds of the rate one round trip may book for the callers waiting in this process."""
 
@@ -29,7 +31,10 @@ class RedisPacer:
     nothing is booked and the caller waits for its deadline. When several
     callers of this process wait, one round trip books a block of consecutive
     slots (at most :data:`BLOCK_SPAN` seconds of the rate) and hands them out
-    here, first come, first served.
+    here, first come, first served. With no rate (pauses only), a round trip
+    that found no pause lets this process start freely for the next
+    :data:`BLOCK_SPAN` seconds: a pause set by another process is seen within
+    that time.
 
     :meth:`pause` and :meth:`hint` apply here at once (slots booked before them
     are dropped) and reach Redis with this pacer's next round trip, or when the
@@ -40,6 +45,7 @@ class RedisPacer:
         "_booked_pause",
         "_connection",
         "_epoch",
+        "_fresh_until",
         "_hint",
         "_key",
         "_lock",
@@ -72,7 +78,9 @@ class RedisPacer:
         self.margin = margin
         self.interval = rule.interval
         """Seconds between two paced starts (the spacing plus the margin)."""
-        self.block = max(1, int(BLOCK_SPAN / self.interval)) if self.interval else 1
+        # Pauses only: a slot costs no rate, so one round trip books one for every
+        # caller waiting here.
+        self.block = max(1, int(BLOCK_SPAN / self.interval)) if self.interval else _PAUSES_BLOCK
         """The most slots one round trip books."""
         self._connection = connection
         self._key = key
@@ -86,6 +94,7 @@ class RedisPacer:
         self._pause_until = -math.inf
         self._booked_pause = -math.inf  # the latest pause Redis has been told of
         self._hint: tuple[float, float] | None = None  # (interval, until); until < 0: clear
+        self._fresh_until = -math.inf  # pauses only: no round trip needed before this
 
     def __repr__(self) -> str:
         rate = "pauses only" if self.count is None else f"{self.count}/{self.period:g}s"
@@ -130,6 +139,7 @@ class RedisPacer:
     def _drop_slots(self) -> None:
         self._slots.clear()
         self._epoch += 1
+        self._fresh_until = -math.inf
 
     async def acquire(self) -> None:
         """Wait until one more start is allowed, and record it.
@@ -137,6 +147,10 @@ class RedisPacer:
         Raises:
             StoreUnavailableError: If Redis cannot be reached.
         """
+        if not self.interval and self._hint is None:
+            now = anyio.current_time()
+            if self._pause_until <= now < self._fresh_until and not self.pending:
+                return  # no rate, and Redis held no pause a moment ago
         if self._lock is None:
             self._lock = anyio.Lock()
         self._waiting += 1
@@ -177,7 +191,10 @@ class RedisPacer:
             return
         if epoch == self._epoch:
             # Counted from the reply's arrival: a little later than Redis's clock, never earlier.
-            self._slots.extend(received + float(wait) for wait in reply[1 : booked + 1])
+            waits = [float(wait) for wait in reply[1 : booked + 1]]
+            self._slots.extend(received + wait for wait in waits)
+            if not self.interval and self._hint is None and not any(waits):
+                self._fresh_until = received + BLOCK_SPAN
 
     async def _round_trip(self, wanted: int, max_wait: float) -> list[bytes | int]:
         now = anyio.current_time()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from pynector.concurrency import (
+    DEFAULT_JOB_TTL,
     DEFAULT_MARGIN,
     Breaker,
     BreakerSettings,
@@ -16,6 +17,7 @@ from pynector.errors import StoreUnavailableError
 
 from ._breaker import RedisBreaker
 from ._connection import Connection
+from ._jobs import RedisJob
 from ._leases import RedisLeases
 from ._pacer import RedisPacer
 from ._tokens import RedisTokenBudget
@@ -129,6 +131,18 @@ class RedisStore:
         )
         self._limits["breaker", key, settings] = breaker
         return breaker
+
+    def job(self, name: str, *, ttl: float | None = DEFAULT_JOB_TTL) -> RedisJob:
+        """The batch job ``name`` (``pynector batch --job NAME``); see ``docs/distributed.md``.
+
+        Args:
+            name: The job's name: letters, digits and ``._:@-``.
+            ttl: Seconds the job stays after its last activity; ``None`` keeps it.
+
+        Raises:
+            ConfigurationError: If the name or the ttl is invalid.
+        """
+        return RedisJob(self._connection, name, ttl)
 
     async def flush(self) -> None:
         """Send every pending settle, pause, hint and breaker outcome now.

@@ -94,6 +94,18 @@ def _add_batch_parser(subcommands: Subcommands) -> None:
     from ._batch import add_batch_parser
 
     add_batch_parser(subcommands)
+    subcommands.choices["batch"].set_defaults(handler=_run_batch)
+
+
+def _run_batch(args: argparse.Namespace) -> int:
+    """``pynector batch``: of a file alone, or as a worker of ``--job`` (its own module)."""
+    if args.job is not None and not args.dry_run:
+        from ._job import run_job
+
+        return run_job(args)
+    from ._batch import run_batch
+
+    return run_batch(args)
 
 
 COMMANDS: list[Callable[[Subcommands], None]] = [
@@ -114,9 +126,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The exit status: 0 on success, 2 for a usage error, 130 when interrupted.
     """
+    words = list(sys.argv[1:] if argv is None else argv)
+    if len(words) >= 2 and words[0] == "batch" and words[1] in ("status", "export"):
+        # A job's commands: `pynector batch IN.jsonl` takes its first word as a file.
+        from ._job_commands import main as job_main
+
+        return job_main(words[1:])
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(words)
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
     handler: Handler | None = getattr(args, "handler", None)

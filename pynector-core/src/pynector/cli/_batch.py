@@ -26,9 +26,9 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from pynector.concurrency import TokenBudgetError
 
@@ -53,13 +53,13 @@ from ._tokens import over_tpm
 if TYPE_CHECKING:
     from pynector import BatchResult
     from pynector._client import Pynector
-    from pynector.concurrency import TokenBudget
+    from pynector.concurrency import Store, TokenLimiter
 
     from ._command import Subcommands
     from ._ledger import OutputState, RequestLine, RequestParser
     from ._support import CLISupport
 
-__all__ = ["add_batch_parser", "run_batch"]
+__all__ = ["NO_OPTIONS", "Batch", "JobSetup", "add_batch_parser", "run_batch", "unreadable"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -67,7 +67,7 @@ EXIT_USAGE = 2
 _SHOWN_BAD_LINES = 20  # in a real run; --dry-run lists every bad line
 _SYNC_INTERVAL = 1.0  # seconds between two fsyncs of OUT while results are written
 _FIRST_CHECKED = 10_000  # lines read, at most, to find the first request to send
-_NO_OPTIONS: Mapping[str, Any] = {}  # a line's own transport options: the command line's
+NO_OPTIONS: Mapping[str, Any] = {}  # a line's own transport options: the command line's
 
 _EPILOG = """\
 exit status:
@@ -80,6 +80,11 @@ exit status:
        nothing was sent
   130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM: run the same command
        again to resume
+
+With --store redis://... --job NAME, any number of workers on any machines
+work one job (docs/distributed.md); see it with
+  pynector batch status --store URL --job NAME
+  pynector batch export --store URL --job NAME -o ALL.jsonl
 
 Each input line is a JSON object: the request data, with an optional top-level
 "id" (else the line number is the id). OpenAI Batch API lines (custom_id,
@@ -104,7 +109,13 @@ def add_batch_parser(subcommands: Subcommands) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("input", metavar="IN.jsonl", type=Path, help="the requests")
+    parser.add_argument(
+        "input",
+        metavar="IN.jsonl",
+        type=Path,
+        nargs="?",
+        help="the requests (with --job: optional on a worker joining a job already loaded)",
+    )
     parser.add_argument(
         "-o",
         "--output",
@@ -168,6 +179,28 @@ def add_batch_parser(subcommands: Subcommands) -> None:
         help="when the store is unreachable: wait for it, then fail ('closed', the default), "
         "or fall back to per-process limits ('open')",
     )
+    shared.add_argument(
+        "--job",
+        metavar="NAME",
+        help="work the job NAME in the --store together with every other worker of it, on "
+        "any machine: the first worker loads IN, each request is claimed by one worker, each "
+        "result recorded once (see `pynector batch status` and `pynector batch export`, and "
+        "docs/distributed.md)",
+    )
+    shared.add_argument(
+        "--lease",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="with --job: a worker's claims are taken over by others when it has not renewed "
+        "them for this long (it died); default 30",
+    )
+    shared.add_argument(
+        "--keep",
+        action="store_true",
+        help="with --job: keep the job in the store until deleted (default: it expires 7 days "
+        "after its last activity)",
+    )
     group.add_argument(
         "--retry-failed",
         action="store_true",
@@ -200,7 +233,7 @@ def add_batch_parser(subcommands: Subcommands) -> None:
 # -- the run ---------------------------------------------------------------------------
 
 
-class _Batch:
+class Batch:
     """One ``pynector batch`` run: reads IN, sends, appends to OUT, counts."""
 
     def __init__(
@@ -212,7 +245,7 @@ class _Batch:
         output: BinaryIO | None,
         secrets: Secrets,
         reporter: Reporter,
-        budget: TokenBudget | None,
+        budget: TokenLimiter | None,
         support: CLISupport,
     ) -> None:
         from ._ledger import IdSet
@@ -279,7 +312,7 @@ class _Batch:
                 line_secrets = secrets + request_secrets(request.data)
                 tokens = estimate(request.data) if self.args.tpm is not None else 0
             except Exception as exc:
-                why = str(exc) if isinstance(exc, LineError) else _unreadable(exc)
+                why = str(exc) if isinstance(exc, LineError) else unreadable(exc)
                 self.bad += 1
                 self.bad_line(number, f"skipped: {why}")
                 advance(None)
@@ -321,7 +354,7 @@ class _Batch:
         for index, job in enumerate(self.requests_to_send()):
             pending[index] = job
             self.in_flight += 1
-            yield job[0].data, _NO_OPTIONS
+            yield job[0].data, NO_OPTIONS
 
     async def _before_attempt(self, index: int, data: Any, attempt: int) -> None:
         """Charge the CLI's estimate to ``--tpm`` (a transport that makes no estimate)."""
@@ -355,13 +388,29 @@ class _Batch:
         attempts: int,
         elapsed: float,
     ) -> None:
-        """Append the result line: the reply (``ok``) or the error ``outcome``.
+        """Append the result line: the reply (``ok``) or the error ``outcome``."""
+        data, ok = self._result_line(request, secrets, ok, outcome, attempts, elapsed)
+        self.latencies.add(elapsed)  # before the progress line that append may print
+        self.append(data, ok, attempts)
+
+    def _result_line(
+        self,
+        request: RequestLine,
+        secrets: Secrets,
+        ok: bool,
+        outcome: Any,
+        attempts: int,
+        elapsed: float,
+        fmt: OutputFormat | None = None,
+    ) -> tuple[bytes, bool]:
+        """The result line (with its newline) and whether it succeeded.
 
         The id and line number are the user's keys: written exactly as read.
         Only the reply or the error is scrubbed of secrets (in a provider
-        format, the whole line).
+        format, the whole line). ``fmt``: the output format, if not the run's.
         """
-        fmt = self.format
+        if fmt is None:
+            fmt = self.format
         try:
             shown = self._json(ok, outcome, secrets)
             request_id = getattr(outcome, "_request_id", None) if ok else None
@@ -372,7 +421,7 @@ class _Batch:
             ok = False
             shown = {
                 "type": type(exc).__name__,
-                "message": f"the {what} could not be written as JSON: {_unreadable(exc)}",
+                "message": f"the {what} could not be written as JSON: {unreadable(exc)}",
                 "retryable": False,
             }
             record = live_record(request.id, request.line, False, shown, attempts, elapsed)
@@ -380,11 +429,10 @@ class _Batch:
             self.reporter.note(
                 secrets.scrub(
                     f"{self.args.input}:{request.line}: its {what} could not be written as JSON "
-                    f"({_unreadable(exc)}); recorded as failed"
+                    f"({unreadable(exc)}); recorded as failed"
                 )
             )
-        self.latencies.add(elapsed)  # before the progress line that append may print
-        self.append(data, ok, attempts)
+        return data, ok
 
     def append(self, data: bytes, ok: bool, attempts: int = 1) -> None:
         """Append one result line to OUT and count it.
@@ -433,6 +481,7 @@ class _Batch:
                 name = signal.Signals(signum).name
                 if self.stopped_by is None:
                     self.stopped_by = signum
+                    self._stopping()
                     # A worker may pull its next request before the result it just
                     # handed over is written: no more than --concurrency are in flight.
                     in_flight = min(self.in_flight, self.client.concurrency_limit)
@@ -445,6 +494,13 @@ class _Batch:
                         f"{name}: stopping now; the requests in flight are sent again on resume"
                     )
                     work.cancel()
+
+    def _stopping(self) -> None:
+        """Called once, when the first signal asks the run to stop."""
+
+    def _requests(self) -> Iterable[tuple[Any, Mapping[str, Any]]] | AsyncIterator[Any]:
+        """What the client's batch pulls: ``(data, options)`` of each request to send."""
+        return self._jobs()
 
     async def run(self) -> None:
         """Send every request not done yet, until the input ends or a signal stops it."""
@@ -478,7 +534,7 @@ class _Batch:
         """
         args = self.args
         batch = self.client.batch(
-            self._jobs(),
+            self._requests(),
             max_concurrency=args.concurrency,
             max_retries=self.retries,
             before_attempt=None if self.budget is None else self._before_attempt,
@@ -627,7 +683,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _unreadable(exc: BaseException) -> str:
+def unreadable(exc: BaseException) -> str:
     """Why a line (or its reply) could not be handled, in words."""
     if isinstance(exc, RecursionError):
         return "nested too deeply (objects or arrays inside each other hundreds of levels deep)"
@@ -778,7 +834,7 @@ def _open_output(path: Path) -> BinaryIO:
     raise UsageError(f"{path} keeps being replaced by another program; write to another file")
 
 
-def _first_request(batch: _Batch, state: OutputState) -> RequestLine | None:
+def _first_request(batch: Batch, state: OutputState) -> RequestLine | None:
     """The first request a run would send (among the first lines), or ``None``."""
     from ._ledger import id_key, iter_lines
 
@@ -797,7 +853,7 @@ def _first_request(batch: _Batch, state: OutputState) -> RequestLine | None:
     return None
 
 
-def _check_first_request(batch: _Batch, state: OutputState) -> None:
+def _check_first_request(batch: Batch, state: OutputState) -> None:
     """Stop before anything is sent or written if the transport rejects the first request.
 
     The same mistake (a ``path`` without ``--base-url``, ...) usually repeats on
@@ -827,7 +883,7 @@ def _check_first_request(batch: _Batch, state: OutputState) -> None:
         return
 
 
-def _check_resumed(batch: _Batch, state: OutputState, live: bool) -> None:
+def _check_resumed(batch: Batch, state: OutputState, live: bool) -> None:
     """Refuse an OUT written in another format; check the first request of a live run."""
     fmt = batch.format
     other = sorted(found.value for found in state.formats if found is not fmt)
@@ -941,6 +997,17 @@ _SHARED_FLAGS = (
 )
 
 
+def _seconds(text: str) -> float:
+    """``--lease``: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value
+
+
 def _concurrency(text: str) -> int | str:
     """``--concurrency``: a whole number of at least 1, or ``auto``."""
     if text.strip().lower() == "auto":
@@ -962,8 +1029,25 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def run_batch(args: argparse.Namespace) -> int:
-    """Run ``pynector batch``; return the exit status (see the epilog)."""
+class JobSetup(Protocol):
+    """How a run becomes a worker of ``--job`` (``_job.py``; the file alone needs none)."""
+
+    def open_store(self, args: argparse.Namespace) -> Store:
+        """The shared store of the job (a usage error when it cannot hold jobs)."""
+        ...
+
+    def new_batch(self, store: Store, *batch: Any) -> Batch:
+        """The run of a worker, from ``Batch``'s arguments."""
+        ...
+
+
+def run_batch(args: argparse.Namespace, job: JobSetup | None = None) -> int:
+    """Run ``pynector batch``; return the exit status (see the epilog).
+
+    Args:
+        args: The parsed arguments.
+        job: With ``--job`` (and not ``--dry-run``): how the run works the job.
+    """
     from ._ledger import OutputState, RequestParser, count_lines
 
     secrets = Secrets()
@@ -972,21 +1056,38 @@ def run_batch(args: argparse.Namespace) -> int:
         name, options, secrets = transport_options(args, support.header_option)
         if args.rate is not None and not args.rate.strip():
             raise UsageError("--rate is empty; give e.g. --rate 10/s")
-        _check_input(args.input)
-        if args.output.exists() and os.path.samefile(args.input, args.output):
-            raise UsageError(f"{args.output} is the input file too; write results elsewhere")
+        working_job = job is not None
+        if args.input is None:
+            if not working_job:
+                raise UsageError(
+                    "give the input file IN.jsonl (only a worker joining a job already loaded, "
+                    "with --store and --job NAME, may leave it out)"
+                )
+        else:
+            _check_input(args.input)
+            if args.output.exists() and os.path.samefile(args.input, args.output):
+                raise UsageError(f"{args.output} is the input file too; write results elsewhere")
+        if args.job is None and (args.lease is not None or args.keep):
+            raise UsageError("--lease and --keep belong to a job: add --job NAME (and --store)")
+        store = job.open_store(args) if job is not None else None
         client = _create_client(args, name, options)
         reporter = make_reporter("none" if args.dry_run else args.progress, secrets)
         if args.concurrency == "auto":
             reporter.concurrency = lambda: client.concurrency_limit
-        budget: TokenBudget | None = None
+        budget: TokenLimiter | None = None
         if args.tpm is not None:
-            from ._tokens import cli_budget
+            from ._tokens import PERIOD, cli_budget
 
             budget = cli_budget(client, args.tpm)
+            if budget is not None and store is not None:
+                # The CLI's own estimate is charged to the budget every worker shares.
+                budget = store.token_budget(client.limit_key, args.tpm, PERIOD)
         parser = RequestParser(support, options)
-        batch = _Batch(
-            args, client, parser, OutputState(), None, secrets, reporter, budget, support
+        batch_args = (args, client, parser, OutputState(), None, secrets, reporter, budget, support)
+        batch = (
+            Batch(*batch_args)
+            if job is None or store is None
+            else job.new_batch(store, *batch_args)
         )
         batch_api = check_batch_api_arguments(args, support, client)
         remote = None
@@ -994,9 +1095,11 @@ def run_batch(args: argparse.Namespace) -> int:
             from ._batch_api import RemoteRun
 
             remote = RemoteRun(batch, batch_api)
-        state, batch.output = _prepare_output(
-            args, reporter, lambda found: _check_resumed(batch, found, batch_api is None)
-        )
+        if args.input is None:
+            check: Callable[[OutputState], None] = lambda found: None  # noqa: E731
+        else:
+            check = lambda found: _check_resumed(batch, found, batch_api is None)  # noqa: E731
+        state, batch.output = _prepare_output(args, reporter, check)
         batch.state = state
     except UsageError as exc:
         sys.stderr.write(f"pynector batch: {secrets.scrub(str(exc))}\n")
@@ -1011,8 +1114,13 @@ def run_batch(args: argparse.Namespace) -> int:
 
         from pynector.errors import ConfigurationError, PynectorError
 
-        total = count_lines(args.input) if args.progress != "none" else None
-        reporter.start(total, already_done=len(state.ok) + len(state.failed))
+        if working_job:
+            # The job decides what is done; the progress counts this worker's results.
+            known = args.input is not None and args.progress != "none"
+            reporter.start(count_lines(args.input) if known else None)
+        else:
+            total = count_lines(args.input) if args.progress != "none" else None
+            reporter.start(total, already_done=len(state.ok) + len(state.failed))
         try:
             anyio.run(batch.run if remote is None else remote.run)
         except PynectorError as exc:  # the transport could not even connect

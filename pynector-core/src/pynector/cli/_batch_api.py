@@ -73,6 +73,8 @@ _LIVE_ONLY = (
     ("limit_key", "--limit-key"),
     ("shared_concurrency", "--shared-concurrency"),
     ("store_failure", "--store-failure"),
+    ("job", "--job"),
+    ("lease", "--lease"),
 )
 # The rows of the live summary that time requests sent one by one.
 _LIVE_ROWS = frozenset({"retries", "p50 latency", "p95 latency", "requests/second"})
@@ -366,7 +368,7 @@ class _State:
 
 
 class _Ledger(Protocol):
-    """What the run needs of the live batch's bookkeeping (``_batch._Batch``)."""
+    """What the run needs of the live batch's bookkeeping (``_batch.Batch``)."""
 
     args: argparse.Namespace
     client: Pynector

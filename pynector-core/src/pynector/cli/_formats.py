@@ -39,6 +39,7 @@ __all__ = [
     "key_id",
     "live_record",
     "outcome_parts",
+    "pynector_record",
     "render",
     "result_id",
 ]
@@ -352,4 +353,25 @@ def live_record(
     found = provider_request_id if isinstance(provider_request_id, str) else None
     return ResultRecord(
         request_id, line, ok, attempts, elapsed, value, **outcome_parts(ok, value, found)
+    )
+
+
+def pynector_record(line: str | bytes) -> ResultRecord:
+    """The record of a result line in pynector's format (a job keeps its results so).
+
+    Raises:
+        ValueError: If ``line`` is not a pynector result line.
+    """
+    parsed = json.loads(line)
+    if not isinstance(parsed, dict) or not {"id", "line", "ok"} <= parsed.keys():
+        raise ValueError("not a pynector result line")
+    ok = parsed["ok"] is True
+    value = parsed.get("response") if ok else parsed.get("error")
+    return live_record(
+        parsed["id"],
+        parsed["line"],
+        ok,
+        value,
+        int(parsed.get("attempts", 1)),
+        float(parsed.get("elapsed", 0.0)),
     )

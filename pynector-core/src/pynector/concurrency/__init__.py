@@ -23,6 +23,8 @@
 - :class:`Store` / :class:`MemoryStore`: where the limits keep their state
   (``memory://`` in the process; ``pynector-redis`` shares it across a fleet),
   with :class:`Leases` for ``config["shared_concurrency"]``.
+- :class:`Job` / :func:`job_store`: a batch job kept in a shared store, worked
+  by many processes (``pynector batch --job NAME``).
 - :func:`server_hint` / :func:`parse_reset`: the providers' rate-limit headers
   (OpenAI ``x-ratelimit-*``, Anthropic ``anthropic-ratelimit-*``) as starts
   remaining before a reset, which :meth:`RateLimiter.hint` spreads out.
@@ -43,6 +45,15 @@ from ._hedge import LatencyHistogram as LatencyHistogram
 from ._hedge import parse_hedge_after as parse_hedge_after
 from ._hints import parse_reset as parse_reset
 from ._hints import server_hint as server_hint
+from ._jobs import DEFAULT_JOB_TTL as DEFAULT_JOB_TTL
+from ._jobs import DEFAULT_LEASE as DEFAULT_LEASE
+from ._jobs import Job as Job
+from ._jobs import JobClaim as JobClaim
+from ._jobs import JobInput as JobInput
+from ._jobs import JobResult as JobResult
+from ._jobs import JobStatus as JobStatus
+from ._jobs import JobStore as JobStore
+from ._jobs import job_store as job_store
 from ._pool import WorkerPool as WorkerPool
 from ._ratelimit import DEFAULT_MARGIN as DEFAULT_MARGIN
 from ._ratelimit import Pacer as Pacer
@@ -67,6 +78,8 @@ from ._tokens import TokenLimiter as TokenLimiter
 from ._tokens import TokenReservation as TokenReservation
 
 __all__ = [
+    "DEFAULT_JOB_TTL",
+    "DEFAULT_LEASE",
     "DEFAULT_MARGIN",
     "MAX_RETRY_AFTER",
     "MEMORY_URL",
@@ -77,6 +90,12 @@ __all__ = [
     "BreakerSettings",
     "CircuitBreaker",
     "HedgePolicy",
+    "Job",
+    "JobClaim",
+    "JobInput",
+    "JobResult",
+    "JobStatus",
+    "JobStore",
     "LatencyHistogram",
     "Lease",
     "Leases",
@@ -94,6 +113,7 @@ __all__ = [
     "TokenReservation",
     "WorkerPool",
     "deadline",
+    "job_store",
     "parse_hedge_after",
     "parse_rate",
     "parse_reset",

@@ -1,12 +1,14 @@
 """The worker pool: a fixed number of workers pulling from one iterator.
 
 Memory and task count grow with the number of workers, never with the number
-of items, so a pool can consume a generator of millions of requests.
+of items, so a pool can consume a generator of millions of requests. The
+iterator may be asynchronous (items that arrive over the network, such as the
+claims of a distributed batch job): a free worker then awaits the next item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import TypeVar
 
 import anyio
@@ -38,30 +40,71 @@ class WorkerPool:
             )
         self.size = size
 
-    async def run(self, items: Iterable[T], handler: Callable[[int, T], Awaitable[None]]) -> None:
+    async def run(
+        self,
+        items: Iterable[T] | AsyncIterable[T],
+        handler: Callable[[int, T], Awaitable[None]],
+    ) -> None:
         """Call ``handler(index, item)`` for every item, ``size`` at a time.
 
         Items are pulled lazily, in order, as workers become free. The handler
         is started for an item immediately after that item is pulled, so a
         handler can rely on being called in index order up to its first await.
+        From an async iterable, one free worker at a time awaits the next item.
 
         If the handler or the iterable raises, the remaining work is cancelled
         and that first exception is raised as is (never an exception group).
         """
-        numbered = enumerate(items)
         failure: list[BaseException] = []
+        if isinstance(items, AsyncIterable):
+            pull = _puller(items)
 
-        async def worker(scope: anyio.CancelScope) -> None:
-            try:
-                for index, item in numbered:
-                    await handler(index, item)
-            except Exception as exc:
-                if not failure:
-                    failure.append(exc)
-                scope.cancel()
+            async def worker(scope: anyio.CancelScope) -> None:
+                try:
+                    while (pulled := await pull()) is not None:
+                        await handler(*pulled)
+                except Exception as exc:
+                    if not failure:
+                        failure.append(exc)
+                    scope.cancel()
+
+        else:
+            numbered = enumerate(items)
+
+            async def worker(scope: anyio.CancelScope) -> None:
+                try:
+                    for index, item in numbered:
+                        await handler(index, item)
+                except Exception as exc:
+                    if not failure:
+                        failure.append(exc)
+                    scope.cancel()
 
         async with anyio.create_task_group() as group:
             for _ in range(self.size):
                 group.start_soon(worker, group.cancel_scope)
         if failure:
             raise failure[0]
+
+
+def _puller(items: AsyncIterable[T]) -> Callable[[], Awaitable[tuple[int, T] | None]]:
+    """``pull()``: the next ``(index, item)``, one caller at a time; ``None`` at the end."""
+    iterator = aiter(items)
+    lock = anyio.Lock()
+    count = 0
+    ended = False
+
+    async def pull() -> tuple[int, T] | None:
+        nonlocal count, ended
+        async with lock:
+            if ended:
+                return None
+            try:
+                item = await anext(iterator)
+            except StopAsyncIteration:
+                ended = True
+                return None
+            index, count = count, count + 1
+            return index, item
+
+    return pull
