@@ -15,6 +15,7 @@ QUICK_ARGS = {
     "bench_adaptive.py": ["--quick"],
     "bench_cli.py": ["--quick"],
     "bench_core.py": ["--n", "100000"],
+    "bench_distributed.py": ["--quick"],
     "bench_engines.py": ["--n", "500", "--rounds", "3"],
     "bench_hedge.py": ["--quick"],
     "bench_http.py": ["--n", "500", "--rounds", "3"],

@@ -490,3 +490,32 @@ def test_status_prints_the_counts_as_json(
     shown = json.loads(capsys.readouterr().out)
     assert (shown["requests"], shown["succeeded"], shown["failed"]) == (4, 1, 1)
     assert (shown["queued"], shown["in_flight"], shown["finished"]) == (2, 0, False)
+
+
+def test_a_worker_writes_its_own_format_and_export_writes_any(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import json
+
+    from pynector.cli import main
+
+    requests, own, job = tmp_path / "in.jsonl", tmp_path / "own.jsonl", _name()
+    ids = write_requests(requests, 5)
+    store = ["--store", redis_server.url, "--job", job]
+    with CountingServer() as server:
+        args = ["batch", str(requests), "-o", str(own), "--base-url", server.url, *store]
+        assert main([*args, "--progress", "none", "--output-format", "openai"]) == 0
+    written = read_results(own)
+    assert sorted(line["custom_id"] for line in written) == sorted(ids)
+    assert all(line["response"]["status_code"] == 200 for line in written)
+    assert all(line["error"] is None for line in written)
+    exported: dict[str, list[dict[str, Any]]] = {}
+    for fmt in ("pynector", "openai", "anthropic"):
+        path = tmp_path / f"all-{fmt}.jsonl"
+        assert main(["batch", "export", *store, "-o", str(path), "--output-format", fmt]) == 0
+        exported[fmt] = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["id"] for line in exported["pynector"]] == ids  # the job keeps pynector lines
+    assert [line["custom_id"] for line in exported["openai"]] == ids
+    assert [line["response"]["body"] for line in exported["openai"]] == [{"ok": True}] * 5
+    assert [line["custom_id"] for line in exported["anthropic"]] == ids
+    assert {line["result"]["type"] for line in exported["anthropic"]} == {"succeeded"}
