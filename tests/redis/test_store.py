@@ -109,6 +109,29 @@ async def test_a_pacer_books_nothing_past_the_callers_deadline(redis_server: Red
 
 
 @pytest.mark.anyio
+async def test_a_pacer_without_a_rate_is_idle_only_just_after_redis_held_no_pause(
+    redis_server: RedisServer,
+) -> None:
+    store, elsewhere = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    shared = key()
+    pacer, other = store.pacer(shared, None), elsewhere.pacer(shared, None)
+    assert not pacer.idle  # nothing asked of Redis yet
+    await pacer.acquire()
+    assert pacer.idle  # Redis said: no pause; the client may skip the pacer for a moment
+    other.pause(30)
+    await other.flush()
+    with anyio.fail_after(5):
+        while pacer.idle:  # the moment passes (BLOCK_SPAN) ...
+            await anyio.lowlevel.checkpoint()
+    with anyio.move_on_after(0.3) as scope:
+        await pacer.acquire()  # ... and the next caller sees the other process's pause
+    assert scope.cancelled_caught
+    assert not store.pacer(key(), 10).idle  # with a rate every start is booked in Redis
+    await store.aclose()
+    await elsewhere.aclose()
+
+
+@pytest.mark.anyio
 async def test_a_settle_reaches_redis_when_the_store_is_closed(redis_server: RedisServer) -> None:
     shared = key()
     first = RedisStore(redis_server.url)

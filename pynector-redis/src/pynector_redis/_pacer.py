@@ -102,8 +102,16 @@ class RedisPacer:
 
     @property
     def idle(self) -> bool:
-        """Always False: a pause set by another process can only be seen in Redis."""
-        return False
+        """True while :meth:`acquire` would return at once, recording nothing.
+
+        Only with no rate and no hint, and for a moment (``BLOCK_SPAN``) after
+        Redis answered that it held no pause: a pause another process set is
+        seen within that moment.
+        """
+        if self.interval or self._hint is not None:
+            return False
+        now = anyio.current_time()
+        return self._pause_until <= now < self._fresh_until and not self.pending
 
     @property
     def pending(self) -> bool:

@@ -121,7 +121,8 @@ class FailoverPacer:
 
     @property
     def idle(self) -> bool:
-        return False  # the store may hold another process's pause
+        # The store may hold another process's pause: only the shared pacer can tell.
+        return self.shared.idle
 
     async def acquire(self, wait: float | None = None) -> None:
         await self.guard.run(self.shared.acquire, self.local.acquire, wait)
