@@ -115,9 +115,10 @@ async def test_a_pacer_without_a_rate_is_idle_only_just_after_redis_held_no_paus
     store, elsewhere = RedisStore(redis_server.url), RedisStore(redis_server.url)
     shared = key()
     pacer, other = store.pacer(shared, None), elsewhere.pacer(shared, None)
-    assert not pacer.idle  # nothing asked of Redis yet
+    seen = [pacer.idle]  # nothing asked of Redis yet
     await pacer.acquire()
-    assert pacer.idle  # Redis said: no pause; the client may skip the pacer for a moment
+    seen.append(pacer.idle)
+    assert seen == [False, True]  # Redis said: no pause; the client may skip the pacer for a moment
     other.pause(30)
     await other.flush()
     with anyio.fail_after(5):
