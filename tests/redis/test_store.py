@@ -120,7 +120,7 @@ async def test_a_pacer_without_a_rate_is_idle_only_just_after_redis_held_no_paus
     seen.append(pacer.idle)
     assert seen == [False, True]  # Redis said: no pause; the client may skip the pacer for a moment
     other.pause(30)
-    await other.flush()
+    await elsewhere.flush()
     with anyio.fail_after(5):
         while pacer.idle:  # the moment passes (BLOCK_SPAN) ...
             await anyio.lowlevel.checkpoint()
