@@ -16,7 +16,14 @@ import time
 from types import TracebackType
 from typing import Self
 
-__all__ = ["ArrivalServer", "LoopbackServer", "most_in_any_window", "read_request", "reply"]
+__all__ = [
+    "ArrivalServer",
+    "GatedServer",
+    "LoopbackServer",
+    "most_in_any_window",
+    "read_request",
+    "reply",
+]
 
 
 async def read_request(reader: asyncio.StreamReader) -> bytes:
@@ -120,6 +127,24 @@ class LoopbackServer:
     ) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+class GatedServer(LoopbackServer):
+    """A loopback server whose held requests wait until :meth:`release`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._release: asyncio.Event | None = None
+
+    def _gate(self) -> asyncio.Event:
+        """The event held requests wait on (made in the server's loop)."""
+        if self._release is None:
+            self._release = asyncio.Event()
+        return self._release
+
+    def release(self) -> None:
+        """Let every held request (and every later one) through."""
+        self._loop.call_soon_threadsafe(lambda: self._gate().set())
 
 
 class ArrivalServer(LoopbackServer):

@@ -20,7 +20,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
-from tests.core._arrivals import LoopbackServer, read_request, reply
+from tests.core._arrivals import GatedServer, read_request, reply
 
 __all__ = ["CountingServer", "Worker", "read_results", "write_requests"]
 
@@ -44,14 +44,13 @@ def read_results(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in file if line.strip()]
 
 
-class CountingServer(LoopbackServer):
+class CountingServer(GatedServer):
     """Count every request it receives: when, which id, from which worker."""
 
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[tuple[str, str]] = []  # (id, worker), in arrival order
         self.held = 0
-        self._release: asyncio.Event | None = None
         self._changed = threading.Condition()
 
     def by_worker(self) -> Counter[str]:
@@ -66,19 +65,8 @@ class CountingServer(LoopbackServer):
             if not self._changed.wait_for(test, timeout):
                 raise AssertionError(f"{what}: not within {timeout:g} s ({len(self.sent)} sent)")
 
-    def release(self) -> None:
-        """Answer every held request (and every later one) at once."""
-
-        def set_event() -> None:
-            if self._release is None:
-                self._release = asyncio.Event()
-            self._release.set()
-
-        self._loop.call_soon_threadsafe(set_event)
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._release is None:
-            self._release = asyncio.Event()
+        gate = self._gate()
         while True:
             head = await read_request(reader)
             now = time.monotonic()
@@ -94,7 +82,7 @@ class CountingServer(LoopbackServer):
                     self.held += 1
                 self._changed.notify_all()
             if target.startswith("/hold/"):
-                await self._release.wait()
+                await gate.wait()
             writer.write(reply(b"200 OK", b'{"ok": true}'))
             await writer.drain()
 

@@ -29,7 +29,7 @@ from pynector import Pynector
 from pynector.errors import RateLimitError, StoreUnavailableError
 from tests import _engines
 from tests._redis import RedisServer, RedisServerFactory
-from tests.core._arrivals import ArrivalServer, LoopbackServer, most_in_any_window
+from tests.core._arrivals import ArrivalServer, GatedServer, most_in_any_window
 
 backend_engine = _engines.backend_engine
 anyio_backend = _engines.anyio_backend
@@ -44,7 +44,7 @@ def arrivals() -> Iterator[ArrivalServer]:
         yield server
 
 
-class HoldServer(LoopbackServer):
+class HoldServer(GatedServer):
     """``/hold`` requests wait until :meth:`release` (or 30 s); counts those in flight."""
 
     def __init__(self) -> None:
@@ -52,7 +52,6 @@ class HoldServer(LoopbackServer):
         self.in_flight = 0
         self.most_in_flight = 0
         self.held = 0
-        self._release: asyncio.Event | None = None
         self._changed = threading.Condition()
 
     def wait_held(self, count: int, timeout: float = 20.0) -> None:
@@ -61,18 +60,8 @@ class HoldServer(LoopbackServer):
             if not self._changed.wait_for(lambda: self.held >= count, timeout):
                 raise AssertionError(f"{self.held} requests held, not {count}, in {timeout:g} s")
 
-    def release(self) -> None:
-        """Let every held request (and every later one) through."""
-
-        def set_event() -> None:
-            assert self._release is not None
-            self._release.set()
-
-        self._loop.call_soon_threadsafe(set_event)
-
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._release is None:
-            self._release = asyncio.Event()
+        gate = self._gate()
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             self.arrivals.append(time.monotonic())
@@ -83,7 +72,7 @@ class HoldServer(LoopbackServer):
                     self.most_in_flight = max(self.most_in_flight, self.in_flight)
                     self._changed.notify_all()
                 try:
-                    await asyncio.wait_for(self._release.wait(), 30)
+                    await asyncio.wait_for(gate.wait(), 30)
                 finally:
                     self.in_flight -= 1
             writer.write(
