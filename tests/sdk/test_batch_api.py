@@ -239,16 +239,11 @@ def test_openai_results_in_the_pynector_and_anthropic_formats(
     assert by_id["12"]["error"]["error"] == {"type": "api_error", "message": "the request was lost"}
 
 
-def test_sigint_leaves_the_batches_running_and_a_rerun_collects_them_without_new_ones(
-    tmp_path: Path,
-    batches: FakeBatchAPI,
-    run: Runner,
-) -> None:
-    provider = "openai"
-    batches.hold()
-    source = write_lines(tmp_path / "in.jsonl", requests(provider, 4))
-    out = tmp_path / "out.jsonl"
-    argv: list[str | Path] = ["batch", source, "-o", out, *cli_args(batches, provider), *FAST]
+def _interrupted_while_running(argv: list[str | Path]) -> str:
+    """Run ``pynector`` with ``argv``, SIGINT it once a batch is in progress; its stderr.
+
+    The command is expected to exit 130 (interrupted).
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "pynector", *map(str, argv)],
         stdout=subprocess.PIPE,
@@ -263,8 +258,21 @@ def test_sigint_leaves_the_batches_running_and_a_rerun_collects_them_without_new
         _stdout, stderr = process.communicate(timeout=30)
     finally:
         process.kill()
+    assert process.returncode == 130, stderr
+    return stderr
 
-    assert process.returncode == 130
+
+def test_sigint_leaves_the_batches_running_and_a_rerun_collects_them_without_new_ones(
+    tmp_path: Path,
+    batches: FakeBatchAPI,
+    run: Runner,
+) -> None:
+    provider = "openai"
+    batches.hold()
+    source = write_lines(tmp_path / "in.jsonl", requests(provider, 4))
+    out = tmp_path / "out.jsonl"
+    argv: list[str | Path] = ["batch", source, "-o", out, *cli_args(batches, provider), *FAST]
+    stderr = _interrupted_while_running(argv)
     assert "keep running" in stderr
     assert "Run the same command again" in stderr
     assert batches.cancelled == []
@@ -296,22 +304,7 @@ def test_cancel_on_interrupt_cancels_the_remote_batch_and_a_rerun_writes_its_req
     source = write_lines(tmp_path / "in.jsonl", requests(provider, 2))
     out = tmp_path / "out.jsonl"
     argv: list[str | Path] = ["batch", source, "-o", out, *cli_args(batches, provider), *FAST]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pynector", *map(str, [*argv, "--cancel-on-interrupt"])],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=env(),
-    )
-    try:
-        read_stderr_until(process, ": in_progress")
-        process.send_signal(signal.SIGINT)
-        _stdout, stderr = process.communicate(timeout=30)
-    finally:
-        process.kill()
-
-    assert process.returncode == 130
+    stderr = _interrupted_while_running([*argv, "--cancel-on-interrupt"])
     assert batches.cancelled == batches.created
     assert f"cancelled batch {batches.created[0]}" in stderr
 
