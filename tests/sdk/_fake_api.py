@@ -44,7 +44,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 CREATED = 1_700_000_000
 EMBEDDING = [0.25, -0.5, 1.0]
@@ -469,32 +469,23 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FakeAPI:
-    """The fake API server; ``start()`` it, read :attr:`url`, ``stop()`` it."""
+class LocalAPI:
+    """A fake API on 127.0.0.1, served from a thread; ``start()`` it, read :attr:`url`, ``stop()``.
+
+    Subclasses name their ``server_class`` (whose ``api`` is the fake) and
+    ``handler_class``.
+    """
+
+    server_class: type[ThreadingHTTPServer]
+    handler_class: type[BaseHTTPRequestHandler]
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self.requests: list[Recorded] = []
-        self._scripted: dict[str, deque[_Reply]] = {}
-        self._stream_failures: dict[str, deque[str]] = {}
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.stream_closed = threading.Event()
-        self.release_event = threading.Event()
-        self._server: _Server | None = None
+        self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._window: _Window | None = None
-        self.refused = 0
-        """Requests answered 429 by :meth:`limit_window`."""
-        self.arrivals: list[float] = []
-        """When each POST arrived (``time.monotonic``)."""
 
-    # -- life cycle --------------------------------------------------------------
-
-    def start(self) -> FakeAPI:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.api = self
+    def start(self) -> Self:
+        server = self.server_class(("127.0.0.1", 0), self.handler_class)
+        server.api = self  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -503,7 +494,6 @@ class FakeAPI:
         return self
 
     def stop(self) -> None:
-        self.release_event.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -524,6 +514,36 @@ class FakeAPI:
     def root(self) -> str:
         """The Anthropic-style base URL: ``http://127.0.0.1:PORT``."""
         return f"http://127.0.0.1:{self.port}"
+
+
+class FakeAPI(LocalAPI):
+    """The fake API server; ``start()`` it, read :attr:`url`, ``stop()`` it."""
+
+    server_class = _Server
+    handler_class = _Handler
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self.requests: list[Recorded] = []
+        self._scripted: dict[str, deque[_Reply]] = {}
+        self._stream_failures: dict[str, deque[str]] = {}
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.stream_closed = threading.Event()
+        self.release_event = threading.Event()
+        self._window: _Window | None = None
+        self.refused = 0
+        """Requests answered 429 by :meth:`limit_window`."""
+        self.arrivals: list[float] = []
+        """When each POST arrived (``time.monotonic``)."""
+
+    # -- life cycle --------------------------------------------------------------
+
+    def stop(self) -> None:
+        self.release_event.set()
+        super().stop()
 
     # -- steering ----------------------------------------------------------------
 

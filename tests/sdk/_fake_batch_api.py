@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ._fake_api import CREATED, chat_completion, error_body, message
+from ._fake_api import CREATED, LocalAPI, chat_completion, error_body, message
 
 _MESSAGE_COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
 
@@ -132,10 +132,14 @@ class _Server(ThreadingHTTPServer):
     api: FakeBatchAPI
 
 
-class FakeBatchAPI:
+class FakeBatchAPI(LocalAPI):
     """The fake Batch API server; ``start()`` it, read :attr:`url` / :attr:`root`, ``stop()``."""
 
+    server_class = _Server
+    handler_class = _Handler
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Condition()
         self._ids = itertools.count(1)
         self.files: dict[str, bytes] = {}
@@ -150,38 +154,6 @@ class FakeBatchAPI:
         """Every result line of every ended batch, as sent."""
         self._held = False
         self._expire_next = False
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- life cycle --------------------------------------------------------------------
-
-    def start(self) -> FakeBatchAPI:
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.api = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    @property
-    def root(self) -> str:
-        """The Anthropic-style base URL."""
-        assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def url(self) -> str:
-        """The OpenAI-style base URL."""
-        return self.root + "/v1"
 
     # -- steering ----------------------------------------------------------------------
 

@@ -75,6 +75,16 @@ def cli_args(batches: FakeBatchAPI, provider: str) -> list[str]:
     ]  # fmt: skip
 
 
+def sdk_client(batches: FakeBatchAPI, provider: str) -> Pynector[Any, Any]:
+    """A client of the sdk transport for ``provider``, on the fake Batch API."""
+    return Pynector(
+        transport_type="sdk",
+        provider=provider,
+        api_key=API_KEY,
+        base_url=base_url(batches, provider),
+    )
+
+
 def state_of(out: Path) -> dict[str, Any]:
     return json.loads(out.with_name(out.name + ".batches.json").read_text())  # type: ignore[no-any-return]
 
@@ -87,12 +97,7 @@ def state_of(out: Path) -> dict[str, Any]:
 async def test_a_batch_is_created_polled_and_its_results_read_through_the_sdk(
     batches: FakeBatchAPI, provider: str
 ) -> None:
-    client = Pynector(
-        transport_type="sdk",
-        provider=provider,
-        api_key=API_KEY,
-        base_url=base_url(batches, provider),
-    )
+    client = sdk_client(batches, provider)
     async with client:
         api = batch_api(client.transport)
         assert isinstance(api, OpenAIBatchAPI if provider == "openai" else AnthropicBatchAPI)
@@ -122,12 +127,7 @@ async def test_a_cancelled_batch_ends_with_its_requests_unrun(
     batches: FakeBatchAPI, provider: str
 ) -> None:
     batches.hold()
-    client = Pynector(
-        transport_type="sdk",
-        provider=provider,
-        api_key=API_KEY,
-        base_url=base_url(batches, provider),
-    )
+    client = sdk_client(batches, provider)
     async with client:
         api = batch_api(client.transport)
         assert api is not None
@@ -146,12 +146,7 @@ async def test_a_cancelled_batch_ends_with_its_requests_unrun(
 
 @pytest.mark.anyio
 async def test_a_request_no_batch_api_runs_is_a_line_error(batches: FakeBatchAPI) -> None:
-    client = Pynector(
-        transport_type="sdk", provider="anthropic", api_key=API_KEY, base_url=batches.root
-    )
-    openai = Pynector(
-        transport_type="sdk", provider="openai", api_key=API_KEY, base_url=batches.url
-    )
+    client, openai = sdk_client(batches, "anthropic"), sdk_client(batches, "openai")
     async with client, openai:
         anthropic_api = batch_api(client.transport)
         openai_api = batch_api(openai.transport)
