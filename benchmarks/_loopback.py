@@ -80,6 +80,11 @@ class Reply(asyncio.Protocol):
         replies = self.buffer.count(b"\r\n\r\n")
         if replies:
             self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4 :]
+            self.answer(replies)
+
+    def answer(self, replies: int) -> None:
+        """Send ``replies`` replies (a subclass may send them later)."""
+        if not self.transport.is_closing():
             self.transport.write(REPLY * replies)
 
 

@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _loopback import REPLY, serve, started, table
+from _loopback import Reply, serve, started, table
 
 ROOT = Path(__file__).resolve().parents[1]
 COST_TARGET = 1.3
@@ -50,24 +50,11 @@ WORKERS = 4
 LATENCY = 0.05
 
 
-class SlowReply(asyncio.Protocol):
+class SlowReply(Reply):
     """Answers each request head after ``LATENCY`` seconds, in order; keeps connections open."""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        self.buffer = b""
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        replies = self.buffer.count(b"\r\n\r\n")
-        if replies:
-            self.buffer = self.buffer[self.buffer.rfind(b"\r\n\r\n") + 4 :]
-            loop = asyncio.get_running_loop()
-            loop.call_later(LATENCY, self._answer, replies)
-
-    def _answer(self, replies: int) -> None:
-        if not self.transport.is_closing():
-            self.transport.write(REPLY * replies)
+    def answer(self, replies: int) -> None:
+        asyncio.get_running_loop().call_later(LATENCY, super().answer, replies)
 
 
 def write_input(path: Path, count: int) -> None:
