@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, overload
 import anyio
 
 from . import errors
-from ._errormap import map_builtin_errors
+from ._errormap import map_builtin_errors, translate_builtin
 from ._plugins import PluginSet, installed
 from .call import WAIT_CONCURRENCY, WAIT_RATE, WAIT_TOKENS, Call, ReplyT, RequestT
 from .concurrency import (
@@ -706,8 +706,7 @@ class Pynector(Generic[RequestT, ReplyT]):
             if not self._connected:
                 await self._connect_within(call)
             if impl.handles_deadline:
-                with map_builtin_errors():
-                    return await impl.handle_request(call)
+                return await impl.handle_request(call)  # OSError: translated below
             limit = deadline(call.timeout, "request")
             try:
                 with limit, map_builtin_errors():
@@ -723,9 +722,15 @@ class Pynector(Generic[RequestT, ReplyT]):
                 if self._shared is not None:
                     await self._share_pause()
             raise
+        except OSError as exc:  # as map_builtin_errors() does, without a block to enter
+            if isinstance(exc, errors.PynectorError):
+                raise
+            raise translate_builtin(exc) from exc
         finally:
-            if call.response_headers is not None:
-                self._take_hint(call)
+            # _take_hint(call), one call less on every request.
+            headers = call.response_headers
+            if headers is not None and (hint := server_hint(headers, call.usage)) is not None:
+                self._limiter.hint(*hint)
 
     async def _share_pause(self) -> None:
         """Send a 429's pause to the store now: every process sharing the key holds back."""
@@ -753,6 +758,7 @@ class Pynector(Generic[RequestT, ReplyT]):
         attempt: int = 1,
         batch_index: int | None = None,
         streaming: bool = False,
+        observed: bool | None = None,
     ) -> Call[Any]:
         return Call(
             data,
@@ -765,6 +771,7 @@ class Pynector(Generic[RequestT, ReplyT]):
             transport_type=self._transport_type,
             transport=self._transport,
             plugins=self._plugins,
+            observed=observed,
         )
 
     async def _attempt(
@@ -791,15 +798,13 @@ class Pynector(Generic[RequestT, ReplyT]):
             except anyio.WouldBlock:
                 slots = await self._admit(borrower, waits := {}, timeout)
         try:
-            call = self._call(data, timeout, options, attempt, batch_index)
+            relay = self._plugins.relay(self._telemetry)
+            call = self._call(
+                data, timeout, options, attempt, batch_index, False, relay is not None
+            )
             if waits:
                 call.attributes.update(waits)
-            relay = self._plugins.relay(self._telemetry)
-            if relay is None:
-                call.observed = False
-                wrappers = None
-            else:
-                wrappers = relay.pynector_request(info=call)
+            wrappers = None if relay is None else relay.pynector_request(info=call)
             if not wrappers:
                 call.result = await self._send_within(call)
                 return call.result
@@ -984,7 +989,10 @@ class Pynector(Generic[RequestT, ReplyT]):
             ConfigurationError: For bad input.
             ClientClosedError: If the client was closed.
         """
-        request_timeout = self._prepare(data, timeout)
+        if timeout is None and data is not None and not self._closed:
+            request_timeout = self._config.timeout  # _prepare's answer, one call less
+        else:
+            request_timeout = self._prepare(data, timeout)
         options_ = (
             _merged(options, transport_options) if options or transport_options else _NO_OPTIONS
         )

@@ -106,6 +106,14 @@ class Call(Generic[RequestT]):
         transport_type: The transport's name (``"http"``, ``"sdk"``, ...), or the
             transport class's ``transport_type``, or ``"custom"``.
         transport: The transport instance.
+        observed: Whether a plugin takes part in this call (a transport may then
+            report more). When it is false nothing reads what only plugins read
+            (``span_name``, ``attributes``, ``request_headers``, an HTTP reply's
+            peer address), and a transport may skip finding those out; the
+            client itself reads ``status``, ``usage``, ``limit_key`` and
+            ``response_headers``. Unless given, true when the call's plugin set
+            has a plugin for it, and for a call made without a plugin set (by
+            hand, in a test).
 
     Reported by the transport while it works (``None`` until it knows):
 
@@ -136,7 +144,6 @@ class Call(Generic[RequestT]):
     """
 
     __slots__ = (
-        "_observed",
         "_plugins",
         "attempt",
         "attributes",
@@ -144,6 +151,7 @@ class Call(Generic[RequestT]):
         "data",
         "deadline",
         "limit_key",
+        "observed",
         "options",
         "request_headers",
         "response_headers",
@@ -174,6 +182,7 @@ class Call(Generic[RequestT]):
         transport_type: str = "custom",
         transport: Any = None,
         plugins: PluginSet | None = None,
+        observed: bool | None = None,
     ) -> None:
         self.data = data
         self.options: Mapping[str, Any] = _NO_OPTIONS if options is None else options
@@ -186,7 +195,9 @@ class Call(Generic[RequestT]):
         self.transport_type = transport_type
         self.transport = transport
         self._plugins = plugins
-        self._observed: bool | None = None
+        if observed is None:
+            observed = plugins is None or plugins.relay(telemetry) is not None
+        self.observed = observed
         self.url: str | None = None
         self.server_address: str | None = None
         self.server_port: int | None = None
@@ -240,27 +251,6 @@ class Call(Generic[RequestT]):
         """Seconds left before :attr:`deadline` (``None`` without one; may be negative)."""
         deadline = self.deadline
         return None if deadline is None else deadline - time.monotonic()
-
-    @property
-    def observed(self) -> bool:
-        """Whether a plugin takes part in this call (a transport may then report more).
-
-        When it is false nothing reads what only plugins read (``span_name``,
-        ``attributes``, ``request_headers``, an HTTP reply's peer address),
-        and a transport may skip finding those out; the client itself reads
-        ``status``, ``usage``, ``limit_key`` and ``response_headers``. A call
-        made without a plugin set (by hand, in a test) counts as observed.
-        """
-        seen = self._observed
-        if seen is None:
-            plugins = self._plugins
-            seen = plugins is None or plugins.relay(self.telemetry) is not None
-            self._observed = seen
-        return seen
-
-    @observed.setter
-    def observed(self, value: bool) -> None:
-        self._observed = value
 
     def next_hop(self) -> dict[str, str]:
         """Tell the plugins the request is sent again within this attempt (a redirect).

@@ -8,7 +8,8 @@ says what kind of failure each aiohttp exception is.
 
 One private aiohttp API is used: ``TCPConnector._get(key, traces)`` and the
 idle pool ``_conns`` (key -> deque of ``(protocol, released_at)``), to drop a
-pooled connection that the server closed while it was idle. Each is checked
+pooled connection that the server closed while it was idle (with the socket
+descriptor of asyncio's selector transports, ``_sock_fd``, when it is there). Each is checked
 when a pool opens (the signature) and guarded while in use (the shape): if
 aiohttp changes them, the engine only loses that check, and
 ``tests/http/test_dependencies.py`` says which API changed.
@@ -85,26 +86,6 @@ async def _settle() -> None:
         await anyio.lowlevel.checkpoint()
 
 
-def _drop_closed(connections: Iterable[Any]) -> None:
-    """Close pooled connections that the server hung up on while they were idle.
-
-    aiohttp learns that a server closed an idle connection only when the event
-    loop next polls; a request sent on it before that fails. httpx2 checks a
-    pooled connection's socket before reusing it, and so do we: aiohttp reuses
-    from the left, so the connections are checked from there up to the first
-    healthy one (one ``select`` call, usually); a closed one is skipped by
-    aiohttp.
-    """
-    for protocol, _ in connections:
-        transport = protocol.transport
-        if transport is None or transport.is_closing():
-            continue  # aiohttp skips it
-        sock = transport.get_extra_info("socket")
-        if sock is None or not select.select((sock,), (), (), 0)[0]:
-            return  # idle and quiet: this is the one aiohttp reuses
-        protocol.close()  # readable while idle: the server closed it (or broke HTTP)
-
-
 def pool_hook_available() -> bool:
     """Whether aiohttp's ``TCPConnector._get`` is the coroutine ``(self, key, traces)`` we wrap."""
     get = getattr(aiohttp.TCPConnector, "_get", None)
@@ -127,11 +108,29 @@ class _Connector(aiohttp.TCPConnector):
     # aiohttp's own hook for taking a pooled connection (see the module docstring).
     # Not a coroutine itself: it hands aiohttp's back, one frame less per request.
     def _get(self, key: Any, traces: Any) -> Any:
+        """Close the pooled connections the server hung up on while idle; then aiohttp's ``_get``.
+
+        aiohttp learns that a server closed an idle connection only when the
+        event loop next polls; a request sent on it before that fails. httpx2
+        checks a pooled connection's socket before reusing it, and so do we:
+        aiohttp reuses from the left, so the connections are checked from
+        there up to the first healthy one (one ``select`` call, usually); a
+        closed one is skipped by aiohttp.
+        """
         if self.idle_check:
             try:
-                connections = self._conns.get(key)
-                if connections:
-                    _drop_closed(connections)
+                for protocol, _ in self._conns.get(key) or ():
+                    transport = protocol.transport
+                    if transport is None or transport.is_closing():
+                        continue  # aiohttp skips it
+                    # asyncio's selector transports keep the descriptor (two calls less
+                    # than the socket object); any other transport: its socket.
+                    sock = getattr(transport, "_sock_fd", None)
+                    if sock is None:
+                        sock = transport.get_extra_info("socket")
+                    if sock is None or not select.select((sock,), (), (), 0)[0]:
+                        break  # idle and quiet: this is the one aiohttp reuses
+                    protocol.close()  # readable while idle: the server closed it (or broke HTTP)
             except (AttributeError, TypeError, ValueError) as exc:
                 # aiohttp changed the pool's shape: keep sending, without the check.
                 self.idle_check = False
@@ -142,7 +141,7 @@ class _Connector(aiohttp.TCPConnector):
                     type(exc).__name__,
                     exc,
                 )
-        return super()._get(key, traces)
+        return aiohttp.TCPConnector._get(self, key, traces)  # no super object per request
 
 
 def _close_connectors(connectors: list[aiohttp.TCPConnector]) -> None:
@@ -229,12 +228,17 @@ class _Reply:
 
     async def read(self, limit: int | None) -> bytes:
         raw = self._raw
-        if limit is None or (
-            (length := raw.content_length) is not None
-            and length <= limit
-            and "Content-Encoding" not in raw.headers
+        content = raw.content
+        if (
+            limit is None
+            or (content.is_eof() and content.total_bytes <= limit)  # all of it is here
+            or (
+                (length := raw.content_length) is not None
+                and length <= limit
+                and "Content-Encoding" not in raw.headers
+            )
         ):
-            body = await raw.read()  # the length is known and allowed: no counting
+            body = await raw.read()  # the (decoded) size is known and allowed: no counting
         else:
             body = await self._read_at_most(limit)
         self._finished = time.perf_counter()
@@ -386,7 +390,7 @@ class AiohttpEngine:
         route = self._routes.get(origin) or self._route(origin)
         limits = self._timeout
         if timeout is not None:
-            limits = self._total(timeout)
+            limits = self._totals.get(int(timeout * 1000) or 1) or self._total(timeout)
         if route.request_headers:
             headers = [*headers, *route.request_headers]
         skip: Iterable[str] | None = None

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import importlib.util
 import ssl
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
+from itertools import chain
 from typing import NamedTuple, Protocol
 
 from pynector.errors import ConfigurationError
@@ -59,9 +60,10 @@ class HeadTooLarge(ReplyTooLarge):
     """The header lines went past :data:`MAX_HEAD_SIZE`."""
 
 
-def head_size(raw_headers: Iterable[tuple[bytes, bytes]]) -> int:
+def head_size(raw_headers: Sequence[tuple[bytes, bytes]]) -> int:
     """The size of the header lines on the wire (``name: value`` and CRLF)."""
-    return sum(len(name) + len(value) + 4 for name, value in raw_headers)
+    # Counted in C (no generator): this runs for every reply.
+    return sum(map(len, chain.from_iterable(raw_headers))) + 4 * len(raw_headers)
 
 
 class Settings(NamedTuple):

@@ -21,6 +21,7 @@ __all__ = ["Headers"]
 class _Names(KeysView[str]):
     """``headers.keys()``: a set of names whose ``isdisjoint`` need not decode every pair."""
 
+    __slots__ = ()
     _mapping: Headers
 
     def isdisjoint(self, other: Iterable[Any]) -> bool:
@@ -153,7 +154,9 @@ class Headers(Mapping[str, str]):
 
     def keys(self) -> KeysView[str]:
         """The distinct names, lower-cased; ``isdisjoint`` asks the engine's headers when it can."""
-        return _Names(self)
+        names = _Names.__new__(_Names)  # KeysView's __init__ only sets this: one call less
+        names._mapping = self
+        return names
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._lookup())

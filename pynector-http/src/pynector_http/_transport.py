@@ -121,14 +121,6 @@ def _has_header(headers: list[tuple[str, str]], lower_name: str) -> bool:
     return any(name.lower() == lower_name for name, _ in headers)
 
 
-def _method_of(data: Mapping[str, Any]) -> str | None:
-    """The request's method, upper case; ``None`` when it has none (it depends on the body)."""
-    method = data.get("method")
-    if method is None or (type(method) is str and (method := _METHODS.get(method)) is not None):
-        return method
-    return request_method(data)  # checks it (the standard methods are looked up above)
-
-
 def _with_checked_params(url: str, params: object) -> str:
     try:
         return with_params(url, params)
@@ -158,6 +150,15 @@ def _with_trace_headers(
     check_headers(extra, "pynector_headers")
     present = {name.lower() for name, _ in headers}
     return [*headers, *((n, v) for n, v in extra.items() if n.lower() not in present)]
+
+
+def _traced(
+    extra: dict[str, str], headers: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], frozenset[str]]:
+    """The headers with the plugins' trace headers, and the names these added (lower case)."""
+    present = {name.lower() for name, _ in headers}
+    added = frozenset(n.lower() for n in extra if n.lower() not in present)
+    return _with_trace_headers(extra, headers), added
 
 
 class _Exchange:
@@ -323,6 +324,15 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
 
     transport_type = "http"
     client_settings = frozenset({"max_connections", "max_response_size"})
+    handles_deadline = False
+    """Whether :meth:`handle_request` enforces ``call.deadline`` itself.
+
+    ``True`` while the pool is open on the aiohttp engine, whose own timer
+    (``ClientTimeout(total=...)``) ends a request at the deadline for less
+    CPU than a cancel scope; ``False`` on httpx2, whose requests the client's
+    cancel scope bounds. A plain attribute, set when the pool opens and
+    closes: the client reads it on every call.
+    """
 
     def __init__(
         self,
@@ -419,6 +429,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             )
             name = choose_engine(self._engine_option, settings)
             engine = self._engine = open_engine(name, settings, _USER_AGENT)
+            self.handles_deadline = engine.native_deadline
         return engine
 
     async def connect(self) -> None:
@@ -437,6 +448,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         A request made afterwards opens a new pool (and picks the engine again).
         """
         engine, self._engine = self._engine, None
+        self.handles_deadline = False
         if engine is not None:
             with anyio.CancelScope(shield=True):
                 await engine.aclose()
@@ -466,18 +478,6 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         from ._cli import HTTPCLISupport
 
         return HTTPCLISupport()
-
-    @property
-    def handles_deadline(self) -> bool:
-        """Whether :meth:`handle_request` enforces ``call.deadline`` itself.
-
-        ``True`` while the pool is open on the aiohttp engine, whose own timer
-        (``ClientTimeout(total=...)``) ends a request at the deadline for less
-        CPU than a cancel scope; ``False`` on httpx2, whose requests the
-        client's cancel scope bounds.
-        """
-        engine = self._engine
-        return engine is not None and engine.native_deadline
 
     # -- building a request ------------------------------------------------
 
@@ -557,38 +557,46 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         a ``call``, the plugins' trace headers are added and the call is
         where the request reports what it learns.
         """
+        # One function, the common request (a dict without a body, a standard
+        # method, a 'path') the short way through it: this runs for every request.
         try:
-            return self._build(data, options, call)
+            follow, idempotent = check_options(options) if options else (None, None)
+            simple = type(data) is dict and data.keys() <= _NO_BODY_KEYS
+            request = data if simple else check_data_keys(data)
+            method = request.get("method")
+            if method is not None and (
+                type(method) is not str or (method := _METHODS.get(method)) is None
+            ):
+                method = request_method(request)  # checks it (the standard ones are above)
+            url, origin, credentials = self._url_of(request)
+            headers = self._headers_for(request, origin, credentials)
+            body: Body = None
+            if not simple and not BODY_KEYS.isdisjoint(request):
+                body, headers = _with_body(request, headers)
+            if method is None:
+                # As curl and the CLI: a request with a body and no method is a POST.
+                method = "GET" if body is None else "POST"
+            traced: frozenset[str] | None = None
+            if (
+                call is not None
+                and call.observed
+                and self.enable_telemetry
+                and (extra := call.trace_headers())
+            ):
+                headers, traced = _traced(extra, headers)
         except errors.PynectorError:
             raise
         except _DATA_ERRORS as exc:
             raise unusable_data(exc, data) from exc
-
-    def _build(self, data: Any, options: Mapping[str, Any], call: Call[Any] | None) -> _Exchange:
-        """:meth:`_prepare` without the translation of unexpected errors."""
-        # The common request (a dict without a body, a standard method, a
-        # 'path') takes the short way: this runs for every request.
-        follow, idempotent = check_options(options) if options else (None, None)
-        simple = type(data) is dict and data.keys() <= _NO_BODY_KEYS
-        if not simple:
-            data = check_data_keys(data)
-        method = _method_of(data)
-        url, origin, credentials = self._url_of(data)
-        headers = self._headers_for(data, origin, credentials)
-        body: Body = None
-        if not simple and not BODY_KEYS.isdisjoint(data):
-            body, headers = _with_body(data, headers)
-        if method is None:
-            # As curl and the CLI: a request with a body and no method is a POST.
-            method = "GET" if body is None else "POST"
-        traced: frozenset[str] | None = None
-        if call is not None and self.enable_telemetry and (extra := call.trace_headers()):
-            present = {name.lower() for name, _ in headers}
-            traced = frozenset(n.lower() for n in extra if n.lower() not in present)
-            headers = _with_trace_headers(extra, headers)
-        if follow is None:
-            follow = self._follow_redirects
-        exchange = _Exchange(method, url, origin, headers, body, follow, idempotent)
+        exchange = _Exchange(
+            method,
+            url,
+            origin,
+            headers,
+            body,
+            self._follow_redirects if follow is None else follow,
+            idempotent,
+        )
         exchange.call = call
         if traced:
             exchange.traced = traced
@@ -694,9 +702,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             return
         added = exchange.traced
         kept = [(n, v) for n, v in exchange.headers if n.lower() not in added]
-        exchange.headers = _with_trace_headers(extra, kept)
-        present = {name.lower() for name, _ in kept}
-        exchange.traced = frozenset(n.lower() for n in extra if n.lower() not in present)
+        exchange.headers, exchange.traced = _traced(extra, kept)
 
     def _redirect(
         self,
@@ -967,14 +973,19 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         exchange = self._prepare(data, call.options, call)
         origin = exchange.origin
         call.limit_key = self._origin_keys.get(origin) or self._origin_key(origin)
-        with _EngineErrors(self, engine, exchange, data):
+        # A try rather than ``with _EngineErrors(...)``: nothing to build or
+        # enter on the way through (this is the hot path).
+        try:
             timeout = None
-            if call.deadline is not None and engine.native_deadline:
+            deadline = call.deadline
+            if deadline is not None and engine.native_deadline:
                 exchange.timeout = call.timeout
-                exchange.deadline = call.deadline
-                timeout = self._time_left(exchange)
+                exchange.deadline = deadline
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    raise self._deadline_error(exchange)
             # Awaited directly when no redirect is followed: one coroutine less
-            # on every suspension of the request (this is the hot path).
+            # on every suspension of the request.
             reply = await (
                 self._exchange(engine, exchange, timeout)
                 if exchange.follow
@@ -987,7 +998,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
                     timeout,
                 )
             )
-            # Reported here, once the last hop answered (a failure before: _EngineErrors).
+            # Reported here, once the last hop answered (a failure before: below).
             report_reply(
                 call,
                 exchange.method,
@@ -1002,14 +1013,48 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             except BaseException:
                 await reply.aclose()
                 raise
-        return self._finish(reply, content, exchange)
-
-    def _finish(self, reply: Reply, content: bytes, exchange: _Exchange) -> Response:
-        """The :class:`Response` of a complete reply, or the status error for a non-2xx one."""
-        response = self._response(reply, content, exchange)
-        if not 200 <= response.status_code < 300:
+        except BaseException as exc:
+            self._translate(exc, engine, exchange, data)
+            raise
+        status = reply.status_code
+        reason = reply.reason_phrase
+        if reason and reason != _STANDARD_REASONS.get(status):
+            reason = self._reason(reply, exchange)
+        response = Response._from_engine(
+            status, content, reason, reply.http_version, exchange.method, reply
+        )
+        if not 200 <= status < 300:
             raise self._status_error(response, exchange)
         return response
+
+    def _translate(
+        self, exc: BaseException, engine: Engine, exchange: _Exchange, data: Any
+    ) -> None:
+        """Raise pynector's error for what ``engine`` raised; return for what passes unchanged.
+
+        Around each call into an engine (sending a request and following its
+        redirects, reading a body, reading the next chunk of a stream), as
+        httpx wraps every call into httpcore in ``map_httpcore_exceptions``:
+
+        * pynector's own errors pass unchanged;
+        * a reply past a limit (``ReplyTooLarge``) becomes ``ResponseTooLargeError``
+          or ``ProtocolError`` (the engine's exception is not chained: it says no more);
+        * one of the engine's failures becomes the error its kind calls for
+          (:func:`pynector_http._errors.failure`), with its text cleaned of secrets,
+          chained as ``__cause__``;
+        * a ``UnicodeError`` (the engine could not encode a URL or a header) is
+          the caller's ``ConfigurationError``;
+        * anything else (a cancellation, a bug) propagates unchanged.
+        """
+        exchange.report_failure()
+        if isinstance(exc, errors.PynectorError):
+            return
+        if isinstance(exc, ReplyTooLarge):
+            raise self._too_large(exc, exchange) from None
+        if isinstance(exc, engine.failures):
+            raise self._failure(engine, exc, exchange) from exc
+        if isinstance(exc, UnicodeError):
+            raise unusable_data(exc, data) from exc
 
     def stream(self, data: HTTPRequest, **options: Any) -> _StreamContext:
         """Open a response whose body is read chunk by chunk.
@@ -1054,22 +1099,7 @@ def _caller_mistake(exc: BaseException) -> errors.ConfigurationError | None:
 
 
 class _EngineErrors:
-    """Translates what an engine raises into pynector's errors, around each call into it.
-
-    Used as ``with _EngineErrors(...):`` around sending a request (and following
-    its redirects), reading a body and reading the next chunk of a stream, as
-    httpx wraps every call into httpcore in ``map_httpcore_exceptions``:
-
-    * pynector's own errors pass unchanged;
-    * a reply past a limit (``ReplyTooLarge``) becomes ``ResponseTooLargeError``
-      or ``ProtocolError`` (the engine's exception is not chained: it says no more);
-    * one of the engine's failures becomes the error its kind calls for
-      (:func:`pynector_http._errors.failure`), with its text cleaned of secrets,
-      chained as ``__cause__``;
-    * a ``UnicodeError`` (the engine could not encode a URL or a header) is
-      the caller's ``ConfigurationError``;
-    * anything else (a cancellation, a bug) propagates unchanged.
-    """
+    """``with _EngineErrors(...):`` around engine calls (:meth:`HTTPTransport._translate`)."""
 
     __slots__ = ("_data", "_engine", "_exchange", "_transport")
 
@@ -1090,17 +1120,8 @@ class _EngineErrors:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None:
-            return
-        self._exchange.report_failure()
-        if isinstance(exc, errors.PynectorError):
-            return
-        if isinstance(exc, ReplyTooLarge):
-            raise self._transport._too_large(exc, self._exchange) from None
-        if isinstance(exc, self._engine.failures):
-            raise self._transport._failure(self._engine, exc, self._exchange) from exc
-        if isinstance(exc, UnicodeError):
-            raise unusable_data(exc, self._data) from exc
+        if exc is not None:
+            self._transport._translate(exc, self._engine, self._exchange, self._data)
 
 
 class _Chunks:

@@ -63,7 +63,10 @@ class RetryBudget:
 
     def record_request(self) -> None:
         """Count one first attempt (it earns ``ratio`` of a retry)."""
-        self._counts[self._advance()] += 1
+        now = int(time.monotonic())
+        if now != self._now:  # a new second: the ring moves on first
+            self._advance()
+        self._counts[now % self.window] += 1
 
     @property
     def available(self) -> float:
