@@ -23,7 +23,11 @@ import pytest
 from aiohttp.client_proto import ResponseHandler
 
 from pynector_http import HTTPTransport
-from pynector_http._aiohttp_engine import AiohttpEngine, pool_hook_available
+from pynector_http._aiohttp_engine import (
+    AiohttpEngine,
+    pool_hook_available,
+    request_coroutine_available,
+)
 from pynector_http._patterns import (
     ProxyPattern,
     environment_has_proxies,
@@ -59,6 +63,16 @@ def test_canary_aiohttp_tcpconnector_get_is_a_coroutine_of_key_and_traces() -> N
     assert pool_hook_available()
 
 
+def test_canary_aiohttp_session_request_wraps_a_request_coroutine_with_our_keywords() -> None:
+    request = getattr(aiohttp.ClientSession, "_request", None)
+    assert request is not None, f"aiohttp {aiohttp.__version__} has no ClientSession._request"
+    assert inspect.iscoroutinefunction(request), "ClientSession._request is no longer a coroutine"
+    assert request_coroutine_available(), (
+        f"aiohttp {aiohttp.__version__} changed ClientSession._request's keywords: "
+        f"{inspect.signature(request)}"
+    )
+
+
 @ASYNCIO_AIOHTTP
 async def test_canary_aiohttp_idle_pool_is_a_mapping_of_deques_of_protocol_and_time(
     control: ControlServer,
@@ -89,6 +103,26 @@ def test_no_module_imports_a_private_httpx2_module(module: str) -> None:
 
 
 # -- fallbacks ---------------------------------------------------------------------------
+
+
+@ASYNCIO_AIOHTTP
+async def test_a_changed_request_coroutine_degrades_to_session_request(
+    control: ControlServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = aiohttp.ClientSession._request
+
+    async def changed(self: Any, method: str, url: Any, **options: Any) -> Any:
+        return await original(self, method, url, **options)
+
+    monkeypatch.setattr(aiohttp.ClientSession, "_request", changed)
+    assert not request_coroutine_available()
+    async with HTTPTransport(engine="aiohttp", base_url=control.url) as transport:
+        assert _engine(transport)._request is aiohttp.ClientSession.request
+        responses = [
+            await transport.request({"path": "/echo"}),
+            await transport.request({"path": "/echo", "method": "POST", "content": b"x"}),
+        ]
+    assert [response.status_code for response in responses] == [200, 200]
 
 
 @ASYNCIO_AIOHTTP

@@ -760,18 +760,19 @@ class Pynector(Generic[RequestT, ReplyT]):
         streaming: bool = False,
         observed: bool | None = None,
     ) -> Call[Any]:
+        # Positional: keywords cost, and this runs for every attempt.
         return Call(
             data,
             options,
-            timeout=timeout,
-            attempt=attempt,
-            batch_index=batch_index,
-            streaming=streaming,
-            telemetry=self._telemetry,
-            transport_type=self._transport_type,
-            transport=self._transport,
-            plugins=self._plugins,
-            observed=observed,
+            timeout,
+            attempt,
+            batch_index,
+            streaming,
+            self._telemetry,
+            self._transport_type,
+            self._transport,
+            self._plugins,
+            observed,
         )
 
     async def _attempt(

@@ -173,7 +173,6 @@ class Call(Generic[RequestT]):
         self,
         data: RequestT,
         options: Mapping[str, Any] | None = None,
-        *,
         timeout: float | None = None,
         attempt: int = 1,
         batch_index: int | None = None,

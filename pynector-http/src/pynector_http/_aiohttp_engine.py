@@ -6,13 +6,15 @@ httpx2 has one pool per mount; the cookie jar is shared. Redirects, headers,
 bodies and errors are the transport's: this module only sends one request and
 says what kind of failure each aiohttp exception is.
 
-One private aiohttp API is used: ``TCPConnector._get(key, traces)`` and the
-idle pool ``_conns`` (key -> deque of ``(protocol, released_at)``), to drop a
-pooled connection that the server closed while it was idle (with the socket
-descriptor of asyncio's selector transports, ``_sock_fd``, when it is there). Each is checked
-when a pool opens (the signature) and guarded while in use (the shape): if
-aiohttp changes them, the engine only loses that check, and
-``tests/http/test_dependencies.py`` says which API changed.
+Two private aiohttp APIs are used. ``TCPConnector._get(key, traces)`` and
+the idle pool ``_conns`` (key -> deque of ``(protocol, released_at)``) drop a
+pooled connection that the server closed while it was idle (read through the
+socket descriptor of asyncio's selector transports, ``_sock_fd``, when there
+is one). ``ClientSession._request``, the coroutine that ``session.request()``
+wraps, is called directly: one wrapper less per request. Each is checked when
+a pool opens (the signature) and the pool's shape is guarded while in use: if
+aiohttp changes them, the engine falls back to the public API (or loses the
+idle check), and ``tests/http/test_dependencies.py`` says which API changed.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import math
 import select
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -46,7 +48,7 @@ from ._urls import Origin
 if TYPE_CHECKING:
     from ._patterns import ProxyPattern
 
-__all__ = ["AiohttpEngine", "pool_hook_available"]
+__all__ = ["AiohttpEngine", "pool_hook_available", "request_coroutine_available"]
 
 # aiohttp adds "Content-Type: application/octet-stream" to a body or a
 # POST/PUT/PATCH without one; httpx2 sends none, and so do we.
@@ -61,6 +63,17 @@ _HEAD_LIMITS: dict[str, Any] = {"max_line_size": MAX_HEAD_SIZE, "max_field_size"
 if "max_headers" in inspect.signature(aiohttp.ClientSession).parameters:
     _HEAD_LIMITS["max_headers"] = MAX_HEAD_SIZE // 4  # the shortest header line: "a:" CRLF
 _log = logging.getLogger("pynector.http")
+_REQUEST_KEYWORDS = frozenset(
+    {
+        "headers",
+        "data",
+        "allow_redirects",
+        "proxy",
+        "proxy_headers",
+        "skip_auto_headers",
+        "timeout",
+    }
+)
 
 
 class _Route(NamedTuple):
@@ -96,6 +109,22 @@ def pool_hook_available() -> bool:
     except (TypeError, ValueError):
         return False
     return parameters == ["self", "key", "traces"]
+
+
+def request_coroutine_available() -> bool:
+    """Whether ``ClientSession._request`` is the coroutine ``session.request()`` wraps.
+
+    Checked for the keywords the engine passes; without it the engine calls
+    ``session.request()``, which costs a wrapper per request.
+    """
+    request = getattr(aiohttp.ClientSession, "_request", None)
+    if request is None or not inspect.iscoroutinefunction(request):
+        return False
+    try:
+        parameters = inspect.signature(request).parameters
+    except (TypeError, ValueError):
+        return False
+    return parameters.keys() >= _REQUEST_KEYWORDS
 
 
 class _Connector(aiohttp.TCPConnector):
@@ -322,6 +351,12 @@ class AiohttpEngine:
         self._routes: dict[Origin, _Route] = {}
         self._patterns: list[tuple[ProxyPattern, str | None]] | None = None
         self._connector_class = _Connector if pool_hook_available() else aiohttp.TCPConnector
+        # aiohttp's coroutine behind session.request(): no wrapper to build and await.
+        self._request: Callable[..., Awaitable[aiohttp.ClientResponse]] = (
+            aiohttp.ClientSession._request
+            if request_coroutine_available()
+            else aiohttp.ClientSession.request
+        )
         self._direct = self._session(None)
 
     @property
@@ -398,19 +433,33 @@ class AiohttpEngine:
             name.lower() == "content-type" for name, _ in headers
         ):
             skip = _NO_CONTENT_TYPE
+        request = self._request
         started = time.perf_counter()
         try:
-            raw = await route.session.request(
-                method,
-                url,
-                headers=headers,
-                data=body,
-                allow_redirects=False,
-                proxy=route.proxy,
-                proxy_headers=route.proxy_headers,
-                skip_auto_headers=skip,
-                timeout=limits,
-            )
+            # Only the arguments that differ from aiohttp's defaults: each
+            # keyword costs, on every request.
+            if body is None and skip is None and route.proxy is None:
+                raw = await request(
+                    route.session,
+                    method,
+                    url,
+                    headers=headers or None,
+                    allow_redirects=False,
+                    timeout=limits,
+                )
+            else:
+                raw = await request(
+                    route.session,
+                    method,
+                    url,
+                    headers=headers,
+                    data=body,
+                    allow_redirects=False,
+                    proxy=route.proxy,
+                    proxy_headers=route.proxy_headers,
+                    skip_auto_headers=skip,
+                    timeout=limits,
+                )
         except BaseException:
             await _settle()  # aiohttp has closed the connection: let the socket go now
             raise
