@@ -372,7 +372,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         )
         if self._adaptive is not None or self._breakers is not None:
             LIVE_CLIENTS.add(self)  # their gauges: pynector.telemetry.limits()
-        self._slots: anyio.CapacityLimiter | None = None
+        # max_connections: a semaphore hands a freed slot to the first waiter (FIFO).
+        self._slots: anyio.Semaphore | None = None
         self._connect_lock: anyio.Lock | None = None
         self._connected = False
         self._closed = False
@@ -662,9 +663,7 @@ class Pynector(Generic[RequestT, ReplyT]):
             )
         return self._config.timeout if timeout is None else check_timeout(timeout)
 
-    async def _admit(
-        self, borrower: object, waits: dict[str, Any], timeout: float | None = None
-    ) -> anyio.CapacityLimiter:
+    async def _admit(self, waits: dict[str, Any], timeout: float | None = None) -> anyio.Semaphore:
         """Wait for the rate limiter, then for one of the ``max_connections`` slots.
 
         The seconds waited for each go in ``waits`` (``pynector.wait.rate``,
@@ -680,11 +679,12 @@ class Pynector(Generic[RequestT, ReplyT]):
             waits[WAIT_RATE] = now - started
         slots = self._slots
         if slots is None:
-            slots = self._slots = anyio.CapacityLimiter(self._config.max_connections)
+            limit = self._config.max_connections
+            slots = self._slots = anyio.Semaphore(limit, max_value=limit)
         try:
-            slots.acquire_on_behalf_of_nowait(borrower)  # no checkpoint when not saturated
+            slots.acquire_nowait()  # no checkpoint when not saturated
         except anyio.WouldBlock:
-            await slots.acquire_on_behalf_of(borrower)
+            await slots.acquire()
             _waited(waits, WAIT_CONCURRENCY, now)
         return slots
 
@@ -787,24 +787,31 @@ class Pynector(Generic[RequestT, ReplyT]):
             self._retry_budget.record_request()  # it earns the client a share of a retry
         if self._limited:
             return await self._limited_attempt(data, timeout, options, attempt, batch_index)
+        relay = self._plugins.relay(self._telemetry)
+        # What _call() does, one call less on every request.
+        call = Call(
+            data,
+            options,
+            timeout,
+            attempt,
+            batch_index,
+            False,
+            self._telemetry,
+            self._transport_type,
+            self._transport,
+            self._plugins,
+            relay is not None,
+        )
         # A slot is taken without a coroutine when no wait is needed (the usual case).
-        borrower = object()  # one task may hold several slots (a request inside a stream)
         slots = self._slots
-        waits: dict[str, Any] | None = None
         if slots is None or not self._limiter.idle:
-            slots = await self._admit(borrower, waits := {}, timeout)
+            slots = await self._admit_call(call, timeout)
         else:
             try:
-                slots.acquire_on_behalf_of_nowait(borrower)
+                slots.acquire_nowait()
             except anyio.WouldBlock:
-                slots = await self._admit(borrower, waits := {}, timeout)
+                slots = await self._admit_call(call, timeout)
         try:
-            relay = self._plugins.relay(self._telemetry)
-            call = self._call(
-                data, timeout, options, attempt, batch_index, False, relay is not None
-            )
-            if waits:
-                call.attributes.update(waits)
             wrappers = None if relay is None else relay.pynector_request(info=call)
             if not wrappers:
                 call.result = await self._send_within(call)
@@ -814,7 +821,14 @@ class Pynector(Generic[RequestT, ReplyT]):
                 call.result = await self._send_within(call)
             return call.result
         finally:
-            slots.release_on_behalf_of(borrower)
+            slots.release()
+
+    async def _admit_call(self, call: Call[Any], timeout: float | None) -> anyio.Semaphore:
+        """:meth:`_admit` for a call made before it waited: its deadline starts after the waits."""
+        slots = await self._admit(call.attributes, timeout)
+        if timeout is not None:
+            call.deadline = time.monotonic() + timeout
+        return slots
 
     async def _reserve_tokens(
         self, call: Call[Any], timeout: float | None
@@ -853,12 +867,11 @@ class Pynector(Generic[RequestT, ReplyT]):
         estimate, reservation = await self._reserve_tokens(call, timeout)
         if estimate is not None:
             _waited(waits, WAIT_TOKENS, started)
-        borrower = object()
-        slots: anyio.CapacityLimiter | None = None
+        slots: anyio.Semaphore | None = None
         adaptive: AdaptiveLimiter | None = None
         lease: Lease | None = None
         try:
-            slots = await self._admit(borrower, waits, timeout)
+            slots = await self._admit(waits, timeout)
             started = time.monotonic()
             if self._adaptive is not None:
                 await self._adaptive.acquire()
@@ -875,7 +888,7 @@ class Pynector(Generic[RequestT, ReplyT]):
             if adaptive is not None:
                 adaptive.forget()
             if slots is not None:
-                slots.release_on_behalf_of(borrower)
+                slots.release()
             if reservation is not None:
                 reservation.settle(0)  # cancelled before anything was sent
             raise
@@ -891,7 +904,7 @@ class Pynector(Generic[RequestT, ReplyT]):
                 _learn(adaptive, started, failure, call.streaming)
             if lease is not None:
                 await _release(lease)
-            slots.release_on_behalf_of(borrower)
+            slots.release()
             if reservation is not None and estimate is not None:
                 usage = call.usage  # none reported: the estimate stays (the server may count it)
                 reservation.settle(estimate if usage is None else usage.total_tokens)
@@ -1499,9 +1512,8 @@ class Pynector(Generic[RequestT, ReplyT]):
                 if self._limited:
                     await limits.enter_async_context(self._admitted(call, timeout))
                 else:
-                    borrower = object()
-                    slots = await self._admit(borrower, call.attributes, timeout)
-                    limits.callback(slots.release_on_behalf_of, borrower)
+                    slots = await self._admit(call.attributes, timeout)
+                    limits.callback(slots.release)
                 async with self._streaming(call, timeout) as iterator:
                     if permit is not None:
                         opened, permit = permit, None

@@ -202,14 +202,21 @@ class _Reply:
         "_complete",
         "_finished",
         "_raw",
+        "_raw_headers",
         "_started",
         "http_version",
         "reason_phrase",
         "status_code",
     )
 
-    def __init__(self, raw: aiohttp.ClientResponse, started: float) -> None:
+    def __init__(
+        self,
+        raw: aiohttp.ClientResponse,
+        started: float,
+        raw_headers: Sequence[tuple[bytes, bytes]],
+    ) -> None:
         self._raw = raw
+        self._raw_headers = raw_headers  # a property of aiohttp's: read once
         self._started = started
         self._finished = started
         self._complete = False
@@ -227,8 +234,7 @@ class _Reply:
         return str(self._raw.url)
 
     def headers(self) -> Headers:
-        raw = self._raw
-        return Headers.from_raw(raw.raw_headers, raw.headers)
+        return Headers.from_raw(self._raw_headers, self._raw.headers)
 
     def sent_headers(self) -> Headers:
         return Headers.from_loader(self._sent)
@@ -463,11 +469,12 @@ class AiohttpEngine:
         except BaseException:
             await _settle()  # aiohttp has closed the connection: let the socket go now
             raise
-        if head_size(raw.raw_headers) > MAX_HEAD_SIZE:
+        raw_headers = raw.raw_headers
+        if head_size(raw_headers) > MAX_HEAD_SIZE:
             raw.close()
             await _settle()
             raise HeadTooLarge(MAX_HEAD_SIZE)
-        return _Reply(raw, started)
+        return _Reply(raw, started, raw_headers)
 
     def _total(self, seconds: float) -> aiohttp.ClientTimeout:
         """The pool's timeouts plus a total: what is left of the call's deadline.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import (
     Callable,
-    Container,
     Iterable,
     Iterator,
     KeysView,
@@ -28,7 +27,7 @@ class _Names(KeysView[str]):
         headers = self._mapping
         probe = headers._probe
         if headers._index is None and probe is not None:
-            return True not in map(probe.__contains__, other)
+            return probe.keys().isdisjoint(other)
         return headers._lookup().keys().isdisjoint(other)
 
 
@@ -52,7 +51,7 @@ class Headers(Mapping[str, str]):
         self._raw: Sequence[tuple[bytes, bytes]] | None = None
         self._load: Callable[[], Iterable[tuple[str, str]]] | None = None
         self._index: dict[str, list[str]] | None = None
-        self._probe: Container[str] | None = None
+        self._probe: Mapping[str, object] | None = None
         if headers is None:
             self._items: list[tuple[str, str]] | None = []
         elif isinstance(headers, Headers):
@@ -64,7 +63,7 @@ class Headers(Mapping[str, str]):
 
     @classmethod
     def from_raw(
-        cls, raw: Sequence[tuple[bytes, bytes]], probe: Container[str] | None = None
+        cls, raw: Sequence[tuple[bytes, bytes]], probe: Mapping[str, object] | None = None
     ) -> Headers:
         """Build headers from raw ``(name, value)`` byte pairs, decoded on first use.
 
@@ -73,9 +72,11 @@ class Headers(Mapping[str, str]):
 
         Args:
             raw: The pairs as read.
-            probe: The engine's own case-insensitive header object, if it has
-                one: ``name in headers`` asks it instead of decoding every
-                pair (the client asks every reply for its rate-limit headers).
+            probe: The engine's own case-insensitive header mapping, if it has
+                one (aiohttp's ``CIMultiDictProxy``): ``name in headers`` and
+                ``headers.keys().isdisjoint(names)`` ask it instead of decoding
+                every pair (the client asks every reply for its rate-limit
+                headers). Its ``keys()`` must compare names case-insensitively.
         """
         self = cls.__new__(cls)
         self._raw = raw

@@ -104,6 +104,7 @@ _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 _NO_BODY_KEYS = REQUEST_KEYS - BODY_KEYS
+_NOT_TRACED: frozenset[str] = frozenset()
 # The standard methods as callers write them, upper-cased.
 _METHODS = {
     spelling: name
@@ -190,6 +191,9 @@ class _Exchange:
         body: Body,
         follow: bool,
         idempotent: bool | None,
+        call: Call[Any] | None,
+        userinfo: bool,
+        traced: frozenset[str],
     ) -> None:
         self.method = method
         self.url = url
@@ -198,15 +202,15 @@ class _Exchange:
         self.body = body
         self.follow = follow
         self.idempotent = idempotent
+        self.call = call  # where what is learnt is reported
+        self.userinfo = userinfo  # the caller's URL had credentials (sent as a header)
+        self.traced = traced  # the header names the plugins added
         self.timeout: float | None = None  # a deadline the engine enforces, in seconds
         self.deadline = 0.0  # ... and when it expires (time.monotonic())
-        self.call: Call[Any] | None = None  # where what is learnt is reported
-        self.userinfo = False  # the caller's URL had credentials (sent as a header)
-        self.traced: frozenset[str] = frozenset()  # the header names the plugins added
         self.hop = 0  # redirects followed so far
         # A body that can be read once, kept for the whole call (a redirect to
         # GET drops the body, not the fact that it was sent).
-        self.stream = body if type(body) is StreamedBody else None
+        self.stream = None if body is None or type(body) is not StreamedBody else body
 
     def replayable(self) -> bool:
         if self.idempotent is not None:
@@ -576,7 +580,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             if method is None:
                 # As curl and the CLI: a request with a body and no method is a POST.
                 method = "GET" if body is None else "POST"
-            traced: frozenset[str] | None = None
+            traced = _NOT_TRACED
             if (
                 call is not None
                 and call.observed
@@ -588,7 +592,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             raise
         except _DATA_ERRORS as exc:
             raise unusable_data(exc, data) from exc
-        exchange = _Exchange(
+        return _Exchange(
             method,
             url,
             origin,
@@ -596,12 +600,10 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             body,
             self._follow_redirects if follow is None else follow,
             idempotent,
+            call,
+            credentials is not None,
+            traced,
         )
-        exchange.call = call
-        if traced:
-            exchange.traced = traced
-        exchange.userinfo = credentials is not None
-        return exchange
 
     def _url_of(self, data: Mapping[str, Any]) -> tuple[str, Origin, tuple[str, str] | None]:
         """The absolute URL with ``params`` applied, its origin, and credentials from the URL."""
@@ -628,7 +630,8 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         self, data: Mapping[str, Any], origin: Origin, credentials: tuple[str, str] | None
     ) -> list[tuple[str, str]]:
         """The request's headers: the defaults (for their origin only), its own, credentials."""
-        same_origin = self._base_origin is None or origin == self._base_origin
+        base = self._base_origin
+        same_origin = origin is base or base is None or origin == base
         own = data.get("headers")
         if own:
             own = check_headers(own)

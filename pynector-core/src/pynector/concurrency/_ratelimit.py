@@ -116,6 +116,7 @@ class RateLimiter:
         "_tat",
         "burst",
         "count",
+        "idle",
         "interval",
         "margin",
         "period",
@@ -149,6 +150,12 @@ class RateLimiter:
         self._slack = min(margin / 2, self.interval)
         self._tat = -math.inf  # theoretical arrival time of the next start
         self._paused_until = -math.inf
+        self.idle = count is None
+        """True when :meth:`acquire` would return at once without recording anything.
+
+        No rate and no pause (a plain attribute, kept with the pause: the
+        client reads it on every request).
+        """
         self._hint_until = -math.inf  # a server's hint paces the starts until then
         self._hint_interval = 0.0
         self._lock: anyio.Lock | None = None
@@ -159,16 +166,12 @@ class RateLimiter:
         count, period = parse_rate(rate)
         return cls(count, period, burst=burst)
 
-    @property
-    def idle(self) -> bool:
-        """True when :meth:`acquire` would return at once without recording anything."""
-        return self.count is None and self._paused_until == -math.inf
-
     def pause(self, seconds: float) -> None:
         """Hold every caller back for ``seconds`` from now (extends, never shortens)."""
         until = anyio.current_time() + max(seconds, 0.0)
         if until > self._paused_until:
             self._paused_until = until
+            self.idle = False
             if self.count is not None:
                 # Paced again from the end of the pause: no burst into a server that just refused.
                 self._tat = max(self._tat, until + (self.burst - 1) * self.interval)
@@ -202,6 +205,7 @@ class RateLimiter:
         self._hint_interval = spacing
         if self._paused_until == -math.inf:
             self._paused_until = now  # no longer idle: the starts are recorded
+            self.idle = False
 
     def _wait_needed(self, now: float) -> float:
         wait = self._paused_until - now
@@ -215,6 +219,7 @@ class RateLimiter:
             self._paused_until = max(self._paused_until, now + self._hint_interval)
         elif self.count is None:
             self._paused_until = -math.inf  # the pause is over
+            self.idle = True
         if self.count is None:
             return
         if scheduled:
