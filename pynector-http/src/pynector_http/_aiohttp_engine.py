@@ -111,6 +111,9 @@ def pool_hook_available() -> bool:
     return parameters == ["self", "key", "traces"]
 
 
+_aiohttp_get = aiohttp.TCPConnector._get
+
+
 def request_coroutine_available() -> bool:
     """Whether ``ClientSession._request`` is the coroutine ``session.request()`` wraps.
 
@@ -170,7 +173,7 @@ class _Connector(aiohttp.TCPConnector):
                     type(exc).__name__,
                     exc,
                 )
-        return aiohttp.TCPConnector._get(self, key, traces)  # no super object per request
+        return _aiohttp_get(self, key, traces)  # no super object per request
 
 
 def _close_connectors(connectors: list[aiohttp.TCPConnector]) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "REDACTED",
     "load_known_methods",
     "origin_key",
+    "report_outcome",
     "report_reply",
     "report_request",
     "url_full",
@@ -142,6 +143,15 @@ def _report_hop(
         attributes["http.request.resend_count"] = resent
 
 
+def report_outcome(call: Call[Any], url: str, origin: Origin, reply: Reply) -> None:
+    """Report on a call no plugin sees what the client reads: URL, server, status, headers."""
+    call.url = url
+    call.server_address = origin.host
+    call.server_port = origin.port
+    call.status = reply.status_code
+    call.response_headers = reply.headers()
+
+
 def report_reply(
     call: Call[Any],
     method: str,
@@ -153,12 +163,7 @@ def report_reply(
 ) -> None:
     """Report on ``call`` the hop that got ``reply``: URL, server, status, headers, attributes."""
     if not call.observed:
-        # Only the client reads this call: what it needs, not the span's attributes.
-        call.url = url
-        call.server_address = origin.host
-        call.server_port = origin.port
-        call.status = reply.status_code
-        call.response_headers = reply.headers()
+        report_outcome(call, url, origin, reply)
         return
     shown = url if not userinfo and "?" not in url and "@" not in url else url_full(url, userinfo)
     _report_hop(call, method, url, origin, shown, hop)

@@ -70,7 +70,13 @@ from ._request import (
     unusable_data,
 )
 from ._response import Request, Response, ResponseStream
-from ._semconv import load_known_methods, origin_key, report_reply, report_request
+from ._semconv import (
+    load_known_methods,
+    origin_key,
+    report_outcome,
+    report_reply,
+    report_request,
+)
 from ._urls import (
     REDIRECT_STATUSES,
     Origin,
@@ -1002,15 +1008,18 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
                 )
             )
             # Reported here, once the last hop answered (a failure before: below).
-            report_reply(
-                call,
-                exchange.method,
-                exchange.url,
-                exchange.origin,
-                exchange.userinfo,
-                reply,
-                exchange.hop,
-            )
+            if call.observed:
+                report_reply(
+                    call,
+                    exchange.method,
+                    exchange.url,
+                    exchange.origin,
+                    exchange.userinfo,
+                    reply,
+                    exchange.hop,
+                )
+            else:
+                report_outcome(call, exchange.url, origin, reply)
             try:
                 content = await reply.read(self._max_response_size)
             except BaseException:
