@@ -28,6 +28,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
+from itertools import chain
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -41,7 +42,7 @@ from pynector.redact import redact_url
 
 from . import _errors as kinds
 from ._body import Body
-from ._engine import MAX_HEAD_SIZE, BodyTooLarge, HeadTooLarge, Settings, head_size
+from ._engine import MAX_HEAD_SIZE, BodyTooLarge, HeadTooLarge, Settings
 from ._headers import Headers
 from ._urls import Origin
 
@@ -228,7 +229,7 @@ class _Reply:
         version = raw.version
         self.http_version = (
             "HTTP/1.1"
-            if version == _HTTP_11 or version is None
+            if version is _HTTP_11 or version == _HTTP_11 or version is None  # the parser's own
             else f"HTTP/{version.major}.{version.minor}"
         )
 
@@ -358,6 +359,8 @@ class AiohttpEngine:
         self._connectors: list[aiohttp.TCPConnector] = []
         weakref.finalize(self, _close_connectors, self._connectors)
         self._routes: dict[Origin, _Route] = {}
+        self._last_origin: Origin | None = None
+        self._last_route: _Route | None = None
         self._patterns: list[tuple[ProxyPattern, str | None]] | None = None
         self._connector_class = _Connector if pool_hook_available() else aiohttp.TCPConnector
         # aiohttp's coroutine behind session.request(): no wrapper to build and await.
@@ -431,7 +434,11 @@ class AiohttpEngine:
         origin: Origin,
         timeout: float | None = None,
     ) -> _Reply:
-        route = self._routes.get(origin) or self._route(origin)
+        # The same origin as the last request (the base_url's, usually): no hashing.
+        route = self._last_route
+        if origin is not self._last_origin or route is None:
+            route = self._routes.get(origin) or self._route(origin)
+            self._last_origin, self._last_route = origin, route
         limits = self._timeout
         if timeout is not None:
             limits = self._totals.get(int(timeout * 1000) or 1) or self._total(timeout)
@@ -473,7 +480,8 @@ class AiohttpEngine:
             await _settle()  # aiohttp has closed the connection: let the socket go now
             raise
         raw_headers = raw.raw_headers
-        if head_size(raw_headers) > MAX_HEAD_SIZE:
+        # head_size(), inline: it runs for every reply.
+        if sum(map(len, chain.from_iterable(raw_headers))) + 4 * len(raw_headers) > MAX_HEAD_SIZE:
             raw.close()
             await _settle()
             raise HeadTooLarge(MAX_HEAD_SIZE)
@@ -554,5 +562,6 @@ class AiohttpEngine:
         sessions = list(self._sessions.values())
         self._sessions.clear()
         self._routes.clear()
+        self._last_origin = self._last_route = None
         for session in sessions:
             await session.close()

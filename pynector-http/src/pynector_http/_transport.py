@@ -417,6 +417,10 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         self._ssl_context: ssl.SSLContext | None = None
         self._engine: Engine | None = None
         self._origin_keys: dict[Origin, str] = {}
+        # A plain path under base_url -> its URL and origin (engines hash the URL).
+        self._plain_urls: dict[str, tuple[str, Origin]] = {}
+        base_origin = self._base_origin
+        self._base_key = None if base_origin is None else origin_key(base_origin)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -616,6 +620,12 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         path = data.get("path")
         if (
             type(path) is str
+            and (seen := self._plain_urls.get(path)) is not None
+            and "url" not in data
+        ):
+            (url, origin), credentials = seen, None  # a plain path seen before
+        elif (
+            type(path) is str
             and self._base_origin is not None
             and "url" not in data
             and "://" not in path
@@ -625,6 +635,10 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         ):
             # A plain path under a base_url without a query: nothing to check or merge.
             url, origin, credentials = self._base_prefix + path.lstrip("/"), self._base_origin, None
+            plain = self._plain_urls
+            if len(plain) >= 256:
+                plain.clear()
+            plain[path] = (url, origin)  # the same string next time: its hash is kept
         else:
             url, origin, credentials = self._target(data)
         params = data.get("params")
@@ -981,7 +995,11 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         data: Any = call.data
         exchange = self._prepare(data, call.options, call)
         origin = exchange.origin
-        call.limit_key = self._origin_keys.get(origin) or self._origin_key(origin)
+        call.limit_key = (
+            self._base_key
+            if origin is self._base_origin
+            else self._origin_keys.get(origin) or self._origin_key(origin)
+        )
         # A try rather than ``with _EngineErrors(...)``: nothing to build or
         # enter on the way through (this is the hot path).
         try:
