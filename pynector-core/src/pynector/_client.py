@@ -814,8 +814,8 @@ class Pynector(Generic[RequestT, ReplyT]):
         try:
             wrappers = None if relay is None else relay.pynector_request(info=call)
             if not wrappers:
-                call.result = await self._send_within(call)
-                return call.result
+                result = call.result = await self._send_within(call)
+                return result
             async with AsyncExitStack() as stack:
                 await _enter_all(stack, wrappers)
                 call.result = await self._send_within(call)

@@ -32,7 +32,16 @@ class RetryBudget:
         window: The sliding window, in whole seconds.
     """
 
-    __slots__ = ("_counts", "_now", "_retries", "min_per_second", "ratio", "window")
+    __slots__ = (
+        "_counts",
+        "_current",
+        "_next",
+        "_now",
+        "_retries",
+        "min_per_second",
+        "ratio",
+        "window",
+    )
 
     def __init__(self, ratio: float = 0.2, min_per_second: float = 3.0, window: int = 10) -> None:
         for name, value in (("ratio", ratio), ("min_per_second", min_per_second)):
@@ -48,10 +57,15 @@ class RetryBudget:
         self._counts = [0] * window  # first attempts per second, a ring
         self._retries = [0] * window  # retries per second, the same ring
         self._now = int(time.monotonic())
+        self._next = self._now + 1  # when the ring moves on
+        self._current = 0  # first attempts in second _now not yet in the ring
 
     def _advance(self) -> int:
         now = int(time.monotonic())
         last = self._now
+        if self._current:
+            self._counts[last % self.window] += self._current
+            self._current = 0
         if now != last:
             steps = min(now - last, self.window)
             for second in range(last + 1, last + 1 + steps):
@@ -59,14 +73,14 @@ class RetryBudget:
                 self._counts[slot] = 0
                 self._retries[slot] = 0
             self._now = now
+            self._next = now + 1
         return now % self.window
 
     def record_request(self) -> None:
         """Count one first attempt (it earns ``ratio`` of a retry)."""
-        now = int(time.monotonic())
-        if now != self._now:  # a new second: the ring moves on first
+        if time.monotonic() >= self._next:  # a new second: the ring moves on first
             self._advance()
-        self._counts[now % self.window] += 1
+        self._current += 1  # into the ring when it is next read or moves on
 
     @property
     def available(self) -> float:
