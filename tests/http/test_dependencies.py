@@ -5,8 +5,10 @@ The aiohttp engine wraps ``TCPConnector._get(key, traces)`` and reads the idle
 pool ``_conns`` to drop pooled connections the server closed while idle. A
 canary below fails, naming the API, when an aiohttp release changes either; the
 fallback tests change them on a real engine and check that requests still go
-through (only the idle check is lost). Proxy routing uses pynector-http's own
-pattern matcher, never ``httpx2._utils``.
+through (only the idle check is lost). The engine also calls
+``ClientSession._request`` directly and puts its User-Agent among
+``ClientRequest.DEFAULT_HEADERS``; each has a canary and a fallback test.
+Proxy routing uses pynector-http's own pattern matcher, never ``httpx2._utils``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import aiohttp
 import pytest
 from aiohttp.client_proto import ResponseHandler
 
-from pynector_http import HTTPTransport
+import pynector_http
+from pynector_http import HTTPTransport, _aiohttp_engine
 from pynector_http._aiohttp_engine import (
     AiohttpEngine,
     pool_hook_available,
@@ -71,6 +74,50 @@ def test_canary_aiohttp_session_request_wraps_a_request_coroutine_with_our_keywo
         f"aiohttp {aiohttp.__version__} changed ClientSession._request's keywords: "
         f"{inspect.signature(request)}"
     )
+
+
+def test_canary_aiohttp_client_request_has_a_mapping_of_default_headers() -> None:
+    defaults = getattr(aiohttp.ClientRequest, "DEFAULT_HEADERS", None)
+    assert isinstance(defaults, dict), (
+        f"aiohttp {aiohttp.__version__} changed ClientRequest.DEFAULT_HEADERS: {defaults!r}"
+    )
+
+
+async def _agents(control: ControlServer) -> list[str]:
+    """The User-Agent each of four requests arrived with: GET, POST (no type), the caller's two."""
+    async with HTTPTransport(engine="aiohttp", base_url=control.url) as transport:
+        replies = [
+            await transport.request({"path": "/echo"}),
+            await transport.request({"path": "/echo", "method": "POST", "content": b"x"}),
+            await transport.request({"path": "/echo", "headers": {"user-agent": "mine/1"}}),
+            await transport.request(
+                {
+                    "path": "/echo",
+                    "method": "POST",
+                    "content": b"x",
+                    "headers": {"User-Agent": "mine/2"},
+                }
+            ),
+        ]
+    received = [reply.json()["headers"] for reply in replies]
+    return [
+        value
+        for headers in received
+        for name, value in headers.items()
+        if name.lower() == "user-agent"
+    ]
+
+
+@ASYNCIO_AIOHTTP
+@pytest.mark.parametrize("defaults", ["class attribute", "missing"])
+async def test_the_user_agent_is_ours_unless_the_caller_sends_one(
+    control: ControlServer, monkeypatch: pytest.MonkeyPatch, defaults: str
+) -> None:
+    if defaults == "missing":  # an aiohttp without it: the session's default headers carry it
+        monkeypatch.setattr(_aiohttp_engine, "_with_user_agent", lambda user_agent: None)
+    agents = await _agents(control)
+    ours = f"pynector-http/{pynector_http.__version__} aiohttp/{aiohttp.__version__}"
+    assert agents == [ours, ours, "mine/1", "mine/2"]
 
 
 @ASYNCIO_AIOHTTP

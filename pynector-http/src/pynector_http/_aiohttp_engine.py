@@ -15,6 +15,9 @@ wraps, is called directly: one wrapper less per request. Each is checked when
 a pool opens (the signature) and the pool's shape is guarded while in use: if
 aiohttp changes them, the engine falls back to the public API (or loses the
 idle check), and ``tests/http/test_dependencies.py`` says which API changed.
+The User-Agent goes among ``ClientRequest.DEFAULT_HEADERS`` (of a subclass
+passed as the session's ``request_class``), not in the session's default
+headers, which aiohttp would merge into every request.
 """
 
 from __future__ import annotations
@@ -113,6 +116,21 @@ def pool_hook_available() -> bool:
 
 
 _aiohttp_get = aiohttp.TCPConnector._get
+
+
+def _with_user_agent(user_agent: str) -> type[aiohttp.ClientRequest] | None:
+    """aiohttp's ``ClientRequest`` whose default headers include ``user_agent``.
+
+    ``None`` when aiohttp has no ``ClientRequest.DEFAULT_HEADERS`` mapping.
+    """
+    defaults = getattr(aiohttp.ClientRequest, "DEFAULT_HEADERS", None)
+    if not isinstance(defaults, dict):
+        return None
+    return type(
+        "ClientRequest",
+        (aiohttp.ClientRequest,),
+        {"DEFAULT_HEADERS": {**defaults, "User-Agent": user_agent}, "__module__": __name__},
+    )
 
 
 def request_coroutine_available() -> bool:
@@ -337,6 +355,13 @@ class AiohttpEngine:
     def __init__(self, settings: Settings, user_agent: str) -> None:
         self._settings = settings
         self._user_agent = f"{user_agent} aiohttp/{aiohttp.__version__}"
+        # The User-Agent among aiohttp's own default headers (its request class
+        # adds them without merging a session's defaults into every request);
+        # sent by the session when that class attribute is not there.
+        self._request_class = _with_user_agent(self._user_agent)
+        self._default_headers = (
+            None if self._request_class is not None else {"User-Agent": self._user_agent}
+        )
         timeouts = settings.timeouts
         # aiohttp's "connect" covers waiting for a free connection and opening a
         # new one; "sock_connect" the TCP connect alone. So "pool" bounds both.
@@ -390,7 +415,8 @@ class AiohttpEngine:
             self._connectors.append(connector)
             session = self._sessions[proxy] = aiohttp.ClientSession(
                 connector=connector,
-                headers={"User-Agent": self._user_agent},
+                request_class=self._request_class or aiohttp.ClientRequest,
+                headers=self._default_headers,
                 timeout=self._timeout,
                 cookie_jar=self._jar,
                 auto_decompress=True,
@@ -449,6 +475,12 @@ class AiohttpEngine:
             name.lower() == "content-type" for name, _ in headers
         ):
             skip = _NO_CONTENT_TYPE
+            # With headers to skip aiohttp sets its own User-Agent over a default
+            # one: ours goes with the request's (unless it has its own).
+            if self._request_class is not None and not any(
+                name.lower() == "user-agent" for name, _ in headers
+            ):
+                headers = [*headers, ("User-Agent", self._user_agent)]
         request = self._request
         started = time.perf_counter()
         try:
