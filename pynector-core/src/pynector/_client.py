@@ -697,16 +697,14 @@ class Pynector(Generic[RequestT, ReplyT]):
         """Connect if needed and run one attempt under its deadline.
 
         A transport that ``handles_deadline`` enforces ``call.deadline`` itself
-        (cheaper than a cancel scope); otherwise the client's scope does. One
-        coroutine on purpose: every frame here is on the stack each time the
-        transport resumes (this is the request path).
+        (cheaper than a cancel scope); otherwise the client's scope does.
         """
         impl = self._impl
         try:
             if not self._connected:
                 await self._connect_within(call)
             if impl.handles_deadline:
-                return await impl.handle_request(call)  # OSError: translated below
+                return await impl.handle_request(call)
             limit = deadline(call.timeout, "request")
             try:
                 with limit, map_builtin_errors():
@@ -716,21 +714,28 @@ class Pynector(Generic[RequestT, ReplyT]):
                 if limit.expired and not impl.replayable(call):
                     exc.retryable = False
                 raise
-        except RateLimitError as exc:
+        except (RateLimitError, OSError) as exc:
+            failure = await self._failed(exc)
+            if failure is exc:
+                raise
+            raise failure from exc
+        finally:
+            self._take_hint(call)
+
+    async def _failed(self, exc: RateLimitError | OSError) -> BaseException:
+        """What an attempt that raised ``exc`` raises: a 429 paused for, a builtin error translated.
+
+        As :func:`map_builtin_errors` does, without a block to enter on every request.
+        """
+        if isinstance(exc, RateLimitError):
             if exc.retry_after:
                 self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
                 if self._shared is not None:
                     await self._share_pause()
-            raise
-        except OSError as exc:  # as map_builtin_errors() does, without a block to enter
-            if isinstance(exc, errors.PynectorError):
-                raise
-            raise translate_builtin(exc) from exc
-        finally:
-            # _take_hint(call), one call less on every request.
-            headers = call.response_headers
-            if headers is not None and (hint := server_hint(headers, call.usage)) is not None:
-                self._limiter.hint(*hint)
+            return exc
+        if isinstance(exc, errors.PynectorError):
+            return exc
+        return translate_builtin(exc)
 
     async def _share_pause(self) -> None:
         """Send a 429's pause to the store now: every process sharing the key holds back."""
@@ -813,6 +818,18 @@ class Pynector(Generic[RequestT, ReplyT]):
                 slots = await self._admit_call(call, timeout)
         try:
             wrappers = None if relay is None else relay.pynector_request(info=call)
+            if not wrappers and self._connected and self._impl.handles_deadline:
+                # _send_within(call), one coroutine less on the usual path.
+                try:
+                    result = call.result = await self._impl.handle_request(call)
+                    return result
+                except (RateLimitError, OSError) as exc:
+                    failure = await self._failed(exc)
+                    if failure is exc:
+                        raise
+                    raise failure from exc
+                finally:
+                    self._take_hint(call)
             if not wrappers:
                 result = call.result = await self._send_within(call)
                 return result
