@@ -49,7 +49,7 @@ T = TypeVar("T")
 
 _LOAD_CHUNK = 500  # request lines per round trip while loading
 _RECORD_CHUNK = 500  # results per round trip while recording
-_LINGER = 0.05  # seconds a finished result waits for others to be recorded with it
+_LINGER = 0.1  # seconds a finished result waits for others to be recorded with it
 _POLL = 0.1  # seconds between two claims that found nothing (others hold the rest)
 _CLEANUP = 5.0  # seconds the last record and release may take after a second Ctrl-C
 
@@ -270,14 +270,23 @@ class JobBatch(Batch):
         self.unrecorded.append((JobResult(claim, ok, text), data, ok, attempts, result.elapsed))
         self.ready.set()
 
-    async def _record_some(self, patient: bool = True) -> None:
-        """Record the finished results in the job; append those recorded here to OUT."""
-        async with self.recording:
-            await self._record_chunks(patient)
+    async def _record_some(self, patient: bool = True, *, every: bool = True) -> None:
+        """Record the finished results in the job; append those recorded here to OUT.
 
-    async def _record_chunks(self, patient: bool) -> None:
-        while self.unrecorded:
-            chunk = self.unrecorded[:_RECORD_CHUNK]
+        Args:
+            patient: Wait for the store while it is down.
+            every: Record the results that finish meanwhile too (else only those
+                waiting now: the later ones wait for the next round).
+        """
+        async with self.recording:
+            await self._record_chunks(patient, None if every else len(self.unrecorded))
+
+    async def _record_chunks(self, patient: bool, most: int | None) -> None:
+        while self.unrecorded and (most is None or most > 0):
+            size = _RECORD_CHUNK if most is None else min(most, _RECORD_CHUNK)
+            chunk = self.unrecorded[:size]
+            if most is not None:
+                most -= len(chunk)
             results = [entry[0] for entry in chunk]
             if patient:
                 flags = await self._patient(self.job.record, self.worker, results)
@@ -300,9 +309,10 @@ class JobBatch(Batch):
             await self.ready.wait()
             if not self.sending_done:
                 # A moment for more results to finish: one round trip records them all.
+                # Those that finish during the round trip wait for the next moment.
                 await anyio.sleep(_LINGER)
             self.ready = anyio.Event()
-            await self._record_some()
+            await self._record_some(every=self.sending_done)
             if self.sending_done and not self.unrecorded:
                 recorded.set()
                 return
