@@ -49,6 +49,7 @@ T = TypeVar("T")
 
 _LOAD_CHUNK = 500  # request lines per round trip while loading
 _RECORD_CHUNK = 500  # results per round trip while recording
+_CLAIMED = 4  # claims kept per request the worker may have in flight
 _LINGER = 0.1  # seconds a finished result waits for others to be recorded with it
 _POLL = 0.1  # seconds between two claims that found nothing (others hold the rest)
 _CLEANUP = 5.0  # seconds the last record and release may take after a second Ctrl-C
@@ -153,7 +154,7 @@ class JobBatch(Batch):
                 await self._patient(self.job.renew, self.worker, [])
                 continue
             claim = self.buffer.popleft()
-            if len(self.buffer) <= self.client.concurrency_limit:
+            if len(self.buffer) <= self._claims_wanted() // 2:
                 self.need.set()
             try:
                 request = parse(claim.line, claim.raw)
@@ -169,7 +170,7 @@ class JobBatch(Batch):
             yield request.data, NO_OPTIONS
 
     async def _claimer(self) -> None:
-        """Keep claims ready: up to twice the concurrency, claimed again below half of that.
+        """Keep claims ready: up to four times the concurrency, claimed again at half of that.
 
         A claim that finds nothing (the others hold the rest, or the input is
         still loading) is tried again a moment later, until the job is finished.
@@ -177,7 +178,7 @@ class JobBatch(Batch):
         import anyio
 
         while self.stopped_by is None:
-            want = max(2, 2 * self.client.concurrency_limit)
+            want = self._claims_wanted()
             if len(self.buffer) > want // 2:
                 await self.need.wait()
                 self.need = anyio.Event()
@@ -197,6 +198,14 @@ class JobBatch(Batch):
                 return
             if not claims:
                 await anyio.sleep(_POLL)
+
+    def _claims_wanted(self) -> int:
+        """How many claims to keep: four times the concurrency, claimed again at half that.
+
+        Half is enough to keep every slot busy while a claim's round trip is slow
+        (a busy Redis, a busy machine); less lets the requests run dry meanwhile.
+        """
+        return max(2, _CLAIMED * self.client.concurrency_limit)
 
     def _stopped(self) -> bool:
         """Whether a signal asked the run to stop (it may come during any await)."""
