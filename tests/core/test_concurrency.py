@@ -228,6 +228,34 @@ async def test_worker_pool_raises_an_error_of_the_iterable_itself() -> None:
         await WorkerPool(3).run(items(), handler)
 
 
+@pytest.mark.anyio
+async def test_workers_that_met_at_an_async_pull_all_take_ready_items_at_once() -> None:
+    """Workers queued behind one pull each take an item in the next turn, not one a turn."""
+    size = 20
+    arrived, gate = anyio.Event(), anyio.Event()
+    started: list[int] = []
+
+    async def items() -> Any:
+        await arrived.wait()  # every other worker queues behind this first pull
+        for n in range(size):
+            yield n
+
+    async def handler(index: int, item: int) -> None:
+        started.append(item)
+        await gate.wait()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(WorkerPool(size).run, items(), handler)
+        await anyio.wait_all_tasks_blocked()
+        arrived.set()
+        # A lock handed from worker to worker would start one handler per turn
+        # of the event loop; a few turns are enough for all of them here.
+        for _ in range(5):
+            await anyio.lowlevel.checkpoint()
+        assert sorted(started) == list(range(size))
+        gate.set()
+
+
 @pytest.mark.parametrize("size", [0, -2, 1.0, None])
 def test_worker_pool_size_must_be_a_positive_whole_number(size: Any) -> None:
     with pytest.raises(ConfigurationError, match="max_concurrency"):

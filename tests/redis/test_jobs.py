@@ -519,3 +519,30 @@ def test_a_worker_writes_its_own_format_and_export_writes_any(
     assert [line["response"]["body"] for line in exported["openai"]] == [{"ok": True}] * 5
     assert [line["custom_id"] for line in exported["anthropic"]] == ids
     assert {line["result"]["type"] for line in exported["anthropic"]} == {"succeeded"}
+
+
+def test_a_job_shares_limits_in_the_store_only_when_it_has_some(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    from pynector.cli import main
+
+    async def limit_keys(key: str) -> list[bytes]:
+        store = RedisStore(redis_server.url)
+        try:
+            found = await store._connection.call(
+                lambda client: client.keys(f"pynector:limit:{{{key}}}:*")
+            )
+            return sorted(found)
+        finally:
+            await store.aclose()
+
+    requests = tmp_path / "in.jsonl"
+    write_requests(requests, 3)
+    with CountingServer() as server:
+        for key, limits in (("free", []), ("rated", ["--rate", "100/s"])):
+            args = ["batch", str(requests), "-o", str(tmp_path / f"{key}.jsonl")]
+            args += ["--base-url", server.url, "--store", redis_server.url, "--job", _name()]
+            assert main([*args, "--limit-key", key, "--progress", "none", *limits]) == 0
+    # No limit to share: the workers' clients ask Redis nothing (the job is all it holds).
+    assert anyio.run(limit_keys, "free") == []
+    assert anyio.run(limit_keys, "rated") != []  # the shared pacer of --rate

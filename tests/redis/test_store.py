@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import uuid
+from typing import Any
 
 import anyio
 import pytest
@@ -130,6 +131,43 @@ async def test_a_pacer_without_a_rate_is_idle_only_just_after_redis_held_no_paus
     assert not store.pacer(key(), 10).idle  # with a rate every start is booked in Redis
     await store.aclose()
     await elsewhere.aclose()
+
+
+@pytest.mark.anyio
+async def test_callers_of_a_pacer_without_a_rate_share_the_round_trip_under_way(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = RedisStore(redis_server.url)
+    pacer = store.pacer(key(), None)
+    connection = store._connection
+    asked, answer = anyio.Event(), anyio.Event()
+    trips: list[str] = []
+    run = connection.run
+
+    async def held(source: str, keys: Any, args: Any) -> Any:
+        trips.append(source)
+        asked.set()
+        await answer.wait()  # the round trip stays under way while the others arrive
+        return await run(source, keys, args)
+
+    monkeypatch.setattr(connection, "run", held)
+    started: list[int] = []
+
+    async def start(n: int) -> None:
+        await pacer.acquire()
+        started.append(n)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(start, 0)
+            await asked.wait()
+            for n in range(1, 11):
+                group.start_soon(start, n)
+            await anyio.wait_all_tasks_blocked()
+            answer.set()
+    assert sorted(started) == list(range(11))
+    assert len(trips) == 1  # Redis's one answer (no pause) let all of them start
+    await store.aclose()
 
 
 @pytest.mark.anyio

@@ -6,6 +6,12 @@ the job: its keys lose any expiry), so a job nobody works on vanishes a
 ``ttl`` after its last activity. The request stream's entries carry two
 fields, ``n`` (the line number) then ``d`` (the raw line); an entry is
 deleted once its result is recorded.
+
+Many lines travel in one round trip **packed**, in a few arguments or reply
+values whatever their number: their ids and line numbers separated by
+spaces, and their texts end to end with the byte length of each (separated
+by spaces) to cut them apart again. A round trip then costs the client the
+same few values for one line or five hundred.
 """
 
 from __future__ import annotations
@@ -43,6 +49,30 @@ local function held_by(group, id, worker)
   local entry = redis.call('XPENDING', stream, group, id, id, 1)[1]
   return entry ~= nil and entry[2] == worker
 end
+local function words(text)
+  local found = {}
+  for word in string.gmatch(text, '%S+') do found[#found + 1] = word end
+  return found
+end
+-- The texts packed end to end in `packed`, cut by their byte lengths (space-separated).
+local function cut(lengths, packed)
+  local found, at = {}, 1
+  for size in string.gmatch(lengths, '%d+') do
+    local stop = at + tonumber(size)
+    found[#found + 1] = string.sub(packed, at, stop - 1)
+    at = stop
+  end
+  return found
+end
+-- The command `head` (a list: the command and its first arguments) over many ids,
+-- in slices of 500 (Lua's unpack has a bound).
+local function each_slice(head, ids)
+  for i = 1, #ids, 500 do
+    local args = {unpack(head)}
+    for j = i, math.min(i + 499, #ids) do args[#args + 1] = ids[j] end
+    redis.call(unpack(args))
+  end
+end
 """
 
 START = (
@@ -78,13 +108,15 @@ return {answer}
 APPEND = (
     _HEAD
     + """
--- ARGV: worker, ttl, loader lease (ms), then line number and raw line of each request.
+-- ARGV: worker, ttl, loader lease (ms), then the requests packed: their line
+-- numbers, the byte lengths of their raw lines, the raw lines end to end.
 local through = tonumber(redis.call('HGET', meta, 'through') or '0')
 local added = 0
-for i = 4, #ARGV, 2 do
-  local n = tonumber(ARGV[i])
+local numbers, raws = words(ARGV[4]), cut(ARGV[5], ARGV[6])
+for i = 1, #numbers do
+  local n = tonumber(numbers[i])
   if n > through then
-    redis.call('XADD', stream, '*', 'n', ARGV[i], 'd', ARGV[i + 1])
+    redis.call('XADD', stream, '*', 'n', numbers[i], 'd', raws[i])
     through = n
     added = added + 1
   end
@@ -109,7 +141,8 @@ return 1
 )
 
 _TAKE = """
-local function take(entry, out)
+local ids, lines, lengths, raws = {}, {}, {}, {}
+local function take(entry)
   local fields = entry[2]
   if type(fields) ~= 'table' then return end  -- deleted meanwhile (Redis before 7)
   if redis.call('HEXISTS', results, fields[2]) == 1 then
@@ -117,31 +150,34 @@ local function take(entry, out)
     redis.call('XDEL', stream, entry[1])
     return
   end
-  out[#out + 1] = {entry[1], fields[2], fields[4]}
+  ids[#ids + 1] = entry[1]
+  lines[#lines + 1] = fields[2]
+  lengths[#lengths + 1] = string.len(fields[4])
+  raws[#raws + 1] = fields[4]
 end
 """
 
 CLAIM = (
     _HEAD
     + """
--- ARGV: group, worker, count, lease (ms), ttl.
+-- ARGV: group, worker, count, lease (ms), ttl. The claims come back packed: their
+-- entries, their line numbers, the byte lengths of their raw lines, the raw lines.
 local group, worker, count, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]
 """
     + _TAKE
     + """
 redis.call('ZADD', workers, now_ms, worker)
-local out = {}
 -- Claims idle for a lease belong to a dead worker: taken over first, in
 -- passes over the pending entries that resume where the last one stopped.
 local cursor = redis.call('HGET', meta, 'cursor') or '0-0'
 local auto = redis.call('XAUTOCLAIM', stream, group, worker, lease, cursor, 'COUNT', count)
 redis.call('HSET', meta, 'cursor', auto[1])
-for _, entry in ipairs(auto[2]) do take(entry, out) end
-if #out < count then
-  local read = redis.call('XREADGROUP', 'GROUP', group, worker, 'COUNT', count - #out,
+for _, entry in ipairs(auto[2]) do take(entry) end
+if #ids < count then
+  local read = redis.call('XREADGROUP', 'GROUP', group, worker, 'COUNT', count - #ids,
     'STREAMS', stream, '>')
   if read then
-    for _, entry in ipairs(read[1][2]) do take(entry, out) end
+    for _, entry in ipairs(read[1][2]) do take(entry) end
   end
 end
 local state = redis.call('HMGET', meta, 'state', 'requests', 'ok', 'failed')
@@ -150,7 +186,8 @@ if state[1] == 'loaded' and tonumber(state[3]) + tonumber(state[4]) >= tonumber(
   finished = 1
 end
 touch(ARGV[5])
-return {finished, out}
+return {finished, table.concat(ids, ' '), table.concat(lines, ' '), table.concat(lengths, ' '),
+  table.concat(raws)}
 """
 )
 
@@ -179,27 +216,37 @@ return #mine
 RECORD = (
     _HEAD
     + """
--- ARGV: group, ttl, then for each result: entry, line, ok (1 or 0), result line,
--- raw request line (kept for --retry-failed when it failed).
+-- ARGV: group, ttl, then the results packed: their entries, their line numbers,
+-- their ok flags ('1' or '0' each, end to end), the byte lengths of their result
+-- lines and the lines, then the byte lengths and the raw request lines of the
+-- failed ones (kept for --retry-failed). Returns a flag ('1': recorded by this
+-- call, '0': recorded before) for each result, end to end.
 local group = ARGV[1]
+local entries, lines, oks = words(ARGV[3]), words(ARGV[4]), ARGV[5]
+local texts, raws = cut(ARGV[6], ARGV[7]), cut(ARGV[8], ARGV[9])
 local flags = {}
-local new_ok, new_failed = 0, 0
-for i = 3, #ARGV, 5 do
-  local entry, line = ARGV[i], ARGV[i + 1]
-  if redis.call('HSETNX', results, line, ARGV[i + 3]) == 1 then
-    if ARGV[i + 2] == '1' then
+local new_ok, new_failed, failures = 0, 0, 0
+for i = 1, #entries do
+  local line, ok = lines[i], string.sub(oks, i, i) == '1'
+  local raw
+  if not ok then
+    failures = failures + 1
+    raw = raws[failures]
+  end
+  if redis.call('HSETNX', results, line, texts[i]) == 1 then
+    if ok then
       new_ok = new_ok + 1
     else
       new_failed = new_failed + 1
-      redis.call('HSET', failed, line, ARGV[i + 4])
+      redis.call('HSET', failed, line, raw)
     end
-    flags[#flags + 1] = 1
+    flags[i] = '1'
   else
-    flags[#flags + 1] = 0
+    flags[i] = '0'
   end
-  redis.call('XACK', stream, group, entry)
-  redis.call('XDEL', stream, entry)
 end
+each_slice({'XACK', stream, group}, entries)
+each_slice({'XDEL', stream}, entries)
 if new_ok > 0 then redis.call('HINCRBY', meta, 'ok', new_ok) end
 if new_failed > 0 then redis.call('HINCRBY', meta, 'failed', new_failed) end
 -- The rate: results per second in a ring of 16 one-second slots ("second:count").
@@ -213,7 +260,7 @@ if seen then
 end
 redis.call('HSET', rate, slot, second .. ':' .. count)
 touch(ARGV[2])
-return flags
+return table.concat(flags)
 """
 )
 

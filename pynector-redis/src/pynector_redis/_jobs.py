@@ -52,6 +52,7 @@ GROUP = "workers"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
 _LOADER_LEASE = 30_000  # ms the loading lock lasts without an append
 _RETRY_CHUNK = 1000
+_RECORDED = ord("1")  # RECORD's flag of a result it recorded
 
 
 def check_job_name(name: str) -> str:
@@ -125,10 +126,12 @@ class RedisJob:
         return answer == "load"
 
     async def append(self, lines: Sequence[tuple[int, bytes]], worker: str) -> None:
-        args: list[str | bytes | int | float] = [worker, self._ttl, _LOADER_LEASE]
-        for number, raw in lines:
-            args += [number, raw]
-        await self._run(scripts.APPEND, args)
+        numbers = " ".join([str(number) for number, _raw in lines])
+        lengths = " ".join([str(len(raw)) for _number, raw in lines])
+        packed = b"".join([raw for _number, raw in lines])
+        await self._run(
+            scripts.APPEND, [worker, self._ttl, _LOADER_LEASE, numbers, lengths, packed]
+        )
 
     async def loaded(self, bad_lines: int, duplicates: int, worker: str) -> None:
         await self._run(scripts.LOADED, [self._ttl, bad_lines, duplicates])
@@ -137,8 +140,16 @@ class RedisJob:
         reply = await self._run(
             scripts.CLAIM, [GROUP, worker, max(1, count), max(1, int(lease * 1000)), self._ttl]
         )
-        claims = [JobClaim(_text(entry), int(line), bytes(raw)) for entry, line, raw in reply[1]]
-        return claims, bool(reply[0])
+        finished, entries, lines, lengths, raws = reply
+        claims = []
+        at = 0
+        for entry, line, length in zip(
+            _text(entries).split(), lines.split(), lengths.split(), strict=True
+        ):
+            end = at + int(length)
+            claims.append(JobClaim(entry, int(line), raws[at:end]))
+            at = end
+        return claims, bool(finished)
 
     async def renew(self, worker: str, entries: Sequence[str]) -> None:
         await self._run(scripts.RENEW, [GROUP, worker, self._ttl, *entries])
@@ -146,18 +157,35 @@ class RedisJob:
     async def record(self, worker: str, results: Sequence[JobResult]) -> list[bool]:
         if not results:
             return []
-        args: list[str | bytes | int | float] = [GROUP, self._ttl]
+        entries, lines, oks, lengths, texts, raw_lengths, raws = [], [], [], [], [], [], []
         for result in results:
             claim = result.claim
-            args += [
-                claim.entry,
-                claim.line,
-                "1" if result.ok else "0",
-                result.text,
-                b"" if result.ok else claim.raw,
-            ]
-        flags = await self._run(scripts.RECORD, args)
-        return [bool(flag) for flag in flags]
+            entries.append(claim.entry)
+            lines.append(str(claim.line))
+            text = result.text.encode()
+            lengths.append(str(len(text)))
+            texts.append(text)
+            if result.ok:
+                oks.append("1")
+            else:
+                oks.append("0")
+                raw_lengths.append(str(len(claim.raw)))
+                raws.append(claim.raw)
+        flags = await self._run(
+            scripts.RECORD,
+            [
+                GROUP,
+                self._ttl,
+                " ".join(entries),
+                " ".join(lines),
+                "".join(oks),
+                " ".join(lengths),
+                b"".join(texts),
+                " ".join(raw_lengths),
+                b"".join(raws),
+            ],
+        )
+        return [flag == _RECORDED for flag in bytes(flags)]
 
     async def release(self, worker: str, claims: Sequence[JobClaim]) -> None:
         if not claims:

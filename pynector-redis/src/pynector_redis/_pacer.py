@@ -42,6 +42,7 @@ class RedisPacer:
     """
 
     __slots__ = (
+        "_asking",
         "_booked_pause",
         "_connection",
         "_epoch",
@@ -91,6 +92,7 @@ class RedisPacer:
         self._epoch = 0
         self._waiting = 0
         self._lock: anyio.Lock | None = None
+        self._asking: anyio.Event | None = None  # no rate: set when a round trip under way ends
         self._pause_until = -math.inf
         self._booked_pause = -math.inf  # the latest pause Redis has been told of
         self._hint: tuple[float, float] | None = None  # (interval, until); until < 0: clear
@@ -108,10 +110,7 @@ class RedisPacer:
         Redis answered that it held no pause: a pause another process set is
         seen within that moment.
         """
-        if self.interval or self._hint is not None:
-            return False
-        now = anyio.current_time()
-        return self._pause_until <= now < self._fresh_until and not self.pending
+        return self._free() and self._free_now()
 
     @property
     def pending(self) -> bool:
@@ -155,21 +154,28 @@ class RedisPacer:
         Raises:
             StoreUnavailableError: If Redis cannot be reached.
         """
-        if not self.interval and self._hint is None:
-            now = anyio.current_time()
-            if self._pause_until <= now < self._fresh_until and not self.pending:
+        while self._free():
+            if self._free_now():
                 return  # no rate, and Redis held no pause a moment ago
+            asking = self._asking
+            if asking is None:
+                break
+            # Another caller is asking Redis: its answer frees every caller at once
+            # (waiting for the lock instead, they would pass one per turn of the loop).
+            await asking.wait()
         if self._lock is None:
             self._lock = anyio.Lock()
         self._waiting += 1
         try:
             async with self._lock:
                 while True:
+                    if self._free() and self._free_now():
+                        return  # asked while this caller waited for the lock
                     now = anyio.current_time()
                     while self._slots and self._slots[0] < now - self._stale:
                         self._slots.popleft()
                     if not self._slots:
-                        await self._book(min(self._waiting, self.block))
+                        await self._ask(min(self._waiting, self.block))
                         continue
                     at, epoch = self._slots.popleft(), self._epoch
                     if at > now:
@@ -179,6 +185,27 @@ class RedisPacer:
                     # A pause or hint came while waiting: this slot was booked before it.
         finally:
             self._waiting -= 1
+
+    def _free(self) -> bool:
+        """No rate and no hint: only a pause can hold a caller back."""
+        return not self.interval and self._hint is None
+
+    def _free_now(self) -> bool:
+        """(With :meth:`_free`) Redis held no pause a moment ago and none waits to reach it."""
+        now = anyio.current_time()
+        return self._pause_until <= now < self._fresh_until and not self.pending
+
+    async def _ask(self, wanted: int) -> None:
+        """:meth:`_book`; with no rate, the callers arriving meanwhile wait for its answer."""
+        if not self._free():
+            await self._book(wanted)
+            return
+        asking = self._asking = anyio.Event()
+        try:
+            await self._book(wanted)
+        finally:
+            self._asking = None
+            asking.set()
 
     async def flush(self) -> None:
         """Send a pending pause or hint now (book nothing)."""

@@ -958,7 +958,7 @@ def _prepare_output(
 
 def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any]) -> Pynector:
     from pynector import Pynector
-    from pynector.concurrency import parse_rate
+    from pynector.concurrency import MEMORY_URL, parse_rate
     from pynector.errors import ConfigurationError
 
     config = client_config(args)
@@ -982,6 +982,11 @@ def _create_client(args: argparse.Namespace, name: str, options: dict[str, Any])
         value = getattr(args, flag)
         if value is not None:
             config[key] = value
+    shared = (args.rate, args.tpm, args.shared_concurrency)
+    if getattr(args, "job", None) is not None and shared == (None, None, None):
+        # The workers of a job share no limit: the store keeps the job alone, and the
+        # client makes no round trips of its own (20 a second, for a 429's pause only).
+        config["store"] = MEMORY_URL
     try:
         return Pynector(transport_type=name, config=config, **options)
     except ConfigurationError as exc:

@@ -49,7 +49,8 @@ T = TypeVar("T")
 
 _LOAD_CHUNK = 500  # request lines per round trip while loading
 _RECORD_CHUNK = 500  # results per round trip while recording
-_LINGER = 0.05  # seconds a finished result waits for others to be recorded with it
+_CLAIMED = 4  # claims kept per request the worker may have in flight
+_LINGER = 0.1  # seconds a finished result waits for others to be recorded with it
 _POLL = 0.1  # seconds between two claims that found nothing (others hold the rest)
 _CLEANUP = 5.0  # seconds the last record and release may take after a second Ctrl-C
 
@@ -153,7 +154,7 @@ class JobBatch(Batch):
                 await self._patient(self.job.renew, self.worker, [])
                 continue
             claim = self.buffer.popleft()
-            if len(self.buffer) <= self.client.concurrency_limit:
+            if len(self.buffer) <= self._claims_wanted() // 2:
                 self.need.set()
             try:
                 request = parse(claim.line, claim.raw)
@@ -169,7 +170,7 @@ class JobBatch(Batch):
             yield request.data, NO_OPTIONS
 
     async def _claimer(self) -> None:
-        """Keep claims ready: up to twice the concurrency, claimed again below half of that.
+        """Keep claims ready: up to four times the concurrency, claimed again at half of that.
 
         A claim that finds nothing (the others hold the rest, or the input is
         still loading) is tried again a moment later, until the job is finished.
@@ -177,7 +178,7 @@ class JobBatch(Batch):
         import anyio
 
         while self.stopped_by is None:
-            want = max(2, 2 * self.client.concurrency_limit)
+            want = self._claims_wanted()
             if len(self.buffer) > want // 2:
                 await self.need.wait()
                 self.need = anyio.Event()
@@ -197,6 +198,14 @@ class JobBatch(Batch):
                 return
             if not claims:
                 await anyio.sleep(_POLL)
+
+    def _claims_wanted(self) -> int:
+        """How many claims to keep: four times the concurrency, claimed again at half that.
+
+        Half is enough to keep every slot busy while a claim's round trip is slow
+        (a busy Redis, a busy machine); less lets the requests run dry meanwhile.
+        """
+        return max(2, _CLAIMED * self.client.concurrency_limit)
 
     def _stopped(self) -> bool:
         """Whether a signal asked the run to stop (it may come during any await)."""
@@ -270,14 +279,23 @@ class JobBatch(Batch):
         self.unrecorded.append((JobResult(claim, ok, text), data, ok, attempts, result.elapsed))
         self.ready.set()
 
-    async def _record_some(self, patient: bool = True) -> None:
-        """Record the finished results in the job; append those recorded here to OUT."""
-        async with self.recording:
-            await self._record_chunks(patient)
+    async def _record_some(self, patient: bool = True, *, every: bool = True) -> None:
+        """Record the finished results in the job; append those recorded here to OUT.
 
-    async def _record_chunks(self, patient: bool) -> None:
-        while self.unrecorded:
-            chunk = self.unrecorded[:_RECORD_CHUNK]
+        Args:
+            patient: Wait for the store while it is down.
+            every: Record the results that finish meanwhile too (else only those
+                waiting now: the later ones wait for the next round).
+        """
+        async with self.recording:
+            await self._record_chunks(patient, None if every else len(self.unrecorded))
+
+    async def _record_chunks(self, patient: bool, most: int | None) -> None:
+        while self.unrecorded and (most is None or most > 0):
+            size = _RECORD_CHUNK if most is None else min(most, _RECORD_CHUNK)
+            chunk = self.unrecorded[:size]
+            if most is not None:
+                most -= len(chunk)
             results = [entry[0] for entry in chunk]
             if patient:
                 flags = await self._patient(self.job.record, self.worker, results)
@@ -300,9 +318,10 @@ class JobBatch(Batch):
             await self.ready.wait()
             if not self.sending_done:
                 # A moment for more results to finish: one round trip records them all.
+                # Those that finish during the round trip wait for the next moment.
                 await anyio.sleep(_LINGER)
             self.ready = anyio.Event()
-            await self._record_some()
+            await self._record_some(every=self.sending_done)
             if self.sending_done and not self.unrecorded:
                 recorded.set()
                 return

@@ -88,23 +88,41 @@ class WorkerPool:
 
 
 def _puller(items: AsyncIterable[T]) -> Callable[[], Awaitable[tuple[int, T] | None]]:
-    """``pull()``: the next ``(index, item)``, one caller at a time; ``None`` at the end."""
+    """``pull()``: the next ``(index, item)``, one caller at a time; ``None`` at the end.
+
+    Not a lock that hands itself over: a handed-over lock waits for its next
+    owner to be scheduled, so once two workers met at it every later pull
+    would wait one turn of the event loop for the one before, even when the
+    iterator has items ready. Here a free worker pulls at once whenever no
+    pull is under way; those that found one under way wait for it to end and
+    try again.
+    """
     iterator = aiter(items)
-    lock = anyio.Lock()
     count = 0
     ended = False
+    busy = False
+    done: anyio.Event | None = None  # set when the pull under way ends
 
     async def pull() -> tuple[int, T] | None:
-        nonlocal count, ended
-        async with lock:
-            if ended:
-                return None
-            try:
-                item = await anext(iterator)
-            except StopAsyncIteration:
-                ended = True
-                return None
-            index, count = count, count + 1
-            return index, item
+        nonlocal count, ended, busy, done
+        while busy:
+            if done is None:
+                done = anyio.Event()
+            await done.wait()
+        if ended:
+            return None
+        busy = True
+        try:
+            item = await anext(iterator)
+        except StopAsyncIteration:
+            ended = True
+            return None
+        finally:
+            busy = False
+            if done is not None:
+                done.set()
+                done = None
+        index, count = count, count + 1
+        return index, item
 
     return pull
