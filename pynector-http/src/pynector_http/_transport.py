@@ -110,6 +110,7 @@ _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
 
 
 _NO_BODY_KEYS = REQUEST_KEYS - BODY_KEYS
+_PLAIN_KEYS = frozenset({"path", "method"})
 _NOT_TRACED: frozenset[str] = frozenset()
 # The standard methods as callers write them, upper-cased.
 _METHODS = {
@@ -126,6 +127,13 @@ def _basic(username: str, password: str) -> str:
 
 def _has_header(headers: list[tuple[str, str]], lower_name: str) -> bool:
     return any(name.lower() == lower_name for name, _ in headers)
+
+
+def _method_of(data: Mapping[str, Any], method: object) -> str:
+    """The request's method (given), upper case: a standard one looked up, any other checked."""
+    if type(method) is str and (standard := _METHODS.get(method)) is not None:
+        return standard
+    return request_method(data)
 
 
 def _with_checked_params(url: str, params: object) -> str:
@@ -578,12 +586,19 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             simple = type(data) is dict and data.keys() <= _NO_BODY_KEYS
             request = data if simple else check_data_keys(data)
             method = request.get("method")
-            if method is not None and (
-                type(method) is not str or (method := _METHODS.get(method)) is None
+            if method is not None:
+                method = _method_of(request, method)
+            path = request.get("path")
+            if (
+                type(path) is str
+                and (seen := self._plain_urls.get(path)) is not None
+                and request.keys() <= _PLAIN_KEYS
             ):
-                method = request_method(request)  # checks it (the standard ones are above)
-            url, origin, credentials = self._url_of(request)
-            headers = self._headers_for(request, origin, credentials)
+                # A plain path seen before and nothing to merge: base_url's own headers.
+                (url, origin), credentials, headers = seen, None, self._default_pairs
+            else:
+                url, origin, credentials = self._url_of(request)
+                headers = self._headers_for(request, origin, credentials)
             body: Body = None
             if not simple and not BODY_KEYS.isdisjoint(request):
                 body, headers = _with_body(request, headers)
@@ -620,12 +635,6 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
         path = data.get("path")
         if (
             type(path) is str
-            and (seen := self._plain_urls.get(path)) is not None
-            and "url" not in data
-        ):
-            (url, origin), credentials = seen, None  # a plain path seen before
-        elif (
-            type(path) is str
             and self._base_origin is not None
             and "url" not in data
             and "://" not in path
@@ -638,7 +647,7 @@ class HTTPTransport(LifecycleMixin, CallTransport[HTTPRequest, Response]):
             plain = self._plain_urls
             if len(plain) >= 256:
                 plain.clear()
-            plain[path] = (url, origin)  # the same string next time: its hash is kept
+            plain[path] = (url, origin)  # for _prepare: the same string (and hash) next time
         else:
             url, origin, credentials = self._target(data)
         params = data.get("params")
