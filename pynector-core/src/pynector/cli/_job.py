@@ -49,8 +49,8 @@ T = TypeVar("T")
 
 _LOAD_CHUNK = 500  # request lines per round trip while loading
 _RECORD_CHUNK = 500  # results per round trip while recording
-_CLAIMED = 4  # claims kept per request the worker may have in flight
-_LINGER = 0.1  # seconds a finished result waits for others to be recorded with it
+_CLAIMED = 8  # claims kept per request the worker may have in flight
+_LINGER = 0.25  # seconds a finished result waits for others to be recorded with it
 _POLL = 0.1  # seconds between two claims that found nothing (others hold the rest)
 _CLEANUP = 5.0  # seconds the last record and release may take after a second Ctrl-C
 
@@ -170,7 +170,7 @@ class JobBatch(Batch):
             yield request.data, NO_OPTIONS
 
     async def _claimer(self) -> None:
-        """Keep claims ready: up to four times the concurrency, claimed again at half of that.
+        """Keep claims ready: up to eight times the concurrency, claimed again at half of that.
 
         A claim that finds nothing (the others hold the rest, or the input is
         still loading) is tried again a moment later, until the job is finished.
@@ -200,7 +200,7 @@ class JobBatch(Batch):
                 await anyio.sleep(_POLL)
 
     def _claims_wanted(self) -> int:
-        """How many claims to keep: four times the concurrency, claimed again at half that.
+        """How many claims to keep: eight times the concurrency, claimed again at half that.
 
         Half is enough to keep every slot busy while a claim's round trip is slow
         (a busy Redis, a busy machine); less lets the requests run dry meanwhile.
