@@ -29,7 +29,7 @@ import math
 import select
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from itertools import chain
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -257,6 +257,9 @@ class _Reply:
 
     def headers(self) -> Headers:
         return Headers.from_raw(self._raw_headers, self._raw.headers)
+
+    def header_map(self) -> Mapping[str, str]:
+        return self._raw.headers  # aiohttp's own CIMultiDictProxy
 
     def sent_headers(self) -> Headers:
         return Headers.from_loader(self._sent)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from itertools import chain
 from typing import NamedTuple, Protocol
@@ -98,6 +98,13 @@ class Reply(Protocol):
 
     def headers(self) -> Headers:
         """The response headers."""
+
+    def header_map(self) -> Mapping[str, str]:
+        """The response headers as the engine holds them: a case-insensitive mapping.
+
+        What the client alone reads on a call no plugin sees (its rate-limit
+        hint check), without building :class:`Headers`.
+        """
 
     def sent_headers(self) -> Headers:
         """The headers that went out with the request, the engine's own included."""

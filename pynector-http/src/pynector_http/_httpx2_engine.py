@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -154,6 +154,9 @@ class _Reply:
 
     def headers(self) -> Headers:
         return Headers.from_raw(self._raw.headers.raw)
+
+    def header_map(self) -> Mapping[str, str]:
+        return self._raw.headers  # httpx2's own: case-insensitive
 
     def sent_headers(self) -> Headers:
         return Headers.from_raw(self._raw.request.headers.raw)

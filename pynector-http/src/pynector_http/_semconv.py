@@ -144,12 +144,16 @@ def _report_hop(
 
 
 def report_outcome(call: Call[Any], url: str, origin: Origin, reply: Reply) -> None:
-    """Report on a call no plugin sees what the client reads: URL, server, status, headers."""
+    """Report on a call no plugin sees what the client reads: URL, server, status, headers.
+
+    The headers are the engine's own case-insensitive mapping: only the
+    client's rate-limit hint check reads them.
+    """
     call.url = url
     call.server_address = origin.host
     call.server_port = origin.port
     call.status = reply.status_code
-    call.response_headers = reply.headers()
+    call.response_headers = reply.header_map()
 
 
 def report_reply(
