@@ -715,27 +715,24 @@ class Pynector(Generic[RequestT, ReplyT]):
                     exc.retryable = False
                 raise
         except (RateLimitError, OSError) as exc:
-            failure = await self._failed(exc)
-            if failure is exc:
-                raise
-            raise failure from exc
+            await self._failed(exc)  # a builtin error: raises pynector's
+            raise
         finally:
             self._take_hint(call)
 
-    async def _failed(self, exc: RateLimitError | OSError) -> BaseException:
-        """What an attempt that raised ``exc`` raises: a 429 paused for, a builtin error translated.
+    async def _failed(self, exc: RateLimitError | OSError) -> None:
+        """Take an attempt's failure: pause for a 429; raise pynector's error for a builtin one.
 
-        As :func:`map_builtin_errors` does, without a block to enter on every request.
+        Returns for an error to raise as it is. As :func:`map_builtin_errors`
+        does for a builtin error, without a block to enter on every request.
         """
         if isinstance(exc, RateLimitError):
             if exc.retry_after:
                 self._limiter.pause(min(exc.retry_after, self._config.retry_after_max))
                 if self._shared is not None:
                     await self._share_pause()
-            return exc
-        if isinstance(exc, errors.PynectorError):
-            return exc
-        return translate_builtin(exc)
+        elif not isinstance(exc, errors.PynectorError):
+            raise translate_builtin(exc) from exc
 
     async def _share_pause(self) -> None:
         """Send a 429's pause to the store now: every process sharing the key holds back."""
@@ -824,10 +821,8 @@ class Pynector(Generic[RequestT, ReplyT]):
                     result = call.result = await self._impl.handle_request(call)
                     return result
                 except (RateLimitError, OSError) as exc:
-                    failure = await self._failed(exc)
-                    if failure is exc:
-                        raise
-                    raise failure from exc
+                    await self._failed(exc)  # a builtin error: raises pynector's
+                    raise
                 finally:
                     self._take_hint(call)
             if not wrappers:
