@@ -477,13 +477,7 @@ class AiohttpEngine:
         if (body is not None or method in _BODY_METHODS) and not any(
             name.lower() == "content-type" for name, _ in headers
         ):
-            skip = _NO_CONTENT_TYPE
-            # With headers to skip aiohttp sets its own User-Agent over a default
-            # one: ours goes with the request's (unless it has its own).
-            if self._request_class is not None and not any(
-                name.lower() == "user-agent" for name, _ in headers
-            ):
-                headers = [*headers, ("User-Agent", self._user_agent)]
+            skip, headers = _NO_CONTENT_TYPE, self._with_agent(headers)
         request = self._request
         started = time.perf_counter()
         try:
@@ -521,6 +515,16 @@ class AiohttpEngine:
             await _settle()
             raise HeadTooLarge(MAX_HEAD_SIZE)
         return _Reply(raw, started, raw_headers)
+
+    def _with_agent(self, headers: Sequence[tuple[str, str]]) -> Sequence[tuple[str, str]]:
+        """``headers`` with the User-Agent, for a request with headers aiohttp skips.
+
+        With headers to skip aiohttp sets its own User-Agent over a default
+        one: ours goes with the request's (unless it has its own).
+        """
+        if self._request_class is None or any(name.lower() == "user-agent" for name, _ in headers):
+            return headers
+        return [*headers, ("User-Agent", self._user_agent)]
 
     def _total(self, seconds: float) -> aiohttp.ClientTimeout:
         """The pool's timeouts plus a total: what is left of the call's deadline.
