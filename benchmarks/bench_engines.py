@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import gc
 import os
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from _loopback import started, workers
@@ -40,22 +42,21 @@ from _loopback import started, workers
 TARGET = 1.2
 CONCURRENCY = (1, 10, 100)
 SIDES = ("raw aiohttp", "raw httpx2", "pynector aiohttp")
+Send = Callable[[], Awaitable[object]]
 
 
 # -- the client --------------------------------------------------------------------
 
 
-async def measure(url: str, n: int, rounds: int) -> dict[int, dict[str, list[float]]]:
-    """CPU microseconds per request, per concurrency and side, one value per round."""
+@contextlib.asynccontextmanager
+async def aiohttp_sides(url: str) -> AsyncIterator[tuple[Send, Send]]:
+    """The same GET through raw aiohttp and through Pynector on aiohttp: two senders."""
     import aiohttp
-    import httpx2
 
     from pynector import Pynector
 
-    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
     async with (
         aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session,
-        httpx2.AsyncClient(limits=limits) as raw_httpx2,
         Pynector(
             transport_type="http", engine="aiohttp", base_url=url, enable_telemetry=False
         ) as ours_aiohttp,
@@ -68,13 +69,27 @@ async def measure(url: str, n: int, rounds: int) -> dict[int, dict[str, list[flo
                 response.raise_for_status()
                 return await response.read()
 
+        async def ours_aiohttp_get() -> object:
+            return await ours_aiohttp.request(request)
+
+        yield raw_aiohttp_get, ours_aiohttp_get
+
+
+async def measure(url: str, n: int, rounds: int) -> dict[int, dict[str, list[float]]]:
+    """CPU microseconds per request, per concurrency and side, one value per round."""
+    import httpx2
+
+    limits = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
+    async with (
+        aiohttp_sides(url) as (raw_aiohttp_get, ours_aiohttp_get),
+        httpx2.AsyncClient(limits=limits) as raw_httpx2,
+    ):
+        target = f"{url}/x"
+
         async def raw_httpx2_get() -> object:
             response = await raw_httpx2.get(target)
             response.raise_for_status()
             return response
-
-        async def ours_aiohttp_get() -> object:
-            return await ours_aiohttp.request(request)
 
         sends = dict(zip(SIDES, (raw_aiohttp_get, raw_httpx2_get, ours_aiohttp_get), strict=True))
         results: dict[int, dict[str, list[float]]] = {}

@@ -29,6 +29,7 @@ from types import FrameType
 from typing import Any
 
 from _loopback import started, workers
+from bench_engines import aiohttp_sides
 
 Key = tuple[str, str]
 
@@ -56,28 +57,8 @@ class Counter:
 
 
 async def count(url: str, n: int, concurrency: int) -> dict[str, collections.Counter[Key]]:
-    import aiohttp
-
-    from pynector import Pynector
-
     counts: dict[str, collections.Counter[Key]] = {}
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100)) as session,
-        Pynector(
-            transport_type="http", engine="aiohttp", base_url=url, enable_telemetry=False
-        ) as ours,
-    ):
-        target = f"{url}/x"
-        request = {"path": "/x"}
-
-        async def raw_aiohttp() -> object:
-            async with session.get(target) as response:
-                response.raise_for_status()
-                return await response.read()
-
-        async def pynector_aiohttp() -> object:
-            return await ours.request(request)
-
+    async with aiohttp_sides(url) as (raw_aiohttp, pynector_aiohttp):
         for name, send in (("raw aiohttp", raw_aiohttp), ("pynector aiohttp", pynector_aiohttp)):
             await workers(send, max(300, 2 * concurrency), concurrency)  # warm up
             counter = Counter()
