@@ -257,16 +257,22 @@ def _interrupted_while_running(argv: list[str | Path]) -> str:
     return stderr
 
 
+def _held_batch(
+    tmp_path: Path, batches: FakeBatchAPI, provider: str, count: int, out: Path
+) -> list[str | Path]:
+    """The command line of a run whose remote batch stays in progress until released."""
+    batches.hold()
+    source = write_lines(tmp_path / "in.jsonl", requests(provider, count))
+    return ["batch", source, "-o", out, *cli_args(batches, provider), *FAST]
+
+
 def test_sigint_leaves_the_batches_running_and_a_rerun_collects_them_without_new_ones(
     tmp_path: Path,
     batches: FakeBatchAPI,
     run: Runner,
 ) -> None:
-    provider = "openai"
-    batches.hold()
-    source = write_lines(tmp_path / "in.jsonl", requests(provider, 4))
     out = tmp_path / "out.jsonl"
-    argv: list[str | Path] = ["batch", source, "-o", out, *cli_args(batches, provider), *FAST]
+    argv = _held_batch(tmp_path, batches, "openai", 4, out)
     stderr = _interrupted_while_running(argv)
     assert "keep running" in stderr
     assert "Run the same command again" in stderr
@@ -294,11 +300,8 @@ def test_cancel_on_interrupt_cancels_the_remote_batch_and_a_rerun_writes_its_req
     batches: FakeBatchAPI,
     run: Runner,
 ) -> None:
-    provider = "anthropic"
-    batches.hold()
-    source = write_lines(tmp_path / "in.jsonl", requests(provider, 2))
     out = tmp_path / "out.jsonl"
-    argv: list[str | Path] = ["batch", source, "-o", out, *cli_args(batches, provider), *FAST]
+    argv = _held_batch(tmp_path, batches, "anthropic", 2, out)
     stderr = _interrupted_while_running([*argv, "--cancel-on-interrupt"])
     assert batches.cancelled == batches.created
     assert f"cancelled batch {batches.created[0]}" in stderr

@@ -31,7 +31,6 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from itertools import chain
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -45,7 +44,7 @@ from pynector.redact import redact_url
 
 from . import _errors as kinds
 from ._body import Body
-from ._engine import MAX_HEAD_SIZE, BodyTooLarge, HeadTooLarge, Settings
+from ._engine import MAX_HEAD_SIZE, BodyTooLarge, HeadTooLarge, Settings, head_size
 from ._headers import Headers
 from ._urls import Origin
 
@@ -509,8 +508,7 @@ class AiohttpEngine:
             await _settle()  # aiohttp has closed the connection: let the socket go now
             raise
         raw_headers = raw.raw_headers
-        # head_size(), inline: it runs for every reply.
-        if sum(map(len, chain.from_iterable(raw_headers))) + 4 * len(raw_headers) > MAX_HEAD_SIZE:
+        if head_size(raw_headers) > MAX_HEAD_SIZE:
             raw.close()
             await _settle()
             raise HeadTooLarge(MAX_HEAD_SIZE)

@@ -35,7 +35,6 @@ class RetryBudget:
     __slots__ = (
         "_counts",
         "_current",
-        "_next",
         "_now",
         "_retries",
         "min_per_second",
@@ -57,7 +56,6 @@ class RetryBudget:
         self._counts = [0] * window  # first attempts per second, a ring
         self._retries = [0] * window  # retries per second, the same ring
         self._now = int(time.monotonic())
-        self._next = self._now + 1  # when the ring moves on
         self._current = 0  # first attempts in second _now not yet in the ring
 
     def _advance(self) -> int:
@@ -73,12 +71,11 @@ class RetryBudget:
                 self._counts[slot] = 0
                 self._retries[slot] = 0
             self._now = now
-            self._next = now + 1
         return now % self.window
 
     def record_request(self) -> None:
         """Count one first attempt (it earns ``ratio`` of a retry)."""
-        if time.monotonic() >= self._next:  # a new second: the ring moves on first
+        if time.monotonic() >= self._now + 1:  # a new second: the ring moves on first
             self._advance()
         self._current += 1  # into the ring when it is next read or moves on
 
